@@ -1,0 +1,5 @@
+import sys
+
+from pytest_flywheel.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,52 @@
+"""``flywheel``: the command line. Each subcommand lives in its own module and is a thin call into a piece."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pytest_flywheel import __version__
+from pytest_flywheel.errors import FlywheelError
+
+#: Modules of ``pytest_flywheel.cli`` that each define ``register(subparsers) -> None``.
+#: A registered subparser sets ``func=handler``; ``handler(args) -> int`` returns the exit code.
+SUBCOMMAND_MODULES: tuple[str, ...] = ("traces", "suite", "analyze", "runs", "report", "stats", "test")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flywheel",
+        description="Turn an LLM agent's production failures into pytest regression tests.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"pytest_flywheel.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pytest_flywheel.cli.{name}":
+                raise
+            continue  # a subcommand not built yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except FlywheelError as exc:
+        print(f"flywheel: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

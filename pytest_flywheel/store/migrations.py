@@ -1,0 +1,81 @@
+"""Named, append-only schema migrations. Never edit or reorder an entry: add a new one at the end.
+
+Each applied name is recorded in ``schema_migrations``; opening a store applies the missing ones in
+order, inside one transaction each, so several processes opening a new file at once agree.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_traces_spans_feedback",
+        """
+        CREATE TABLE traces (
+            id            TEXT PRIMARY KEY,
+            project       TEXT NOT NULL,
+            name          TEXT NOT NULL,
+            status        TEXT NOT NULL,          -- 'ok' | 'error'
+            start_time    REAL NOT NULL,          -- epoch seconds
+            end_time      REAL NOT NULL,
+            duration_ms   REAL NOT NULL,
+            input         TEXT,                   -- JSON
+            output        TEXT,                   -- JSON
+            error         TEXT,                   -- JSON {type, message, traceback}
+            tags          TEXT NOT NULL DEFAULT '[]',
+            metadata      TEXT NOT NULL DEFAULT '{}',
+            location      TEXT,                   -- module:qualname of the entrypoint
+            span_count    INTEGER NOT NULL DEFAULT 0,
+            input_tokens  INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd      REAL NOT NULL DEFAULT 0
+        );
+        CREATE INDEX traces_start ON traces(start_time);
+        CREATE INDEX traces_project_start ON traces(project, start_time);
+        CREATE INDEX traces_name_start ON traces(name, start_time);
+        CREATE INDEX traces_status_start ON traces(status, start_time);
+
+        CREATE TABLE spans (
+            id                    TEXT PRIMARY KEY,
+            trace_id              TEXT NOT NULL,
+            parent_id             TEXT,
+            project               TEXT NOT NULL,
+            name                  TEXT NOT NULL,
+            type                  TEXT NOT NULL,
+            status                TEXT NOT NULL,
+            start_time            REAL NOT NULL,
+            end_time              REAL NOT NULL,
+            duration_ms           REAL NOT NULL,
+            input                 TEXT,
+            output                TEXT,
+            error                 TEXT,
+            tags                  TEXT NOT NULL DEFAULT '[]',
+            metadata              TEXT NOT NULL DEFAULT '{}',
+            module                TEXT,
+            qualname              TEXT,
+            file                  TEXT,
+            line                  INTEGER,
+            model                 TEXT,
+            input_tokens          INTEGER,
+            output_tokens         INTEGER,
+            cache_read_tokens     INTEGER,
+            cache_creation_tokens INTEGER,
+            cost_usd              REAL,
+            stop_reason           TEXT
+        );
+        CREATE INDEX spans_trace ON spans(trace_id, start_time);
+        CREATE INDEX spans_name ON spans(name);
+
+        CREATE TABLE feedback (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            trace_id    TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            value       TEXT NOT NULL,            -- JSON
+            value_num   REAL,                     -- numeric view of value (bools as 0/1), for filters
+            reason      TEXT,
+            created_at  REAL NOT NULL
+        );
+        CREATE INDEX feedback_trace ON feedback(trace_id);
+        CREATE INDEX feedback_name ON feedback(name, value_num);
+        """,
+    ),
+]
