@@ -169,7 +169,8 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
         prices=_prices(section.get("prices", {}), root=base),
         queue_size=_int(env.get("FLYWHEEL_QUEUE_SIZE", section.get("queue_size", 10_000)), name="queue_size"),
         max_payload_bytes=_int(
-            env.get("FLYWHEEL_MAX_PAYLOAD", section.get("max_payload_bytes", 65_536)), name="max_payload_bytes"
+            env.get("FLYWHEEL_MAX_PAYLOAD", section.get("max_payload_bytes", 65_536)),
+            name="max_payload_bytes",
         ),
         raw=dict(section),
     )

@@ -70,22 +70,54 @@ class Store:
         """Insert spans (and trace summaries) in one transaction. Re-writing an id replaces it."""
         span_rows = [
             (
-                s.id, s.trace_id, s.parent_id, s.project, s.name, s.type, s.status,
-                s.start_time, s.end_time, s.duration_ms,
-                _dump(s.input), _dump(s.output), _dump(s.error),
-                _dump(s.tags) or "[]", _dump(s.metadata) or "{}",
-                s.module, s.qualname, s.file, s.line, s.model,
-                s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens,
-                s.cost_usd, s.stop_reason,
+                s.id,
+                s.trace_id,
+                s.parent_id,
+                s.project,
+                s.name,
+                s.type,
+                s.status,
+                s.start_time,
+                s.end_time,
+                s.duration_ms,
+                _dump(s.input),
+                _dump(s.output),
+                _dump(s.error),
+                _dump(s.tags) or "[]",
+                _dump(s.metadata) or "{}",
+                s.module,
+                s.qualname,
+                s.file,
+                s.line,
+                s.model,
+                s.input_tokens,
+                s.output_tokens,
+                s.cache_read_tokens,
+                s.cache_creation_tokens,
+                s.cost_usd,
+                s.stop_reason,
             )
             for s in spans
         ]
         trace_rows = [
             (
-                t.id, t.project, t.name, t.status, t.start_time, t.end_time, t.duration_ms,
-                _dump(t.input), _dump(t.output), _dump(t.error),
-                _dump(t.tags) or "[]", _dump(t.metadata) or "{}", t.location,
-                t.span_count, t.input_tokens, t.output_tokens, t.cost_usd,
+                t.id,
+                t.project,
+                t.name,
+                t.status,
+                t.start_time,
+                t.end_time,
+                t.duration_ms,
+                _dump(t.input),
+                _dump(t.output),
+                _dump(t.error),
+                _dump(t.tags) or "[]",
+                _dump(t.metadata) or "{}",
+                t.location,
+                t.span_count,
+                t.input_tokens,
+                t.output_tokens,
+                t.cost_usd,
             )
             for t in traces
         ]
@@ -106,8 +138,14 @@ class Store:
             cursor = conn.execute(
                 "INSERT INTO feedback (trace_id, name, value, value_num, reason, created_at)"
                 " VALUES (?,?,?,?,?,?)",
-                (feedback.trace_id, feedback.name, _dump(feedback.value), numeric_value(feedback.value),
-                 feedback.reason, created),
+                (
+                    feedback.trace_id,
+                    feedback.name,
+                    _dump(feedback.value),
+                    numeric_value(feedback.value),
+                    feedback.reason,
+                    created,
+                ),
             )
         return int(cursor.lastrowid or 0)
 
@@ -129,8 +167,14 @@ class Store:
             "SELECT * FROM feedback WHERE trace_id = ? ORDER BY created_at, id", (trace_id,)
         ).fetchall()
         return [
-            FeedbackRecord(id=row["id"], trace_id=row["trace_id"], name=row["name"],
-                           value=_load(row["value"]), reason=row["reason"], created_at=row["created_at"])
+            FeedbackRecord(
+                id=row["id"],
+                trace_id=row["trace_id"],
+                name=row["name"],
+                value=_load(row["value"]),
+                reason=row["reason"],
+                created_at=row["created_at"],
+            )
             for row in rows
         ]
 
@@ -144,23 +188,49 @@ class Store:
 
 def span_from_row(row: sqlite3.Row) -> SpanRecord:
     return SpanRecord(
-        id=row["id"], trace_id=row["trace_id"], parent_id=row["parent_id"], name=row["name"],
-        type=row["type"], start_time=row["start_time"], end_time=row["end_time"], project=row["project"],
-        input=_load(row["input"]), output=_load(row["output"]), error=_load(row["error"]),
-        tags=_load(row["tags"]) or [], metadata=_load(row["metadata"]) or {},
-        module=row["module"], qualname=row["qualname"], file=row["file"], line=row["line"],
-        model=row["model"], input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
-        cache_read_tokens=row["cache_read_tokens"], cache_creation_tokens=row["cache_creation_tokens"],
-        cost_usd=row["cost_usd"], stop_reason=row["stop_reason"],
+        id=row["id"],
+        trace_id=row["trace_id"],
+        parent_id=row["parent_id"],
+        name=row["name"],
+        type=row["type"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        project=row["project"],
+        input=_load(row["input"]),
+        output=_load(row["output"]),
+        error=_load(row["error"]),
+        tags=_load(row["tags"]) or [],
+        metadata=_load(row["metadata"]) or {},
+        module=row["module"],
+        qualname=row["qualname"],
+        file=row["file"],
+        line=row["line"],
+        model=row["model"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cache_read_tokens=row["cache_read_tokens"],
+        cache_creation_tokens=row["cache_creation_tokens"],
+        cost_usd=row["cost_usd"],
+        stop_reason=row["stop_reason"],
     )
 
 
 def trace_from_row(row: sqlite3.Row) -> TraceRecord:
     return TraceRecord(
-        id=row["id"], project=row["project"], name=row["name"], status=row["status"],
-        start_time=row["start_time"], end_time=row["end_time"],
-        input=_load(row["input"]), output=_load(row["output"]), error=_load(row["error"]),
-        tags=_load(row["tags"]) or [], metadata=_load(row["metadata"]) or {}, location=row["location"],
-        span_count=row["span_count"], input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
+        id=row["id"],
+        project=row["project"],
+        name=row["name"],
+        status=row["status"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        input=_load(row["input"]),
+        output=_load(row["output"]),
+        error=_load(row["error"]),
+        tags=_load(row["tags"]) or [],
+        metadata=_load(row["metadata"]) or {},
+        location=row["location"],
+        span_count=row["span_count"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
         cost_usd=row["cost_usd"],
     )

@@ -90,8 +90,12 @@ def tool_use_message(
     if text:
         content.append({"type": "text", "text": text})
     content.append(
-        {"type": "tool_use", "id": tool_use_id or f"toolu_loopback_{next(_ids):06d}", "name": name,
-         "input": tool_input}
+        {
+            "type": "tool_use",
+            "id": tool_use_id or f"toolu_loopback_{next(_ids):06d}",
+            "name": name,
+            "input": tool_input,
+        }
     )
     return {
         "id": f"msg_loopback_{next(_ids):06d}",
@@ -112,35 +116,69 @@ def message_to_sse(message: dict[str, Any]) -> Iterator[bytes]:
         return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
     usage = dict(message.get("usage") or {})
-    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
-             "usage": {**usage, "output_tokens": 1}}
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {**usage, "output_tokens": 1},
+    }
     yield event("message_start", {"type": "message_start", "message": start})
     for index, block in enumerate(message.get("content") or []):
         if block["type"] == "text":
-            yield event("content_block_start",
-                        {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
+            yield event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            )
             text = block["text"]
             for chunk_start in range(0, len(text), 16) or [0]:
-                chunk = text[chunk_start:chunk_start + 16]
-                yield event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                    "delta": {"type": "text_delta", "text": chunk}})
+                chunk = text[chunk_start : chunk_start + 16]
+                yield event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": chunk},
+                    },
+                )
         elif block["type"] == "tool_use":
-            yield event("content_block_start", {"type": "content_block_start", "index": index,
-                                                "content_block": {**block, "input": {}}})
+            yield event(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
+            )
             partial = json.dumps(block.get("input") or {})
             for chunk_start in range(0, len(partial), 24):
-                yield event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                    "delta": {"type": "input_json_delta",
-                                                              "partial_json": partial[chunk_start:chunk_start + 24]}})
+                yield event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {
+                            "type": "input_json_delta",
+                            "partial_json": partial[chunk_start : chunk_start + 24],
+                        },
+                    },
+                )
         else:
-            yield event("content_block_start",
-                        {"type": "content_block_start", "index": index, "content_block": block})
+            yield event(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            )
         yield event("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message.get("stop_reason"), "stop_sequence": message.get("stop_sequence")},
-        "usage": {"output_tokens": usage.get("output_tokens", 0)},
-    })
+    yield event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {
+                "stop_reason": message.get("stop_reason"),
+                "stop_sequence": message.get("stop_sequence"),
+            },
+            "usage": {"output_tokens": usage.get("output_tokens", 0)},
+        },
+    )
     yield event("message_stop", {"type": "message_stop"})
 
 
@@ -151,7 +189,9 @@ class MessagesAPIServer:
     With neither a script nor a handler, it answers every request with a short text message.
     """
 
-    def __init__(self, handler: Handler | None = None, *, delay: float = 0.0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, handler: Handler | None = None, *, delay: float = 0.0, host: str = "127.0.0.1"
+    ) -> None:
         self.delay = delay
         self.requests: list[RecordedRequest] = []
         self._handler = handler
@@ -233,7 +273,9 @@ class MessagesAPIServer:
                     body = json.loads(raw or b"{}")
                 except json.JSONDecodeError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
-                request = RecordedRequest("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                request = RecordedRequest(
+                    "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 with owner._lock:
                     owner.requests.append(request)
                 if owner.delay:
@@ -243,15 +285,19 @@ class MessagesAPIServer:
                 except Exception as exc:  # a broken handler becomes a 500, not a hung client
                     reply = ErrorReply(500, "api_error", f"loopback handler failed: {exc!r}")
                 if isinstance(reply, ErrorReply):
-                    self._send_json(reply.status, {"type": "error", "error": {"type": reply.error_type,
-                                                                              "message": reply.message}},
-                                    extra=reply.headers)
+                    self._send_json(
+                        reply.status,
+                        {"type": "error", "error": {"type": reply.error_type, "message": reply.message}},
+                        extra=reply.headers,
+                    )
                 elif body.get("stream"):
                     self._send_sse(reply)
                 else:
                     self._send_json(200, reply)
 
-            def _send_json(self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+            def _send_json(
+                self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
+            ) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
