@@ -194,6 +194,9 @@ class MessagesAPIServer:
     ) -> None:
         self.delay = delay
         self.requests: list[RecordedRequest] = []
+        #: The most requests that were being answered at the same moment (to check that calls overlap).
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._handler = handler
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -278,12 +281,17 @@ class MessagesAPIServer:
                 )
                 with owner._lock:
                     owner.requests.append(request)
-                if owner.delay:
-                    time.sleep(owner.delay)
+                    owner._in_flight += 1
+                    owner.max_in_flight = max(owner.max_in_flight, owner._in_flight)
                 try:
+                    if owner.delay:
+                        time.sleep(owner.delay)
                     reply = owner._next_reply(request)
                 except Exception as exc:  # a broken handler becomes a 500, not a hung client
                     reply = ErrorReply(500, "api_error", f"loopback handler failed: {exc!r}")
+                finally:
+                    with owner._lock:
+                        owner._in_flight -= 1
                 if isinstance(reply, ErrorReply):
                     self._send_json(
                         reply.status,
