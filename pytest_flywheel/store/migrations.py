@@ -78,4 +78,56 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX feedback_name ON feedback(name, value_num);
         """,
     ),
+    (
+        "0002_runs",
+        """
+        CREATE TABLE runs (
+            id            TEXT PRIMARY KEY,
+            started_at    REAL NOT NULL,
+            ended_at      REAL NOT NULL,
+            git_commit    TEXT,
+            git_branch    TEXT,
+            suites        TEXT NOT NULL DEFAULT '[]',  -- JSON list of suite names
+            total         INTEGER NOT NULL,
+            passed        INTEGER NOT NULL,
+            failed        INTEGER NOT NULL,
+            errors        INTEGER NOT NULL,
+            pass_rate     REAL,
+            judge_calls   INTEGER NOT NULL DEFAULT 0,
+            judge_tokens  INTEGER NOT NULL DEFAULT 0,
+            judge_cost    REAL NOT NULL DEFAULT 0,
+            report        TEXT NOT NULL               -- the whole JSON report, for later formats
+        );
+        CREATE INDEX runs_started ON runs(started_at);
+
+        CREATE TABLE run_cases (
+            run_id        TEXT NOT NULL,
+            nodeid        TEXT NOT NULL,
+            suite         TEXT,                        -- NULL for hand-written tests
+            case_id       TEXT NOT NULL,
+            outcome       TEXT NOT NULL,               -- passed | failed | error | skipped
+            duration_ms   REAL,
+            tokens        INTEGER,
+            cost_usd      REAL,
+            output        TEXT,                        -- JSON
+            trajectory    TEXT,                        -- JSON
+            message       TEXT,                        -- the error or failure text
+            PRIMARY KEY (run_id, nodeid)
+        );
+        CREATE INDEX run_cases_suite ON run_cases(suite, case_id);
+
+        CREATE TABLE run_assertions (
+            run_id        TEXT NOT NULL,
+            nodeid        TEXT NOT NULL,
+            idx           INTEGER NOT NULL,
+            assertion     TEXT NOT NULL,
+            kind          TEXT NOT NULL,               -- sentence | check
+            passed        INTEGER,                     -- NULL: no verdict (an error)
+            reason        TEXT,
+            cached        INTEGER,
+            confidence    REAL,
+            PRIMARY KEY (run_id, nodeid, idx)
+        );
+        """,
+    ),
 ]
