@@ -1,1 +1,89 @@
-"""TODO"""
+"""The judge: natural-language assertions checked by an LLM, deterministic checks, and the verdict cache.
+
+Works without pytest; the plugin wires it in. Nothing heavy is imported here: the Anthropic SDK is
+imported when :class:`AnthropicJudge` first makes a call, jsonschema when a ``json_schema`` check runs.
+
+Public API (all importable from ``pytest_flywheel.judge``)
+---------------------------------------------------------
+
+Vocabulary (``types.py``)
+
+* ``JudgeRequest(assertions: list[str], input=None, output=None, trajectory=[], label=None)`` — one
+  case's sentence assertions plus what the judge looks at. ``label`` (case / test id) is for messages
+  and the verdict file's ``case`` field only; it never reaches the prompt or the cache key.
+* ``Verdict(passed, reason, confidence, cached=False, assertion="", key=None, model=None, usage=None)``.
+* ``Judge`` protocol: ``backend, model, prompt_version, settings`` (all four are part of the cache key),
+  ``judge(request) -> list[Verdict]`` (one call for all the request's assertions, in order) and
+  ``submit(request) -> Future[list[Verdict]]``. ``PooledJudge`` (``pool.py``) is a base class giving
+  ``submit``/``close`` on a bounded thread pool (default 8 workers).
+* ``JudgeError(FlywheelError)`` — no key, API error, or a reply unreadable after the retry. Its
+  ``.assertions`` names the assertions left without a verdict. Report it as a test *error*.
+* ``CallUsage`` (tokens/cost of one call) and ``UsageTotals`` (``.calls, .input_tokens,
+  .output_tokens, .cost_usd, .per_call, .as_dict()``).
+
+The Anthropic judge (``anthropic_judge.py``, prompt in ``prompt.py``)
+
+* ``AnthropicJudge(*, model="claude-sonnet-5-5", client=None, api_key=None, base_url=None,
+  max_workers=8, reply_retries=1, max_tokens=2048, timeout=120.0, prices=None)`` — official SDK, sync
+  client created on first call, temperature 0, a forced tool (``record_verdicts``) as structured
+  output, header ``x-flywheel-judge: 1`` on every request. ``.usage: UsageTotals``. ``.close()``.
+  ``PROMPT_VERSION = "flywheel-judge/1"``.
+* ``make_default_judge(settings, *, model=None, max_workers=8) -> AnthropicJudge`` — what the plugin
+  uses when no ``pytest_flywheel_make_judge`` hook answers.
+
+Deterministic checks (``checks.py``)
+
+* ``run_check(spec: dict, *, output, trajectory, latency_ms, cost_usd) -> CheckResult(passed, reason,
+  label)`` for ``contains``, ``not_contains``, ``regex``, ``json_schema``, ``tool_called`` (+ ``args``),
+  ``max_latency_ms``, ``max_cost_usd``. A malformed spec raises ``CheckSpecError``; a check that cannot
+  be evaluated (latency/cost not measured) raises ``CheckError`` (both ``FlywheelError``).
+* ``is_check(assertion) -> bool`` (a mapping, vs a sentence string), ``check_label(spec) -> str``,
+  ``output_text(output) -> str``.
+
+Trajectories (``trajectory.py``)
+
+* ``trajectory_from_spans(spans: list[SpanRecord]) -> list[dict]`` — in start order: tool calls
+  ``{"type": "tool", "name", "arguments", "result"}`` (or ``"error": {"type", "message"}`` instead of
+  ``result``), LLM calls ``{"type": "llm", "model", "stop_reason", "input_tokens", "output_tokens",
+  "tool_uses": [{"name", "input"}]}``. Used by the checks, the judge prompt and the cache key.
+
+The verdict cache (``cache.py``) — ``flywheel/verdicts.jsonl``
+
+* ``verdict_key(judge, assertion, input, output, trajectory) -> "sha256:<hex>"`` over canonical JSON.
+* ``VerdictEntry`` (key, assertion, passed, reason, confidence, backend, model, prompt_version,
+  judged_at, case) with ``to_json()``/``from_json()`` and ``to_verdict(cached=True)``.
+* ``VerdictCache.load(path, *, warn=True)`` (missing file = empty cache; a corrupt line is a
+  ``VerdictCacheWarning`` naming file and line, also kept in ``.problems``); ``get(key)``,
+  ``put(key, entry)``, ``mark_used(key)``, ``new_entries``, ``used_keys``,
+  ``unused_keys(ran_cases=None)``, ``write(path=None, *, prune=False, ran_cases=None)`` (atomic, sorted
+  by key, once at session end; returns a ``WriteResult``).
+* xdist: on a worker ``config.workeroutput["flywheel_verdicts"] = cache.export_session()`` (JSON-able:
+  ``{"new": [...entries], "used": [...keys]}``); on the controller ``cache.merge_session(payload)`` for
+  each finished worker, then ``cache.write(...)`` once. ``merge(entries)`` takes new entries alone.
+
+Caching judge (``service.py``)
+
+* ``CachedJudge(judge, cache, *, offline=False, update=False)`` (alias ``JudgeService``):
+  ``evaluate(request) -> list[Verdict]``, ``submit(request) -> Future[list[Verdict]]``, ``.stats``
+  (``JudgeStats``: cached, new, calls, input_tokens, output_tokens, cost_usd; ``as_dict()``),
+  ``close()``. ``offline``: an uncached assertion is a ``JudgeError`` (no call). ``update``: judge
+  again and overwrite the cached verdict.
+
+Hooks: ``pytest_flywheel/hookspecs.py`` (``pytest_flywheel_make_judge``, ``pytest_flywheel_redact``, ...).
+"""
+
+from __future__ import annotations
+
+from pytest_flywheel.judge.pool import DEFAULT_WORKERS, PooledJudge
+from pytest_flywheel.judge.types import CallUsage, Judge, JudgeError, JudgeRequest, UsageTotals, Verdict
+
+__all__ = [
+    "DEFAULT_WORKERS",
+    "CallUsage",
+    "Judge",
+    "JudgeError",
+    "JudgeRequest",
+    "PooledJudge",
+    "UsageTotals",
+    "Verdict",
+]

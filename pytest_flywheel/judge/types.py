@@ -1,0 +1,122 @@
+"""The judge's vocabulary: what it is asked (:class:`JudgeRequest`), what it answers (:class:`Verdict`),
+what any backend must provide (:class:`Judge`) and how it fails (:class:`JudgeError`)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pytest_flywheel.errors import FlywheelError
+
+
+class JudgeError(FlywheelError):
+    """The judge could not give a verdict: no API key, an API error, or a reply it could not read.
+
+    A test whose assertion gets no verdict is an *error*, never a pass and never a silent fail.
+    ``assertions`` lists the assertion sentences left without a verdict.
+    """
+
+    def __init__(self, message: str, *, assertions: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__(message)
+        self.assertions: tuple[str, ...] = tuple(assertions)
+
+
+@dataclass(frozen=True)
+class CallUsage:
+    """Tokens and cost of one judge call (retries of the same call included)."""
+
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cost_usd: float = 0.0
+    attempts: int = 1
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer on one assertion.
+
+    ``cached`` is True when it came from the verdict file rather than a judge call; ``key`` is its key in
+    the verdict cache (None when no cache was involved); ``model`` is the model that judged, as the API
+    reported it. ``usage`` is the usage of the whole judge call that produced this verdict (shared by all
+    the assertions of that call; None for cached verdicts).
+    """
+
+    passed: bool
+    reason: str
+    confidence: float
+    cached: bool = False
+    assertion: str = ""
+    key: str | None = None
+    model: str | None = None
+    usage: CallUsage | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """Everything the judge sees for one case: its sentence assertions, the input, output and trajectory.
+
+    ``trajectory`` is a list of entries built by
+    :func:`pytest_flywheel.judge.trajectory.trajectory_from_spans`. ``label`` (a case or test id) is
+    used only in error messages and verdict-file entries, never in the prompt or the cache key.
+    """
+
+    assertions: list[str]
+    input: Any = None
+    output: Any = None
+    trajectory: list[dict[str, Any]] = field(default_factory=list)
+    label: str | None = None
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """What a judge backend provides. ``backend``, ``model``, ``prompt_version`` and ``settings`` all go
+    into the verdict cache key: change one and every assertion is judged again.
+
+    ``judge`` answers all of a request's assertions (in order, one :class:`Verdict` each) in one call
+    and raises :class:`JudgeError` when it cannot. ``submit`` does the same on a thread pool so that the
+    calls of different cases overlap. Subclass :class:`PooledJudge` to get ``submit`` for free.
+    """
+
+    backend: str
+    model: str
+    prompt_version: str
+    settings: dict[str, Any]
+
+    def judge(self, request: JudgeRequest) -> list[Verdict]: ...
+
+    def submit(self, request: JudgeRequest) -> Future[list[Verdict]]: ...
+
+
+@dataclass
+class UsageTotals:
+    """Running totals over judge calls; thread-safe through :meth:`add`."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    per_call: list[CallUsage] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, usage: CallUsage) -> None:
+        with self._lock:
+            self.calls += 1
+            self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
+            self.output_tokens += usage.output_tokens
+            self.cost_usd += usage.cost_usd
+            self.per_call.append(usage)
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": self.calls,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "cost_usd": round(self.cost_usd, 6),
+            }
