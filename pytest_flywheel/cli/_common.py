@@ -1,0 +1,43 @@
+"""Small pieces every subcommand shares: where the store is, time display, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_flywheel.config import load_settings
+from pytest_flywheel.store import Store
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="PATH", help="Trace store to read (default: from [tool.flywheel])")
+
+
+def store_path(args: argparse.Namespace) -> Path:
+    explicit = getattr(args, "store", None)
+    return Path(explicit) if explicit else load_settings().store
+
+
+def open_store_for_reading(args: argparse.Namespace) -> Store:
+    """Open the store named by ``--store`` (or the settings) read-only; a missing file is a clear error."""
+    from pytest_flywheel.store.queries import open_store_for_reading as open_path
+
+    return open_path(store_path(args))
+
+
+def format_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def print_json_line(value: Any) -> None:
+    """One compact JSON object on one line (for ``--json`` listings: one object per item)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")

@@ -1,0 +1,147 @@
+"""``flywheel runs list`` and ``flywheel runs compare``."""
+
+from __future__ import annotations
+
+import argparse
+
+from pytest_flywheel.cli._common import (
+    add_store_option,
+    format_time,
+    open_store_for_reading,
+    print_json,
+    print_json_line,
+)
+from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.runs import CHANGES, RunRecord, compare_runs, list_runs, load_run
+from pytest_flywheel.store import Store
+
+MARK = {True: "PASS", False: "FAIL", None: "—"}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runs = subparsers.add_parser("runs", help="Recorded suite runs: list them, compare two side by side")
+    sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+
+    listing = sub.add_parser("list", help="The newest runs first")
+    listing.add_argument("--suite", help="Only runs that included this suite")
+    listing.add_argument("--limit", type=int, default=20, help="How many runs (default 20)")
+    listing.add_argument("--json", action="store_true", help="One JSON object per run")
+    add_store_option(listing)
+    listing.set_defaults(func=run_list)
+
+    compare = sub.add_parser(
+        "compare",
+        help="Fixed / regressed / still failing, case by case (exit 1 when something regressed)",
+    )
+    compare.add_argument("run_a", nargs="?", help="The earlier run (id or prefix)")
+    compare.add_argument("run_b", nargs="?", help="The later run (id or prefix)")
+    compare.add_argument("--suite", help="Default pair: the last two runs of this suite")
+    compare.add_argument("--json", action="store_true", help="Print the comparison as JSON")
+    add_store_option(compare)
+    compare.set_defaults(func=run_compare)
+
+
+def _pass_rate(run: RunRecord, stored: dict[str, int] | None = None) -> str:
+    rate = run.report.get("pass_rate") if not run.cases else run.pass_rate
+    if run.cases:
+        passed, ran = run.count("passed"), sum(1 for c in run.cases if c.outcome != "skipped")
+    elif stored:
+        passed, ran = stored["passed"], stored["passed"] + stored["failed"] + stored["errors"]
+        rate = passed / ran if ran else None
+    else:
+        passed = ran = 0
+    return "n/a" if rate is None else f"{rate:.1%} ({passed}/{ran})"
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with open_store_for_reading(args) as store:
+        runs = list_runs(store, suite=args.suite, limit=args.limit)
+        counts = {
+            run.id: dict(
+                store.conn.execute(
+                    "SELECT total, passed, failed, errors FROM runs WHERE id = ?", (run.id,)
+                ).fetchone()
+            )
+            for run in runs
+        }
+    if not runs:
+        where = f" of suite {args.suite!r}" if args.suite else ""
+        raise FlywheelError(f"no recorded runs{where}: run `pytest --flywheel-suite=NAME` first")
+    if args.json:
+        for run in runs:
+            print_json_line(
+                {
+                    "id": run.id,
+                    "started_at": run.started_at,
+                    "ended_at": run.ended_at,
+                    "suites": run.suites,
+                    "git_commit": run.git_commit,
+                    "git_branch": run.git_branch,
+                    **counts[run.id],
+                    "judge_calls": run.judge_calls,
+                    "judge_tokens": run.judge_tokens,
+                    "judge_cost": run.judge_cost,
+                }
+            )
+        return 0
+    print(f"{'RUN':<20} {'STARTED':<19} {'COMMIT':<8} {'PASS RATE':<18} SUITES")
+    for run in runs:
+        commit = (run.git_commit or "")[:7]
+        print(
+            f"{run.id:<20} {format_time(run.started_at):<19} {commit:<8} "
+            f"{_pass_rate(run, counts[run.id]):<18} {', '.join(run.suites) or '(marked tests)'}"
+        )
+    return 0
+
+
+def _default_pair(store: Store, suite: str | None) -> tuple[str, str]:
+    runs = list_runs(store, suite=suite, limit=50)
+    if not runs:
+        raise FlywheelError("no recorded runs to compare: run `pytest --flywheel-suite=NAME` twice first")
+    newest = runs[0]
+    for older in runs[1:]:
+        if suite or set(older.suites) & set(newest.suites) or not (older.suites or newest.suites):
+            return older.id, newest.id
+    raise FlywheelError(
+        f"only one run of {suite or ', '.join(newest.suites) or 'these tests'} is recorded: "
+        "run the suite again, or name two runs: `flywheel runs compare RUN_A RUN_B`"
+    )
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    with open_store_for_reading(args) as store:
+        if args.run_a and args.run_b:
+            a_id, b_id = args.run_a, args.run_b
+        elif args.run_a or args.run_b:
+            raise FlywheelError("name both runs (`flywheel runs compare RUN_A RUN_B`) or neither")
+        else:
+            a_id, b_id = _default_pair(store, args.suite)
+        comparison = compare_runs(load_run(store, a_id), load_run(store, b_id))
+    if args.json:
+        print_json(comparison.to_json())
+        return 1 if comparison.regressed else 0
+    for label, run in (("A", comparison.run_a), ("B", comparison.run_b)):
+        commit = f", {run.git_commit[:7]}" if run.git_commit else ""
+        print(f"Run {label} {run.id} ({format_time(run.started_at)}{commit})  pass rate {_pass_rate(run)}")
+    print()
+    groups = comparison.by_change()
+    for change in CHANGES:
+        cases = groups[change]
+        if not cases:
+            continue
+        if change == "still passing":
+            print(f"STILL PASSING ({len(cases)})")
+            continue
+        print(f"{change.upper()} ({len(cases)})")
+        for case in cases:
+            print(f"  {case.key}   {case.before or '—'} → {case.after or '—'}")
+            for item in case.assertions:
+                if item.change == "still passing":
+                    continue
+                reason = item.reason_after if item.after is not None else item.reason_before
+                suffix = f"  ({reason})" if reason and item.after is False else ""
+                print(f"    {MARK[item.before]} → {MARK[item.after]}  {item.assertion}{suffix}")
+    regressed = comparison.regressed
+    print()
+    print("Something regressed." if regressed else "Nothing regressed.")
+    return 1 if regressed else 0

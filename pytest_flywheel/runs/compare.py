@@ -1,0 +1,147 @@
+"""Side by side: what a run fixed, broke, or left as it was, per case and per assertion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_flywheel.runs.model import FAILING_OUTCOMES, CaseResult, RunRecord
+
+#: The change classes, in the order a report shows them.
+CHANGES: tuple[str, ...] = ("regressed", "fixed", "still failing", "new", "removed", "still passing")
+
+
+def _change(before: bool | None, after: bool | None) -> str:
+    if before is None:
+        return "new"
+    if after is None:
+        return "removed"
+    if before and after:
+        return "still passing"
+    if before and not after:
+        return "regressed"
+    if not before and after:
+        return "fixed"
+    return "still failing"
+
+
+def _case_passed(case: CaseResult | None) -> bool | None:
+    if case is None or case.outcome == "skipped":
+        return None
+    return case.outcome not in FAILING_OUTCOMES
+
+
+@dataclass
+class AssertionChange:
+    assertion: str
+    change: str
+    before: bool | None
+    after: bool | None
+    reason_before: str | None = None
+    reason_after: str | None = None
+
+
+@dataclass
+class CaseChange:
+    key: str
+    change: str
+    before: str | None  # the outcome in run A
+    after: str | None
+    assertions: list[AssertionChange] = field(default_factory=list)
+
+
+@dataclass
+class RunComparison:
+    run_a: RunRecord
+    run_b: RunRecord
+    cases: list[CaseChange]
+
+    def by_change(self) -> dict[str, list[CaseChange]]:
+        groups: dict[str, list[CaseChange]] = {name: [] for name in CHANGES}
+        for case in self.cases:
+            groups[case.change].append(case)
+        return groups
+
+    @property
+    def regressed(self) -> bool:
+        """True when a case, or an assertion of a case present in both runs, went from passing to failing."""
+        return any(
+            case.change == "regressed" or any(a.change == "regressed" for a in case.assertions)
+            for case in self.cases
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        def run(record: RunRecord) -> dict[str, Any]:
+            return {
+                "id": record.id,
+                "started_at": record.started_at,
+                "git_commit": record.git_commit,
+                "pass_rate": record.pass_rate,
+                "total": record.total,
+            }
+
+        return {
+            "run_a": run(self.run_a),
+            "run_b": run(self.run_b),
+            "regressed": self.regressed,
+            "counts": {name: len(items) for name, items in self.by_change().items()},
+            "cases": [
+                {
+                    "key": case.key,
+                    "change": case.change,
+                    "before": case.before,
+                    "after": case.after,
+                    "assertions": [
+                        {
+                            "assertion": a.assertion,
+                            "change": a.change,
+                            "before": a.before,
+                            "after": a.after,
+                            "reason_before": a.reason_before,
+                            "reason_after": a.reason_after,
+                        }
+                        for a in case.assertions
+                    ],
+                }
+                for case in self.cases
+            ],
+        }
+
+
+def compare_runs(run_a: RunRecord, run_b: RunRecord) -> RunComparison:
+    """Compare ``run_a`` (before) with ``run_b`` (after); cases are matched by suite and case id."""
+    before = {case.key: case for case in run_a.cases}
+    after = {case.key: case for case in run_b.cases}
+    keys = list(before) + [key for key in after if key not in before]
+    changes: list[CaseChange] = []
+    for key in keys:
+        a, b = before.get(key), after.get(key)
+        assertions: list[AssertionChange] = []
+        a_items = {item.assertion: item for item in (a.assertions if a else [])}
+        b_items = {item.assertion: item for item in (b.assertions if b else [])}
+        for text in list(a_items) + [t for t in b_items if t not in a_items]:
+            x, y = a_items.get(text), b_items.get(text)
+            x_passed = None if x is None else bool(x.passed)
+            y_passed = None if y is None else bool(y.passed)
+            assertions.append(
+                AssertionChange(
+                    assertion=text,
+                    change=_change(x_passed, y_passed),
+                    before=x_passed,
+                    after=y_passed,
+                    reason_before=x.reason if x else None,
+                    reason_after=y.reason if y else None,
+                )
+            )
+        changes.append(
+            CaseChange(
+                key=key,
+                change=_change(_case_passed(a), _case_passed(b)),
+                before=a.outcome if a else None,
+                after=b.outcome if b else None,
+                assertions=assertions,
+            )
+        )
+    order = {name: index for index, name in enumerate(CHANGES)}
+    changes.sort(key=lambda c: (order[c.change], c.key))
+    return RunComparison(run_a=run_a, run_b=run_b, cases=changes)
