@@ -1,0 +1,357 @@
+"""Root-cause rules: deterministic checks over a span tree that need no API key.
+
+Each rule looks at the tree (and, for the outlier rule, the store's history of the same
+entrypoint) and returns :class:`Finding` values naming the span, the evidence, a severity, how sure
+the rule is, and an assertion a regression test could make.
+
+Rule ids: ``error.first``, ``tool.raised``, ``tool.empty``, ``tool.error_payload``,
+``llm.max_tokens``, ``llm.refusal``, ``answer.ungrounded``, ``tool.repeated``,
+``latency.outlier``, ``cost.outlier``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_flywheel.analysis.findings import Finding
+from pytest_flywheel.analysis.text import canonical_json, content_tokens, short_json, text_of
+from pytest_flywheel.analysis.tree import SpanNode, SpanTree
+from pytest_flywheel.store.records import SpanRecord
+
+#: The answer shares less than this fraction of its content words with the retrieved context.
+GROUNDING_THRESHOLD = 0.2
+#: ...and has at least this many content words (a two-word answer says too little to judge).
+GROUNDING_MIN_ANSWER_WORDS = 6
+#: The same tool with the same arguments this many times in one trace is a loop.
+REPEAT_THRESHOLD = 3
+#: Fewer earlier traces of the entrypoint than this and the outlier rule stays silent.
+OUTLIER_MIN_SAMPLES = 8
+
+_TOOLISH = ("tool", "retrieval")
+_ERROR_TEXT = re.compile(
+    r"\b(not found|no results?|error|failed|failure|exception|unavailable|timed? ?out|"
+    r"permission denied|forbidden|unauthori[sz]ed|invalid)\b",
+    re.IGNORECASE,
+)
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::\s?(.*))?$")
+_FRAME_LINE = re.compile(r'^\s+File "([^"]+)", line (\d+), in (\S+)')
+
+
+@dataclass(frozen=True)
+class EntrypointHistory:
+    """Durations (ms) and costs (USD) of earlier traces with the same entrypoint name."""
+
+    durations_ms: list[float] = field(default_factory=list)
+    costs_usd: list[float] = field(default_factory=list)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def is_empty(value: Any) -> bool:
+    """None, an empty/whitespace string, an empty list or an empty dict."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | tuple | dict):
+        return len(value) == 0
+    return False
+
+
+def error_payload(value: Any) -> str | None:
+    """Why ``value`` reads as an error result (a returned, not raised, failure), or None."""
+    if isinstance(value, dict):
+        lowered = {str(k).lower(): v for k, v in value.items()}
+        if lowered.get("error") not in (None, False, "", [], {}):
+            return f"error={short_json(lowered['error'], 100)}"
+        if lowered.get("errors") not in (None, [], {}, ""):
+            return f"errors={short_json(lowered['errors'], 100)}"
+        for flag in ("ok", "success", "succeeded"):
+            if lowered.get(flag) is False:
+                return f"{flag}=false"
+        status = lowered.get("status")
+        if isinstance(status, str) and status.lower() in {"error", "failed", "failure", "not_found"}:
+            return f"status={status!r}"
+        if isinstance(status, int) and status >= 400:
+            return f"status={status}"
+        return None
+    # Long text is probably a document that merely mentions "error"; only short replies count.
+    if isinstance(value, str) and len(value) <= 300:
+        match = _ERROR_TEXT.search(value)
+        if match:
+            return f"text {short_json(value, 100)} says {match.group(0)!r}"
+    return None
+
+
+def exception_chain(error: dict[str, Any]) -> list[str]:
+    """``Type: message (file:line in func)`` for each exception of a traceback's chain, oldest first.
+
+    Reads the ``traceback`` text of ``SpanRecord.error`` (Python's format: each exception's block ends
+    with an unindented ``Type: message`` line, chained blocks are separated by "The above exception
+    ..." / "During handling ..."); falls back to ``type: message``.
+    """
+    text = str(error.get("traceback") or "")
+    chain: list[str] = []
+    last_frame: str | None = None
+    for line in text.splitlines():
+        frame = _FRAME_LINE.match(line)
+        if frame:
+            last_frame = f"{frame.group(1).rsplit('/', 1)[-1]}:{frame.group(2)} in {frame.group(3)}"
+            continue
+        if not line or line[0].isspace() or line.startswith("Traceback ("):
+            continue
+        if line.startswith(("The above exception", "During handling")):
+            continue
+        match = _EXCEPTION_LINE.match(line)
+        if match and ("Error" in match.group(1) or "Exception" in match.group(1) or match.group(2) is not None):
+            entry = f"{match.group(1)}: {match.group(2) or ''}".rstrip(": ").rstrip()
+            chain.append(f"{entry} ({last_frame})" if last_frame else entry)
+            last_frame = None
+    if not chain:
+        kind = error.get("type") or "Exception"
+        message = error.get("message") or ""
+        chain.append(f"{kind}: {message}".rstrip(": "))
+    return chain
+
+
+def _finding(node: SpanNode, **kwargs: Any) -> Finding:
+    return Finding(span_id=node.span.id, span_name=node.span.name, **kwargs)
+
+
+def _stop_reason(span: SpanRecord) -> str | None:
+    if span.stop_reason:
+        return span.stop_reason
+    if isinstance(span.output, dict) and isinstance(span.output.get("stop_reason"), str):
+        return str(span.output["stop_reason"])
+    return None
+
+
+# -- the rules -------------------------------------------------------------------------------------
+
+
+def first_error(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """The span that raised first (the innermost: errors end a child before its parents) and its chain."""
+    errors = [n for n in tree.walk() if n.span.error]
+    if not errors:
+        return []
+    first = min(errors, key=lambda n: (n.span.end_time, -n.depth))
+    error = first.span.error or {}
+    chain = exception_chain(error)
+    carried = [n.span.name for n in errors if n is not first and _is_ancestor(n, first)]
+    evidence = " <- caused by ".join(reversed(chain)) if len(chain) > 1 else chain[0]
+    if carried:
+        evidence += f"; propagated through {' > '.join(reversed(carried))}"
+    return [
+        _finding(
+            first,
+            rule="error.first",
+            title=f"{first.span.name} raised {error.get('type') or 'an exception'}",
+            evidence=evidence,
+            severity="critical" if tree.root is not None and tree.root.span.error else "high",
+            confidence=0.95,
+            suggested_assertion=f"The agent completes without an unhandled {error.get('type') or 'error'}"
+            f" from {first.span.name}.",
+        )
+    ]
+
+
+def _is_ancestor(candidate: SpanNode, node: SpanNode) -> bool:
+    current = node.parent
+    while current is not None:
+        if current is candidate:
+            return True
+        current = current.parent
+    return False
+
+
+def tool_results(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """Tool and retrieval spans that raised (other than the first error), returned nothing, or an error."""
+    first = first_error(tree, history)
+    first_id = first[0].span_id if first else None
+    findings: list[Finding] = []
+    for node in tree.walk():
+        span = node.span
+        if span.type not in _TOOLISH:
+            continue
+        if span.error:
+            if span.id != first_id:
+                chain = exception_chain(span.error)
+                findings.append(_finding(
+                    node, rule="tool.raised", title=f"{span.type} {span.name} raised",
+                    evidence=f"{chain[-1]}; arguments {short_json(span.input, 120)}",
+                    severity="high", confidence=0.9,
+                    suggested_assertion=f"When {span.name} fails, the answer tells the user it could not "
+                    "complete that step instead of guessing.",
+                ))
+            continue
+        reason = error_payload(span.output)
+        if reason is not None:
+            findings.append(_finding(
+                node, rule="tool.error_payload", title=f"{span.type} {span.name} returned an error",
+                evidence=f"{reason}; arguments {short_json(span.input, 120)}",
+                severity="high", confidence=0.8,
+                suggested_assertion=f"When {span.name} returns an error, the answer says so and does not "
+                "present made-up results.",
+            ))
+        elif is_empty(span.output):
+            findings.append(_finding(
+                node, rule="tool.empty", title=f"{span.type} {span.name} returned nothing",
+                evidence=f"returned {short_json(span.output, 20)} for arguments {short_json(span.input, 120)}",
+                # An empty result can be the truth (nothing matched): a likely cause, not a sure one.
+                severity="medium", confidence=0.6,
+                suggested_assertion=f"When {span.name} finds nothing, the answer says no information was "
+                "found instead of inventing details.",
+            ))
+    return findings
+
+
+def llm_stops(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """LLM calls cut off by ``max_tokens`` or ending in a refusal."""
+    findings: list[Finding] = []
+    for node in tree.walk():
+        span = node.span
+        if span.type != "llm":
+            continue
+        stop = _stop_reason(span)
+        limit = span.input.get("max_tokens") if isinstance(span.input, dict) else None
+        if stop == "max_tokens":
+            findings.append(_finding(
+                node, rule="llm.max_tokens", title=f"{span.name} was cut off at max_tokens",
+                evidence=f"stop_reason=max_tokens after {span.output_tokens or '?'} output tokens"
+                f" (max_tokens={limit if limit is not None else '?'}); the reply ends "
+                f"{short_json(text_of(span.output)[-60:], 70)}",
+                severity="high", confidence=0.9,
+                suggested_assertion="The answer is complete: it is not cut off mid-sentence.",
+            ))
+        elif stop == "refusal":
+            findings.append(_finding(
+                node, rule="llm.refusal", title=f"{span.name} refused",
+                evidence=f"stop_reason=refusal; reply {short_json(text_of(span.output), 120)}",
+                severity="high", confidence=0.85,
+                suggested_assertion="The agent answers the request instead of refusing it.",
+            ))
+    return findings
+
+
+def grounding(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """The final answer shares few content words with what the retrieval spans returned.
+
+    overlap = |answer words ∩ retrieved words| / |answer words|, over :func:`content_tokens`
+    (lower-cased words of 3+ characters, stopwords removed) of the entrypoint's output and of all
+    ``retrieval`` spans' outputs in the trace. Fires below :data:`GROUNDING_THRESHOLD` when the
+    answer has at least :data:`GROUNDING_MIN_ANSWER_WORDS` content words and something was retrieved.
+    """
+    retrievals = [n for n in tree.walk() if n.span.type == "retrieval" and not is_empty(n.span.output)]
+    root = tree.root
+    if not retrievals or root is None:
+        return []
+    answer = content_tokens(text_of(tree.final_output()))
+    context = set().union(*(content_tokens(text_of(n.span.output)) for n in retrievals))
+    if len(answer) < GROUNDING_MIN_ANSWER_WORDS or not context:
+        return []
+    shared = answer & context
+    overlap = len(shared) / len(answer)
+    if overlap >= GROUNDING_THRESHOLD:
+        return []
+    # The further below the threshold, the surer: 0.5 at the threshold, 0.9 at no overlap at all.
+    confidence = 0.5 + 0.4 * (1 - overlap / GROUNDING_THRESHOLD)
+    names = ", ".join(sorted({n.span.name for n in retrievals}))
+    return [
+        _finding(
+            root, rule="answer.ungrounded",
+            title="the answer shares little with the retrieved context",
+            evidence=f"{len(shared)} of the answer's {len(answer)} content words ({overlap:.0%}) appear in "
+            f"what {names} returned (threshold {GROUNDING_THRESHOLD:.0%})"
+            + (f"; shared: {', '.join(sorted(shared)[:6])}" if shared else ""),
+            severity="high", confidence=confidence,
+            suggested_assertion="The answer is based on the retrieved documents and states nothing they "
+            "do not support.",
+        )
+    ]
+
+
+def repeated_calls(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """The same tool called :data:`REPEAT_THRESHOLD`+ times with the same arguments."""
+    groups: dict[tuple[str, str], list[SpanNode]] = {}
+    for node in tree.walk():
+        if node.span.type in _TOOLISH:
+            groups.setdefault((node.span.name, canonical_json(node.span.input)), []).append(node)
+    findings: list[Finding] = []
+    for (name, _), nodes in groups.items():
+        if len(nodes) < REPEAT_THRESHOLD:
+            continue
+        findings.append(_finding(
+            nodes[0], rule="tool.repeated", title=f"{name} called {len(nodes)} times with the same arguments",
+            evidence=f"{len(nodes)} calls with {short_json(nodes[0].span.input, 100)}: spans "
+            + ", ".join(n.span.id[:12] for n in nodes[:6]),
+            severity="medium", confidence=min(0.95, 0.6 + 0.1 * len(nodes)),
+            suggested_assertion=f"The agent calls {name} with the same arguments at most once.",
+        ))
+    return findings
+
+
+def _outlier(value: float, sample: Sequence[float]) -> tuple[float, float, float] | None:
+    """(median, threshold, MAD) when ``value`` is far above ``sample``, else None.
+
+    Far above = above median + 5 * 1.4826 * MAD (a robust 5-sigma) and above twice the median;
+    with no spread at all (MAD 0) the sample's p95 * 2 stands in for the first bound.
+    """
+    if len(sample) < OUTLIER_MIN_SAMPLES:
+        return None
+    median = statistics.median(sample)
+    mad = statistics.median(abs(x - median) for x in sample)
+    if mad > 0:
+        bound = median + 5 * 1.4826 * mad
+    else:
+        ordered = sorted(sample)
+        bound = 2 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    threshold = max(bound, 2 * median)
+    return (median, threshold, mad) if value > threshold and value > 0 else None
+
+
+def outliers(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """Latency or cost far above the entrypoint's usual (its earlier traces in the store)."""
+    root = tree.root
+    if root is None:
+        return []
+    findings: list[Finding] = []
+    duration = tree.trace.duration_ms if tree.trace else root.span.duration_ms
+    hit = _outlier(duration, history.durations_ms)
+    if hit:
+        median, threshold, mad = hit
+        findings.append(_finding(
+            root, rule="latency.outlier", title=f"{root.span.name} took far longer than usual",
+            evidence=f"{duration:,.0f} ms vs a median of {median:,.0f} ms (MAD {mad:,.0f} ms, "
+            f"n={len(history.durations_ms)}): {duration / max(median, 1e-9):.1f}x the median",
+            severity="medium", confidence=0.75,
+            suggested_assertion={"max_latency_ms": round(threshold)},
+        ))
+    cost = tree.trace.cost_usd if tree.trace else sum(s.cost_usd or 0.0 for s in tree.spans())
+    hit = _outlier(cost, history.costs_usd)
+    if hit:
+        median, threshold, mad = hit
+        findings.append(_finding(
+            root, rule="cost.outlier", title=f"{root.span.name} cost far more than usual",
+            evidence=f"${cost:.4f} vs a median of ${median:.4f} (n={len(history.costs_usd)}): "
+            f"{cost / max(median, 1e-12):.1f}x the median",
+            severity="medium", confidence=0.75,
+            suggested_assertion={"max_cost_usd": round(threshold, 6)},
+        ))
+    return findings
+
+
+Rule = Callable[[SpanTree, EntrypointHistory], list[Finding]]
+
+RULES: tuple[Rule, ...] = (first_error, tool_results, llm_stops, grounding, repeated_calls, outliers)
+
+
+def run_rules(tree: SpanTree, history: EntrypointHistory | None = None) -> list[Finding]:
+    """Every rule's findings, most severe (then most confident) first."""
+    history = history or EntrypointHistory()
+    findings = [finding for rule in RULES for finding in rule(tree, history)]
+    return sorted(findings, key=lambda f: f.sort_key)

@@ -1,0 +1,89 @@
+"""``flywheel analyze TRACE_ID``: find the step that went wrong in a bad trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pytest_flywheel.config import load_settings
+from pytest_flywheel.errors import FlywheelError
+
+DESCRIPTION = """\
+Walk a trace's span tree to the step that went wrong. Rules run first and need no API key: the
+first error and its exception chain, tool calls that raised or returned nothing or an error, LLM
+calls cut off at max_tokens or refused, an answer that shares little with the retrieved context,
+repeated identical tool calls, latency or cost far above the entrypoint's usual. The trace is
+compared with the most similar successful trace of the same entrypoint. When ANTHROPIC_API_KEY is
+set (ANTHROPIC_BASE_URL may point at a compatible endpoint), an LLM analyst then reads the tree
+through tools and names the root cause."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "analyze", help="Find the step that went wrong in a bad trace", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("trace_id", metavar="TRACE_ID", help="The trace to analyse (an id or a unique prefix)")
+    parser.add_argument("--ask", metavar="QUESTION", help="The question the LLM analyst should answer")
+    parser.add_argument(
+        "--compare", metavar="auto|none|TRACE_ID", default="auto",
+        help="The successful trace to compare with: auto (the most similar one, the default), none, or an id",
+    )
+    parser.add_argument("--no-llm", action="store_true", help="Use the rules only, even when a key is set")
+    parser.add_argument("--model", help="The LLM analyst's model (default: analyst_model, else judge_model)")
+    parser.add_argument("--max-rounds", type=int, default=8, metavar="N",
+                        help="Most tool-use rounds the LLM analyst may take (default 8)")
+    parser.add_argument("--json", action="store_true", help="Print the analysis as JSON")
+    parser.add_argument("--add-to-suite", metavar="SUITE",
+                        help="Add this trace as a case of SUITE with the suggested assertions you confirm")
+    parser.add_argument("--yes", "-y", action="store_true", help="With --add-to-suite: add every suggested assertion")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from pytest_flywheel.analysis.analyzer import AnalyzeOptions, analyze
+    from pytest_flywheel.analysis.report import render_json, render_text
+    from pytest_flywheel.store import Store
+
+    if args.max_rounds < 1:
+        raise FlywheelError(f"--max-rounds {args.max_rounds}: expected 1 or more rounds.")
+    settings = load_settings()
+    model = args.model or str(settings.raw.get("analyst_model") or settings.judge_model)
+    compare = None if args.compare.lower() == "none" else args.compare
+    with Store(settings.store, readonly=True) as store:
+        analysis = analyze(store, args.trace_id, AnalyzeOptions(
+            compare=compare, use_llm=not args.no_llm, question=args.ask, model=model,
+            max_rounds=args.max_rounds,
+        ))
+    print(render_json(analysis) if args.json else render_text(analysis), end="" if not args.json else "\n")
+
+    if analysis.analyst.status == "error":
+        # The rule findings are printed above; the failure still fails the command.
+        print(f"flywheel: error: {analysis.analyst.message}", file=sys.stderr)
+        if args.add_to_suite:
+            print("flywheel: nothing was added to the suite; rerun with --no-llm to add the rules' assertions.",
+                  file=sys.stderr)
+        return 1
+    if args.add_to_suite:
+        return _add_to_suite(analysis, args, settings)
+    return 0
+
+
+def _add_to_suite(analysis: Any, args: argparse.Namespace, settings: Any) -> int:
+    from pytest_flywheel.analysis.to_suite import add_to_suite, confirm_assertions
+
+    assertions = analysis.suggested_assertions
+    if not assertions:
+        print(f"flywheel: no suggested assertions for trace {analysis.trace.id}: nothing added to "
+              f"{args.add_to_suite}.", file=sys.stderr)
+        return 0
+    accepted = confirm_assertions(assertions, yes=args.yes)
+    if not accepted:
+        print(f"flywheel: no assertion accepted: nothing added to {args.add_to_suite}.", file=sys.stderr)
+        return 0
+    case = add_to_suite(analysis, args.add_to_suite, accepted, settings=settings)
+    case_id = getattr(case, "id", None)
+    print(f"flywheel: added case {case_id or ''} with {len(accepted)} assertion(s) to suite "
+          f"{args.add_to_suite!r}.".replace("case  ", "case "), file=sys.stderr)
+    return 0
