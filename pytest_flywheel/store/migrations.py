@@ -130,4 +130,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0003_error_span_indexes",
+        # For `flywheel stats`: partial indexes hold only the spans that raised (a few percent), so
+        # finding where failures start (an error span with no erroring child) reads no other span.
+        """
+        CREATE INDEX spans_error_start ON spans(start_time) WHERE status = 'error';
+        CREATE INDEX spans_error_parent ON spans(parent_id) WHERE status = 'error';
+        """,
+    ),
 ]
