@@ -74,16 +74,62 @@ Hooks: ``pytest_flywheel/hookspecs.py`` (``pytest_flywheel_make_judge``, ``pytes
 
 from __future__ import annotations
 
+from pytest_flywheel.judge.anthropic_judge import JUDGE_HEADER, AnthropicJudge, make_default_judge
+from pytest_flywheel.judge.cache import (
+    WORKEROUTPUT_KEY,
+    VerdictCache,
+    VerdictCacheError,
+    VerdictCacheWarning,
+    VerdictEntry,
+    WriteResult,
+    verdict_key,
+)
+from pytest_flywheel.judge.checks import (
+    CHECK_KINDS,
+    CheckError,
+    CheckResult,
+    CheckSpecError,
+    check_label,
+    is_check,
+    output_text,
+    run_check,
+)
 from pytest_flywheel.judge.pool import DEFAULT_WORKERS, PooledJudge
+from pytest_flywheel.judge.prompt import PROMPT_VERSION
+from pytest_flywheel.judge.service import CachedJudge, JudgeService, JudgeStats
+from pytest_flywheel.judge.trajectory import trajectory_from_spans
 from pytest_flywheel.judge.types import CallUsage, Judge, JudgeError, JudgeRequest, UsageTotals, Verdict
 
 __all__ = [
+    "CHECK_KINDS",
     "DEFAULT_WORKERS",
+    "JUDGE_HEADER",
+    "PROMPT_VERSION",
+    "WORKEROUTPUT_KEY",
+    "AnthropicJudge",
+    "CachedJudge",
     "CallUsage",
+    "CheckError",
+    "CheckResult",
+    "CheckSpecError",
     "Judge",
     "JudgeError",
     "JudgeRequest",
+    "JudgeService",
+    "JudgeStats",
     "PooledJudge",
     "UsageTotals",
     "Verdict",
+    "VerdictCache",
+    "VerdictCacheError",
+    "VerdictCacheWarning",
+    "VerdictEntry",
+    "WriteResult",
+    "check_label",
+    "is_check",
+    "make_default_judge",
+    "output_text",
+    "run_check",
+    "trajectory_from_spans",
+    "verdict_key",
 ]

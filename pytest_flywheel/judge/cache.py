@@ -1,0 +1,405 @@
+"""The verdict cache: ``flywheel/verdicts.jsonl``, committed next to the suites, one verdict a line.
+
+Like a snapshot file: read once when a session starts, written once when it ends, atomically (a
+temporary file in the same folder renamed over the old one, so a run killed at any moment leaves the
+old file or the new one, never half of one), sorted by key so that diffs and merges stay small.
+
+A line that is not a valid entry (a bad edit, a merge conflict marker) is reported as a
+:class:`VerdictCacheWarning` naming the file and line; every other entry still serves. Such lines are
+*kept* when the file is written again (after the entries, in their original order) so that nothing a
+person wrote is silently destroyed; ``write(prune=True)`` removes them along with the unused entries.
+
+Each entry records which case it was judged for (``case``, a label such as the pytest node id), so
+that "unused" can be counted only over the cases that ran (like syrupy's unused snapshots): an entry
+is unused when its case ran in this session and no assertion of that case asked for its key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.judge.canonical import sha256_key
+from pytest_flywheel.judge.types import Verdict
+
+#: The key under which an xdist worker hands its session to the controller (``config.workeroutput``).
+WORKEROUTPUT_KEY = "flywheel_verdicts"
+
+
+class VerdictCacheWarning(UserWarning):
+    """A verdict file line that could not be read; the other verdicts still serve."""
+
+
+class VerdictCacheError(FlywheelError):
+    """The verdict file could not be read or written at all."""
+
+
+class JudgeIdentity(Protocol):
+    """The parts of a judge that go into a verdict key (any :class:`~pytest_flywheel.judge.Judge` has them)."""
+
+    backend: str
+    model: str
+    prompt_version: str
+    settings: dict[str, Any]
+
+
+def verdict_key(
+    judge: JudgeIdentity, assertion: str, input: Any, output: Any, trajectory: list[dict[str, Any]]
+) -> str:
+    """``"sha256:<hex>"`` of the canonical JSON of everything that can change this verdict."""
+    return sha256_key(
+        {
+            "backend": judge.backend,
+            "model": judge.model,
+            "prompt_version": judge.prompt_version,
+            "settings": judge.settings,
+            "assertion": assertion,
+            "input": input,
+            "output": output,
+            "trajectory": trajectory,
+        }
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class VerdictEntry:
+    """One line of the verdict file. ``model`` is the model that judged, as the API reported it."""
+
+    key: str
+    assertion: str
+    passed: bool
+    reason: str
+    confidence: float
+    backend: str
+    model: str | None
+    prompt_version: str
+    judged_at: str
+    case: str | None = None
+
+    #: Field order in the file: what a reviewer reads first comes first.
+    FIELDS = ("key", "assertion", "passed", "confidence", "reason", "model", "backend", "prompt_version",
+              "case", "judged_at")
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.FIELDS}
+        if data["case"] is None:
+            del data["case"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> VerdictEntry:
+        """Raises ValueError saying what is wrong with ``data``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+        key = data.get("key")
+        if not isinstance(key, str) or not key.startswith("sha256:"):
+            raise ValueError(f"key must be a string starting with 'sha256:', found {key!r}")
+        for name in ("assertion", "reason", "backend", "prompt_version", "judged_at"):
+            if not isinstance(data.get(name), str):
+                raise ValueError(f"{name} must be a string, found {data.get(name)!r}")
+        if not isinstance(data.get("passed"), bool):
+            raise ValueError(f"passed must be true or false, found {data.get('passed')!r}")
+        confidence = data.get("confidence")
+        if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+            raise ValueError(f"confidence must be a number, found {confidence!r}")
+        for name in ("model", "case"):
+            if data.get(name) is not None and not isinstance(data.get(name), str):
+                raise ValueError(f"{name} must be a string or absent, found {data.get(name)!r}")
+        return cls(
+            key=key,
+            assertion=data["assertion"],
+            passed=data["passed"],
+            reason=data["reason"],
+            confidence=float(confidence),
+            backend=data["backend"],
+            model=data.get("model"),
+            prompt_version=data["prompt_version"],
+            judged_at=data["judged_at"],
+            case=data.get("case"),
+        )
+
+    @classmethod
+    def from_verdict(
+        cls, verdict: Verdict, *, key: str, judge: JudgeIdentity, case: str | None = None
+    ) -> VerdictEntry:
+        return cls(
+            key=key,
+            assertion=verdict.assertion,
+            passed=verdict.passed,
+            reason=verdict.reason,
+            confidence=round(float(verdict.confidence), 4),
+            backend=judge.backend,
+            model=verdict.model or judge.model,
+            prompt_version=judge.prompt_version,
+            judged_at=_now(),
+            case=case,
+        )
+
+    def to_verdict(self, *, cached: bool = True) -> Verdict:
+        return Verdict(
+            passed=self.passed,
+            reason=self.reason,
+            confidence=self.confidence,
+            cached=cached,
+            assertion=self.assertion,
+            key=self.key,
+            model=self.model,
+        )
+
+
+def _line(entry: VerdictEntry) -> str:
+    return json.dumps(entry.to_json(), ensure_ascii=False, separators=(", ", ": "))
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What :meth:`VerdictCache.write` did."""
+
+    path: Path
+    written: bool
+    entries: int
+    added: int
+    pruned: tuple[str, ...]
+    corrupt_kept: int
+    corrupt_dropped: int
+
+
+class VerdictCache:
+    """The verdicts of one session: those read from the file, plus the ones judged in this session.
+
+    Thread-safe: judge calls finishing on pool threads may ``put`` at the same time.
+    ``redact`` (e.g. the ``pytest_flywheel_redact`` hook) is applied to the assertion and reason of
+    every new entry before it is kept, so no secret in a judge's reason reaches the file.
+    """
+
+    def __init__(self, path: Path | None = None, *, redact: Callable[[str], str] | None = None) -> None:
+        self.path = path
+        self.redact = redact
+        #: Messages about lines that could not be read (also issued as warnings by :meth:`load`).
+        self.problems: list[str] = []
+        self._stored: dict[str, VerdictEntry] = {}
+        self._new: dict[str, VerdictEntry] = {}
+        self._used: set[str] = set()
+        self._corrupt: list[str] = []
+        self._original_text: str | None = None
+        self._lock = threading.RLock()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls, path: Path, *, warn: bool = True, redact: Callable[[str], str] | None = None
+    ) -> VerdictCache:
+        """Read ``path`` (a missing file is an empty cache). A bad line is a warning, not an error."""
+        cache = cls(path, redact=redact)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cache
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VerdictCacheError(
+                f"The verdict file {path} could not be read ({exc}). Fix or remove it; it is rebuilt "
+                "from judge calls when missing."
+            ) from exc
+        cache._original_text = text
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                entry = VerdictEntry.from_json(json.loads(raw))
+            except (json.JSONDecodeError, ValueError) as exc:
+                cache._corrupt.append(raw)
+                cache._problem(
+                    f"{path}:{number}: not a verdict entry ({exc}); the line is ignored (and kept in the "
+                    "file until --flywheel-prune), the other verdicts still serve.",
+                    warn=warn,
+                )
+                continue
+            if entry.key in cache._stored and cache._stored[entry.key] != entry:
+                cache._problem(
+                    f"{path}:{number}: a second entry for {entry.key[:19]}...; the later line wins and the "
+                    "earlier one is dropped when the file is written.",
+                    warn=warn,
+                )
+            cache._stored[entry.key] = entry
+        return cache
+
+    def _problem(self, message: str, *, warn: bool) -> None:
+        self.problems.append(message)
+        if warn:
+            warnings.warn(VerdictCacheWarning(message), stacklevel=3)
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def get(self, key: str) -> VerdictEntry | None:
+        """The entry under ``key`` (one judged in this session first), or None."""
+        with self._lock:
+            return self._new.get(key) or self._stored.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._new or key in self._stored
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._stored.keys() | self._new.keys())
+
+    def put(self, key: str, entry: VerdictEntry) -> None:
+        """Keep a newly judged entry (replacing any under the same key) and mark it used."""
+        if entry.key != key:
+            entry = replace(entry, key=key)
+        if self.redact is not None:
+            entry = replace(entry, assertion=self.redact(entry.assertion), reason=self.redact(entry.reason))
+        with self._lock:
+            self._new[key] = entry
+            self._used.add(key)
+
+    def mark_used(self, key: str) -> None:
+        """Record that an assertion of this session asked for ``key``."""
+        with self._lock:
+            self._used.add(key)
+
+    @property
+    def new_entries(self) -> list[VerdictEntry]:
+        """The entries judged in this session (or merged from workers), sorted by key."""
+        with self._lock:
+            return [self._new[key] for key in sorted(self._new)]
+
+    @property
+    def used_keys(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._used)
+
+    @property
+    def corrupt_lines(self) -> int:
+        return len(self._corrupt)
+
+    def unused_keys(self, ran_cases: Iterable[str] | None = None) -> list[str]:
+        """Keys no assertion asked for, sorted. With ``ran_cases`` (the case labels that ran), only
+        entries recorded for one of those cases count; without it, every entry in the file counts."""
+        ran = None if ran_cases is None else set(ran_cases)
+        with self._lock:
+            entries = {**self._stored, **self._new}
+            return sorted(
+                key
+                for key, entry in entries.items()
+                if key not in self._used and (ran is None or (entry.case is not None and entry.case in ran))
+            )
+
+    # -- xdist ------------------------------------------------------------------------------------
+
+    def export_session(self) -> dict[str, Any]:
+        """This session's new entries and used keys as JSON-able data, for ``config.workeroutput``."""
+        with self._lock:
+            return {
+                "new": [entry.to_json() for entry in self.new_entries],
+                "used": sorted(self._used),
+            }
+
+    def merge(self, entries: Iterable[VerdictEntry | Mapping[str, Any]]) -> int:
+        """Add entries judged elsewhere (an xdist worker) as new entries; returns how many were added.
+        An entry already present under the same key is replaced, never duplicated."""
+        added = 0
+        for item in entries:
+            entry = item if isinstance(item, VerdictEntry) else VerdictEntry.from_json(dict(item))
+            with self._lock:
+                if entry.key not in self._new:
+                    added += 1
+                self._new[entry.key] = entry
+                self._used.add(entry.key)
+        return added
+
+    def merge_session(self, payload: Mapping[str, Any]) -> int:
+        """Merge what :meth:`export_session` produced on a worker (new entries and used keys)."""
+        added = self.merge(payload.get("new") or [])
+        with self._lock:
+            self._used.update(str(key) for key in payload.get("used") or [])
+        return added
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def render(self, *, prune: bool = False, ran_cases: Iterable[str] | None = None) -> tuple[str, list[str]]:
+        """The file's next text and the keys pruned from it."""
+        with self._lock:
+            pruned = self.unused_keys(ran_cases) if prune else []
+            dropped = set(pruned)
+            entries = {**self._stored, **self._new}
+            lines = [_line(entries[key]) for key in sorted(entries) if key not in dropped]
+            if not prune:
+                lines.extend(self._corrupt)
+        return "".join(line + "\n" for line in lines), pruned
+
+    def write(
+        self, path: Path | None = None, *, prune: bool = False, ran_cases: Iterable[str] | None = None
+    ) -> WriteResult:
+        """Write every entry (stored and new, sorted by key) atomically, once, at the end of a session.
+
+        ``prune`` drops :meth:`unused_keys` (over ``ran_cases``) and unreadable lines. The file is not
+        touched when its content would not change; an absent file is not created for zero entries.
+        """
+        target = path or self.path
+        if target is None:
+            raise VerdictCacheError("VerdictCache.write() needs a path: this cache was not loaded from a file.")
+        text, pruned = self.render(prune=prune, ran_cases=ran_cases)
+        with self._lock:
+            added = sum(1 for key in self._new if key not in self._stored)
+            entries = len(self._stored.keys() | self._new.keys()) - len(pruned)
+            corrupt = len(self._corrupt)
+            unchanged = text == (self._original_text or "") and (target == self.path)
+        result = WriteResult(
+            path=target,
+            written=False,
+            entries=entries,
+            added=added,
+            pruned=tuple(pruned),
+            corrupt_kept=0 if prune else corrupt,
+            corrupt_dropped=corrupt if prune else 0,
+        )
+        if unchanged and (target.exists() or not text):
+            return result
+        _atomic_write(target, text)
+        with self._lock:
+            self._original_text = text
+        return replace(result, written=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, flush it to disk, and rename it over ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise VerdictCacheError(f"The verdict file {path} could not be written ({exc}); it was left as it was.") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temp_name, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise VerdictCacheError(
+                f"The verdict file {path} could not be written ({exc}); the old file is intact."
+            ) from exc
+        raise

@@ -1,0 +1,188 @@
+"""A judge in front of the verdict cache: cached verdicts are served, only the rest are judged.
+
+The plugin holds one :class:`CachedJudge` per session (per xdist worker). For each case it asks for
+all the case's sentence assertions at once; the ones whose key is in the cache come back at once
+(``cached=True``), the others go to the judge in one call, and their verdicts are put in the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry, verdict_key
+from pytest_flywheel.judge.types import Judge, JudgeError, JudgeRequest, UsageTotals, Verdict
+
+
+@dataclass
+class JudgeStats:
+    """Counts over a session: verdicts served from the cache, newly judged, and the judge's usage."""
+
+    cached: int = 0
+    new: int = 0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "cached": self.cached,
+                "new": self.new,
+                "calls": self.calls,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "cost_usd": round(self.cost_usd, 6),
+            }
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another session's :meth:`as_dict` (an xdist worker's) to these counts."""
+        with self._lock:
+            self.cached += int(other.get("cached", 0))
+            self.new += int(other.get("new", 0))
+            self.calls += int(other.get("calls", 0))
+            self.input_tokens += int(other.get("input_tokens", 0))
+            self.output_tokens += int(other.get("output_tokens", 0))
+            self.cost_usd += float(other.get("cost_usd", 0.0))
+
+
+def _quote(assertions: list[str], limit: int = 5) -> str:
+    shown = "; ".join(repr(text) for text in assertions[:limit])
+    return shown + (f"; and {len(assertions) - limit} more" if len(assertions) > limit else "")
+
+
+class CachedJudge:
+    """Serve verdicts from ``cache``; judge the rest with ``judge``.
+
+    ``offline``: never call the judge; an assertion with no cached verdict is a :class:`JudgeError`
+    (``--flywheel-offline``). ``update``: ignore cached verdicts, judge everything again and overwrite
+    them (``--flywheel-update-verdicts``).
+    """
+
+    def __init__(self, judge: Judge, cache: VerdictCache, *, offline: bool = False, update: bool = False) -> None:
+        if offline and update:
+            raise ValueError("offline and update exclude each other: updating verdicts needs judge calls")
+        self.judge = judge
+        self.cache = cache
+        self.offline = offline
+        self.update = update
+        self.stats = JudgeStats()
+
+    # -- planning ---------------------------------------------------------------------------------
+
+    def keys_for(self, request: JudgeRequest) -> list[str]:
+        """The cache key of each of ``request``'s assertions."""
+        return [
+            verdict_key(self.judge, assertion, request.input, request.output, request.trajectory)
+            for assertion in request.assertions
+        ]
+
+    def _split(self, request: JudgeRequest) -> tuple[list[str], dict[int, Verdict], list[int]]:
+        keys = self.keys_for(request)
+        found: dict[int, Verdict] = {}
+        missing: list[int] = []
+        for index, key in enumerate(keys):
+            entry = None if self.update else self.cache.get(key)
+            self.cache.mark_used(key)
+            if entry is None:
+                missing.append(index)
+            else:
+                found[index] = replace(entry.to_verdict(cached=True), assertion=request.assertions[index])
+        if missing and self.offline:
+            lacking = [request.assertions[index] for index in missing]
+            of = f" of {request.label}" if request.label else ""
+            path = self.cache.path or "the verdict file"
+            raise JudgeError(
+                f"No cached verdict for {len(lacking)} assertion{'s' if len(lacking) != 1 else ''}{of} "
+                f"({_quote(lacking)}) and judge calls are off (--flywheel-offline). Run without "
+                f"--flywheel-offline (with ANTHROPIC_API_KEY set) to judge them, then commit {path}.",
+                assertions=lacking,
+            )
+        return keys, found, missing
+
+    def _finish(
+        self,
+        request: JudgeRequest,
+        keys: list[str],
+        found: dict[int, Verdict],
+        missing: list[int],
+        judged: list[Verdict],
+    ) -> list[Verdict]:
+        if len(judged) != len(missing):
+            raise JudgeError(
+                f"The judge {self.judge.backend}/{self.judge.model} answered {len(judged)} verdicts for "
+                f"{len(missing)} assertions; a judge must give one verdict per assertion, in order.",
+                assertions=[request.assertions[index] for index in missing],
+            )
+        results = dict(found)
+        for index, verdict in zip(missing, judged, strict=True):
+            key = keys[index]
+            verdict = replace(verdict, assertion=request.assertions[index], key=key, cached=False)
+            self.cache.put(key, VerdictEntry.from_verdict(verdict, key=key, judge=self.judge, case=request.label))
+            results[index] = verdict
+        with self.stats._lock:
+            self.stats.cached += len(found)
+            self.stats.new += len(missing)
+            if missing and not isinstance(getattr(self.judge, "usage", None), UsageTotals):
+                self.stats.calls += 1  # a plugin's judge without usage totals: count its calls here
+        self._sync_usage()
+        return [results[index] for index in range(len(request.assertions))]
+
+    def _sync_usage(self) -> None:
+        usage = getattr(self.judge, "usage", None)
+        if isinstance(usage, UsageTotals):
+            totals = usage.as_dict()
+            with self.stats._lock:
+                self.stats.calls = totals["calls"]
+                self.stats.input_tokens = totals["input_tokens"]
+                self.stats.output_tokens = totals["output_tokens"]
+                self.stats.cost_usd = totals["cost_usd"]
+
+    def _missing_request(self, request: JudgeRequest, missing: list[int]) -> JudgeRequest:
+        return replace(request, assertions=[request.assertions[index] for index in missing])
+
+    # -- the API ----------------------------------------------------------------------------------
+
+    def evaluate(self, request: JudgeRequest) -> list[Verdict]:
+        """One verdict per assertion of ``request``, in order; raises :class:`JudgeError`."""
+        keys, found, missing = self._split(request)
+        judged = self.judge.judge(self._missing_request(request, missing)) if missing else []
+        return self._finish(request, keys, found, missing, judged)
+
+    def submit(self, request: JudgeRequest) -> Future[list[Verdict]]:
+        """Like :meth:`evaluate`, but the judge call runs on the judge's pool; a fully cached request
+        gives an already finished future. Errors (offline misses too) arrive through the future."""
+        result: Future[list[Verdict]] = Future()
+        try:
+            keys, found, missing = self._split(request)
+        except JudgeError as exc:
+            result.set_exception(exc)
+            return result
+        if not missing:
+            result.set_result(self._finish(request, keys, found, missing, []))
+            return result
+        inner = self.judge.submit(self._missing_request(request, missing))
+
+        def done(call: Future[list[Verdict]]) -> None:
+            try:
+                result.set_result(self._finish(request, keys, found, missing, call.result()))
+            except BaseException as exc:  # the caller sees the judge's own error through the future
+                result.set_exception(exc)
+
+        inner.add_done_callback(done)
+        return result
+
+    def close(self) -> None:
+        """Wait for judge calls still running and release the judge's threads."""
+        close = getattr(self.judge, "close", None)
+        if callable(close):
+            close()
+        self._sync_usage()
+
+
+#: The same class under the name the issue uses.
+JudgeService = CachedJudge
