@@ -2,7 +2,9 @@
 
 The model gets the rule findings and the comparison up front, reads the trace through four tools
 (``get_tree``, ``get_span``, ``search_spans``, ``get_comparison``) and must end by calling
-``report_root_cause`` with a structured answer. Rounds and tokens are bounded, temperature is 0. An
+``report_root_cause`` with a structured answer. Rounds and tokens are bounded. No ``temperature`` is
+sent: the SDK (2.x) has no sampling parameters and current models reject them; the forced, schema-checked
+final tool call is what keeps the answer's shape fixed. An
 answer that breaks the structure (missing fields, an unknown span id) gets one chance to be
 corrected; after that, or when no answer comes within the bound, :class:`AnalystError` is raised:
 the caller still has the rule findings.
@@ -376,7 +378,6 @@ def run_analyst(
             response = client.messages.create(
                 model=config.model,
                 max_tokens=config.max_tokens,
-                temperature=0,
                 system=SYSTEM_PROMPT,
                 tools=TOOLS,
                 tool_choice={"type": "tool", "name": "report_root_cause"} if final else {"type": "auto"},

@@ -27,10 +27,13 @@ class TraceBuilder:
         self._clock = self.start
         self.root = self.span(self.name, "general", parent=None, input=self.input)
 
-    def span(self, name: str, type: str = "general", *, parent: SpanRecord | None | str = "root",
+    def span(self, name: str, type: str = "general", *, parent: SpanRecord | str | None = "root",
              input: Any = None, output: Any = None, error: dict[str, Any] | None = None,
              duration: float = 0.01, **extra: Any) -> SpanRecord:
-        parent_id = None if parent is None else (self.root.id if parent == "root" else parent.id)  # type: ignore[union-attr]
+        if isinstance(parent, SpanRecord):
+            parent_id: str | None = parent.id
+        else:
+            parent_id = None if parent is None else self.root.id
         self._clock += 0.001
         record = SpanRecord(
             id=f"{self.trace_id}-s{len(self.spans):02d}", trace_id=self.trace_id, parent_id=parent_id, name=name,

@@ -1,0 +1,156 @@
+"""The LLM analyst through the real Anthropic SDK against the loopback Messages API server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+
+from pytest_flywheel.analysis import AnalyzeOptions, analyze
+from pytest_flywheel.analysis.analyst import SYSTEM_PROMPT
+from pytest_flywheel.store import Store
+from pytest_flywheel.testing import MessagesAPIServer
+from pytest_flywheel.testing.messages_api import ErrorReply, RecordedRequest, text_message, tool_use_message
+
+from .builders import TraceBuilder
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "flywheel.db")
+
+
+def _bad_trace(store: Store) -> TraceBuilder:
+    b = TraceBuilder(input={"question": "What is the refund window?"})
+    b.span("search_docs", "retrieval", input={"query": "refund window"}, output=[])
+    b.span("messages.create", "llm", input={"model": "claude-haiku-5-5", "system": "Answer from the docs."},
+           output={"content": [{"type": "text", "text": "You can return items within 90 days."}]},
+           stop_reason="end_turn")
+    b.finish(store, output="You can return items within 90 days.")
+    return b
+
+
+def _client(server: MessagesAPIServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="test-key", base_url=server.base_url, max_retries=0)
+
+
+def _tool_results(request: RecordedRequest) -> list[dict[str, Any]]:
+    last = request.body["messages"][-1]
+    assert last["role"] == "user"
+    return [block for block in last["content"] if block["type"] == "tool_result"]
+
+
+def test_scripted_conversation_reads_the_tree_then_a_span_then_reports(
+    store: Store, messages_api: MessagesAPIServer
+) -> None:
+    b = _bad_trace(store)
+    search_id = b.spans[1].id
+    messages_api.queue(
+        tool_use_message("get_tree", {}, tool_use_id="toolu_tree"),
+        tool_use_message("get_span", {"span_id": search_id, "detail": "full"}, tool_use_id="toolu_span"),
+        tool_use_message("search_spans", {"text": "90 days"}, tool_use_id="toolu_search"),
+        tool_use_message("report_root_cause", {
+            "root_cause_span_id": search_id,
+            "explanation": "search_docs returned nothing, so the model invented a 90-day window.",
+            "evidence_span_ids": [search_id, b.spans[2].id],
+            "suggested_assertions": ["The answer does not state a refund window the documents do not give."],
+            "suggested_fix": "Tell the model to say it found nothing when search_docs is empty.",
+        }, tool_use_id="toolu_report"),
+    )
+    analysis = analyze(store, b.trace_id, AnalyzeOptions(
+        client=_client(messages_api), question="Why did it invent a refund window?", model="claude-opus-5-5",
+    ))
+
+    assert analysis.analyst.status == "used", analysis.analyst.message
+    answer = analysis.analyst.answer
+    assert answer is not None
+    assert answer.root_cause_span_id == search_id
+    assert answer.rounds == 4 and answer.input_tokens == 160
+    assert analysis.root_cause_span_id == search_id
+    assert analysis.suggested_assertions == ["The answer does not state a refund window the documents do not give."]
+
+    requests = messages_api.message_requests
+    assert len(requests) == 4
+    first = requests[0].body
+    assert "temperature" not in first and first["model"] == "claude-opus-5-5" and first["system"] == SYSTEM_PROMPT
+    assert [t["name"] for t in first["tools"]] == [
+        "get_tree", "get_span", "search_spans", "get_comparison", "report_root_cause"]
+    opening = first["messages"][0]["content"]
+    assert opening.startswith("Question: Why did it invent a refund window?")
+    assert f"tool.empty on span {search_id}" in opening  # the rule findings come up front
+
+    (tree_result,) = _tool_results(requests[1])
+    assert tree_result["tool_use_id"] == "toolu_tree" and not tree_result["is_error"]
+    assert f"  {search_id} retrieval search_docs [ok]" in tree_result["content"]
+    assert "empty result" in tree_result["content"]
+
+    (span_result,) = _tool_results(requests[2])
+    span_view = json.loads(span_result["content"])
+    assert span_view["id"] == search_id and span_view["output"] == [] and span_view["input"] == {"query": "refund window"}
+
+    (search_result,) = _tool_results(requests[3])
+    hits = json.loads(search_result["content"])
+    assert [h["span_id"] for h in hits] == [b.root.id, b.spans[2].id]
+
+
+def test_unknown_span_id_gets_one_correction_then_an_error(store: Store, messages_api: MessagesAPIServer) -> None:
+    b = _bad_trace(store)
+    broken = {"root_cause_span_id": "span-that-does-not-exist", "explanation": "x", "evidence_span_ids": [],
+              "suggested_assertions": [], "suggested_fix": ""}
+    messages_api.queue(tool_use_message("report_root_cause", broken), tool_use_message("report_root_cause", broken))
+
+    analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api)))
+
+    assert analysis.analyst.status == "error"
+    assert "root_cause_span_id 'span-that-does-not-exist' is not a span of the analysed trace" in analysis.analyst.message
+    (correction,) = _tool_results(messages_api.message_requests[1])
+    assert correction["is_error"] is True and correction["content"].startswith("Invalid report:")
+    assert analysis.findings  # the rules still stand
+    assert analysis.root_cause_span_id == b.spans[1].id
+
+
+def test_missing_fields_are_reported_by_name(store: Store, messages_api: MessagesAPIServer) -> None:
+    b = _bad_trace(store)
+    messages_api.queue(*[tool_use_message("report_root_cause", {"explanation": "no id"})] * 2)
+    analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api)))
+    assert analysis.analyst.status == "error"
+    assert "'root_cause_span_id' is a required property" in analysis.analyst.message
+
+
+def test_no_final_answer_within_the_round_bound(store: Store, messages_api: MessagesAPIServer) -> None:
+    b = _bad_trace(store)
+    messages_api.respond_with(lambda request: tool_use_message("get_tree", {}))
+    analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api), max_rounds=3))
+    assert analysis.analyst.status == "error"
+    assert "no final answer within 3 rounds" in analysis.analyst.message
+    requests = messages_api.message_requests
+    assert len(requests) == 3
+    assert requests[0].body["tool_choice"] == {"type": "auto"}
+    # The last round forces the answer tool.
+    assert requests[2].body["tool_choice"] == {"type": "tool", "name": "report_root_cause"}
+
+
+def test_text_reply_is_nudged_then_answered(store: Store, messages_api: MessagesAPIServer) -> None:
+    b = _bad_trace(store)
+    messages_api.queue(
+        text_message("Let me think."),
+        tool_use_message("report_root_cause", {
+            "root_cause_span_id": b.spans[1].id, "explanation": "empty search", "evidence_span_ids": [],
+            "suggested_assertions": ["The answer admits no document was found."], "suggested_fix": "fix"}),
+    )
+    analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api)))
+    assert analysis.analyst.status == "used"
+    nudge = messages_api.message_requests[1].body["messages"][-1]
+    assert nudge == {"role": "user", "content": "Continue the analysis with the tools, then call report_root_cause."}
+
+
+def test_api_error_is_an_analyst_error_not_a_crash(store: Store, messages_api: MessagesAPIServer) -> None:
+    b = _bad_trace(store)
+    messages_api.queue(ErrorReply(400, "invalid_request_error", "model not found"))
+    analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api)))
+    assert analysis.analyst.status == "error"
+    assert "BadRequestError" in analysis.analyst.message and "model not found" in analysis.analyst.message
+    assert "--no-llm" in analysis.analyst.message
