@@ -1,0 +1,126 @@
+"""``flywheel stats``: production trends, and the failures no suite case covers yet."""
+
+from __future__ import annotations
+
+import argparse
+
+from pytest_flywheel.cli._common import add_store_option, format_time, print_json, store_path
+from pytest_flywheel.cli.traces import format_table
+from pytest_flywheel.config import load_settings
+from pytest_flywheel.runs.trends import PeriodStats, ProductionStats, compute_stats, covered_trace_ids
+from pytest_flywheel.store.queries import QueryError, open_store_for_reading, parse_since, require_traces
+
+DESCRIPTION = """\
+Per period (UTC hours or days): trace volume, error rate, task success rate, latency p50/p95
+(nearest rank), tokens and cost; where failures start (the spans that raised while none of their
+children did) and their error types; and the uncovered failures: failed or negatively rated traces
+no suite case was captured from yet, grouped by pattern, most frequent first.
+
+Task success rate: over the traces with feedback, the share whose positive signals outnumber the
+negative ones. Positive: true, numbers >= 0.5, up, thumbs_up, success, pass, good, yes, resolved, ...
+Negative: false, numbers < 0.5, down, thumbs_down, failure, fail, bad, no, wrong, ... Other text is
+no signal. A feedback name that reports a failure (task_failed, thumbs_down) flips the value's sign.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "stats", help="Production trends and the failures to capture next",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--project", help="Only traces of this project")
+    parser.add_argument("--since", default="7d", metavar="WHEN", help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)")
+    parser.add_argument("--by", default="day", help="Period: hour or day (default day)")
+    parser.add_argument("--top", type=int, default=10, metavar="N", help="Rows per list (default 10)")
+    parser.add_argument("--json", action="store_true", help="Print every figure as one JSON document")
+    add_store_option(parser)
+    parser.set_defaults(func=run_stats)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    if args.by not in ("hour", "day"):
+        raise QueryError(f"--by {args.by!r}: expected hour or day")
+    if args.top <= 0:
+        raise QueryError(f"--top {args.top}: expected a number above 0")
+    since = parse_since(args.since)
+    covered, warnings = covered_trace_ids(load_settings())
+    with open_store_for_reading(store_path(args)) as store:
+        require_traces(store)
+        stats = compute_stats(
+            store, since=since, by=args.by, project=args.project, covered_trace_ids=covered, top=args.top
+        )
+    stats.warnings.extend(warnings)
+    if args.json:
+        print_json(stats.to_json())
+    else:
+        print(render_stats(stats))
+    return 0
+
+
+def _collapse_quiet(periods: list[PeriodStats]) -> list[PeriodStats | str]:
+    """Runs of three or more periods without traces become one ``first..last`` row."""
+    shown: list[PeriodStats | str] = []
+    run: list[PeriodStats] = []
+    for period in [*periods, None]:
+        if period is not None and period.traces == 0:
+            run.append(period)
+            continue
+        if len(run) >= 3:
+            shown.append(f"{run[0].label}..{run[-1].label}")
+        else:
+            shown.extend(run)
+        run = []
+        if period is not None:
+            shown.append(period)
+    return shown
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def render_stats(stats: ProductionStats) -> str:
+    """The plain-text report ``flywheel stats`` prints."""
+    scope = f"project {stats.project}" if stats.project else "all projects"
+    lines = [f"Production trends, {scope}, by {stats.by} (UTC)", ""]
+    rows = [["PERIOD", "TRACES", "ERRORS", "SUCCESS", "RATED", "P50 MS", "P95 MS", "TOKENS IN", "TOKENS OUT", "COST"]]
+    for p in [*_collapse_quiet(stats.periods), stats.totals]:
+        if isinstance(p, str):
+            rows.append([p, "0", *["-"] * 8])
+            continue
+        rows.append([
+            p.label, f"{p.traces:,}", _pct(p.error_rate), _pct(p.success_rate), f"{p.rated:,}",
+            _ms(p.latency_p50_ms), _ms(p.latency_p95_ms), f"{p.input_tokens:,}", f"{p.output_tokens:,}",
+            f"${p.cost_usd:,.4f}",
+        ])
+    lines.append(format_table(rows))
+
+    lines += ["", "Where failures start (spans that raised, none of their children did):"]
+    if stats.failing_spans:
+        span_rows = [["SPAN", "TYPE", "FAILURES", "TRACES"]]
+        span_rows += [[s.name, s.type, f"{s.failures:,}", f"{s.traces:,}"] for s in stats.failing_spans]
+        lines.append(format_table(span_rows))
+        type_rows = [["ERROR TYPE", "FAILURES", "TRACES", "EXAMPLE"]]
+        type_rows += [[e.type, f"{e.failures:,}", f"{e.traces:,}", (e.example_message or "")[:60]]
+                      for e in stats.error_types]
+        lines += ["", format_table(type_rows)]
+    else:
+        lines.append("  no span raised in this window")
+
+    lines += ["", f"Uncovered failures: what to capture next ({stats.failing_traces:,} failed or negatively rated "
+              f"traces, {stats.covered_failing_traces:,} already captured into a suite):"]
+    if stats.uncovered:
+        pattern_rows = [["COUNT", "PATTERN", "LAST SEEN", "EXAMPLES"]]
+        pattern_rows += [[f"{p.count:,}", p.label, format_time(p.last_seen), " ".join(p.example_trace_ids)]
+                         for p in stats.uncovered]
+        lines.append(format_table(pattern_rows))
+        lines.append("Capture one into a suite with `flywheel suite add` (or Client().get_or_create_test_suite).")
+    else:
+        lines.append("  none: every failing trace in this window is covered by a suite case")
+    for warning in stats.warnings:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)

@@ -1,0 +1,218 @@
+"""``flywheel traces list`` and ``flywheel traces show``: finding the bad traces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from pytest_flywheel.cli._common import add_store_option, format_time, print_json, print_json_line, store_path
+from pytest_flywheel.store.queries import (
+    FeedbackFilter,
+    QueryError,
+    SpanNode,
+    TraceDetail,
+    TraceFilter,
+    list_traces,
+    load_trace,
+    open_store_for_reading,
+    parse_since,
+    require_traces,
+    unique_prefix_length,
+)
+from pytest_flywheel.store.records import SpanRecord, TraceRecord
+
+PREVIEW_CHARS = 60
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    traces = subparsers.add_parser("traces", help="Find and inspect recorded traces")
+    sub = traces.add_subparsers(dest="traces_command", metavar="ACTION", required=True)
+
+    listing = sub.add_parser(
+        "list",
+        help="The newest traces first, narrowed by filters",
+        description="List traces, newest first. Filters combine with AND.",
+    )
+    listing.add_argument("--project", help="Only traces of this project")
+    listing.add_argument("--name", help="Only traces of this entrypoint name (glob patterns like 'support_*' work)")
+    listing.add_argument("--status", help="ok or error")
+    listing.add_argument("--since", metavar="WHEN", help="Started within 30m, 2h, 3d, 1w, or since an ISO-8601 time")
+    listing.add_argument("--min-latency-ms", metavar="MS", help="Took at least this many milliseconds")
+    listing.add_argument("--min-cost", metavar="USD", help="Cost at least this many US dollars")
+    listing.add_argument("--tag", action="append", default=[], help="Carries this tag (repeat: all of them)")
+    listing.add_argument(
+        "--feedback", action="append", default=[], metavar="NAME<VALUE",
+        help="Has feedback NAME comparing so to VALUE: <, >, =, <=, >=, != (e.g. 'thumbs<1', 'rating=bad')",
+    )
+    listing.add_argument("--limit", default="50", metavar="N", help="How many traces (default 50)")
+    listing.add_argument("--json", action="store_true", help="One JSON object per trace, one per line")
+    add_store_option(listing)
+    listing.set_defaults(func=run_list)
+
+    show = sub.add_parser("show", help="Draw one trace's span tree")
+    show.add_argument("trace_id", metavar="ID", help="A trace id, or a unique prefix of one")
+    show.add_argument("--json", action="store_true", help="The whole trace with all spans and feedback")
+    add_store_option(show)
+    show.set_defaults(func=run_show)
+
+
+def _number(option: str, text: str | None, *, whole: bool = False) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise QueryError(f"{option} {text!r}: expected {kind}") from None
+    if value < 0:
+        raise QueryError(f"{option} {text!r}: expected a number of 0 or more")
+    return value
+
+
+def filters_from_args(args: argparse.Namespace) -> TraceFilter:
+    """The :class:`TraceFilter` the command-line options describe (bad syntax is a :class:`QueryError`)."""
+    if args.status is not None and args.status not in ("ok", "error"):
+        raise QueryError(f"--status {args.status!r}: expected ok or error")
+    return TraceFilter(
+        project=args.project,
+        name=args.name,
+        status=args.status,
+        since=parse_since(args.since) if args.since else None,
+        min_latency_ms=_number("--min-latency-ms", args.min_latency_ms),
+        min_cost=_number("--min-cost", args.min_cost),
+        tags=tuple(args.tag),
+        feedback=tuple(FeedbackFilter.parse(text) for text in args.feedback),
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    filters = filters_from_args(args)
+    limit = int(_number("--limit", args.limit, whole=True) or 0)
+    if limit <= 0:
+        raise QueryError(f"--limit {args.limit!r}: expected a whole number above 0")
+    with open_store_for_reading(store_path(args)) as store:
+        require_traces(store)
+        found = list_traces(store, filters, limit=limit)
+        if args.json:
+            for summary in found:
+                print_json_line(summary.to_json())
+            return 0
+        if not found:
+            print("no traces match these filters", file=sys.stderr)
+            return 0
+        width = max(unique_prefix_length(store, summary.trace.id) for summary in found)
+    print(format_table(found_rows(found, id_width=width)))
+    return 0
+
+
+def found_rows(found: list[Any], *, id_width: int) -> list[list[str]]:
+    rows = [["ID", "START", "STATUS", "DURATION", "COST", "NAME", "INPUT"]]
+    for summary in found:
+        t: TraceRecord = summary.trace
+        rows.append([
+            t.id[:id_width], format_time(t.start_time), t.status, format_duration(t.duration_ms),
+            format_cost(t.cost_usd), t.name, preview(t.input),
+        ])
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def format_duration(ms: float) -> str:
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+def format_cost(usd: float | None) -> str:
+    if not usd:
+        return "-"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+
+
+def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
+    """A one-line glimpse of a JSON value: a lone argument shows as its value, text without quotes."""
+    if value is None:
+        return ""
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- show -------------------------------------------------------------------------------------------
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with open_store_for_reading(store_path(args)) as store:
+        require_traces(store)
+        detail = load_trace(store, args.trace_id)
+    if args.json:
+        print_json(detail.to_json())
+    else:
+        print(draw_trace(detail))
+    return 0
+
+
+def draw_trace(detail: TraceDetail) -> str:
+    """The trace's header line, its feedback, and its span tree drawn with box-drawing characters."""
+    lines: list[str] = []
+    t = detail.trace
+    if t is not None:
+        tokens = f"  {t.input_tokens:,} in / {t.output_tokens:,} out tokens" if t.input_tokens or t.output_tokens else ""
+        lines.append(
+            f"trace {t.id}  {t.project}/{t.name}  {t.status}  {format_duration(t.duration_ms)}"
+            f"{tokens}  {format_cost(t.cost_usd)}  {format_time(t.start_time)}"
+        )
+        if t.tags:
+            lines.append(f"tags: {', '.join(map(str, t.tags))}")
+    else:
+        lines.append(f"trace {detail.trace_id}  (unfinished: its root span was never written)")
+    for fb in detail.feedback:
+        reason = f"  ({fb.reason})" if fb.reason else ""
+        lines.append(f"feedback: {fb.name} = {json.dumps(fb.value, ensure_ascii=False)}{reason}")
+    if not detail.spans:
+        lines.append("(no spans recorded)")
+    for root in detail.roots:
+        _draw_node(root, lines, prefix="", last=True, top=True)
+    return "\n".join(lines)
+
+
+def span_line(span: SpanRecord) -> str:
+    parts = [span.type, span.name, format_duration(span.duration_ms)]
+    if span.model:
+        parts.append(span.model)
+    if span.input_tokens is not None or span.output_tokens is not None:
+        parts.append(f"{span.input_tokens or 0:,} in / {span.output_tokens or 0:,} out tokens")
+    if span.cost_usd:
+        parts.append(format_cost(span.cost_usd))
+    if span.error:
+        message = " ".join(str(span.error.get("message", "")).split())
+        parts.append(f"✗ {span.error.get('type', 'Error')}: {message}"[:120])
+    return "  ".join(parts)
+
+
+def _draw_node(node: SpanNode, lines: list[str], *, prefix: str, last: bool, top: bool = False) -> None:
+    branch = "" if top else ("└── " if last else "├── ")
+    orphan = "  (parent span missing)" if node.orphan else ""
+    lines.append(f"{prefix}{branch}{span_line(node.span)}{orphan}")
+    child_prefix = prefix if top else prefix + ("    " if last else "│   ")
+    detail_prefix = child_prefix + ("│   " if node.children else "    ")
+    if node.span.input is not None:
+        lines.append(f"{detail_prefix}in:  {preview(node.span.input, 100)}")
+    if node.span.output is not None:
+        lines.append(f"{detail_prefix}out: {preview(node.span.output, 100)}")
+    for index, child in enumerate(node.children):
+        _draw_node(child, lines, prefix=child_prefix, last=index == len(node.children) - 1)

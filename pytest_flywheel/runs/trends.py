@@ -1,0 +1,431 @@
+"""Production trends: what ``flywheel stats`` shows, aggregated inside SQLite.
+
+Definitions (also in ``flywheel stats --help``):
+
+* **volume**: traces that started in the period (UTC hours or days).
+* **error rate**: traces whose root span raised / volume.
+* **task success rate**: over the traces with at least one feedback signal, the share whose positive
+  signals outnumber their negative ones. A feedback is positive or negative by its value
+  (:func:`pytest_flywheel.store.queries.feedback_signal`): ``True``, numbers >= 0.5, and words such as
+  ``up``, ``thumbs_up``, ``success``, ``pass``, ``good``, ``yes``, ``resolved`` are positive; ``False``,
+  numbers < 0.5, and ``down``, ``thumbs_down``, ``failure``, ``fail``, ``bad``, ``no``, ``wrong`` are
+  negative; other text is no signal. A name that reports a failure (``task_failed``, ``thumbs_down``)
+  flips the polarity: ``task_failed=True`` is negative. A rated trace that is not a success (negatives
+  at least equal to positives) is **negatively rated**.
+* **latency p50/p95**: nearest-rank percentiles of the traces' durations (the value at rank
+  ``ceil(p * n)`` in ascending order).
+* **failing spans / error types**: the spans where failures start: spans that raised while none of
+  their children raised (the same exception re-raised by the parents counts once).
+* **uncovered failures**: failed or negatively rated traces that no suite case was captured from
+  (no case's ``source.trace_id``), grouped by pattern: for a failed trace the error type, the span
+  where it started and the entrypoint; for a negatively rated one, the negative feedback's name and the
+  entrypoint. Most frequent first: the list of what to capture next.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_flywheel.config import Settings
+from pytest_flywheel.store.queries import (
+    FEEDBACK_SIGNAL_SQL,
+    QueryError,
+    TraceFilter,
+    feedback_signal_params,
+    iso_time,
+)
+from pytest_flywheel.store.store import Store
+
+PERIOD_SECONDS: dict[str, int] = {"hour": 3600, "day": 86400}
+
+
+@dataclass
+class PeriodStats:
+    """The figures of one period (or of the whole window, for the totals)."""
+
+    start: float
+    label: str
+    traces: int = 0
+    errors: int = 0
+    rated: int = 0
+    successes: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.traces if self.traces else None
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.rated if self.rated else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["start"] = iso_time(self.start)
+        data["error_rate"] = self.error_rate
+        data["success_rate"] = self.success_rate
+        return data
+
+
+@dataclass
+class FailingSpan:
+    """A span name where failures start, with how often."""
+
+    name: str
+    type: str
+    failures: int
+    traces: int
+
+
+@dataclass
+class ErrorType:
+    """An exception type raised where failures start, with a sample message."""
+
+    type: str
+    failures: int
+    traces: int
+    example_message: str | None
+
+
+@dataclass
+class FailurePattern:
+    """A group of uncovered failing traces that fail the same way."""
+
+    kind: str  # "error" | "feedback"
+    entrypoint: str
+    count: int
+    last_seen: float
+    example_trace_ids: list[str]
+    error_type: str | None = None
+    span: str | None = None
+    feedback: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "error":
+            where = f" in {self.span}" if self.span else ""
+            return f"{self.error_type or 'error'}{where} ({self.entrypoint})"
+        return f"negative {self.feedback} ({self.entrypoint})"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["last_seen"] = iso_time(self.last_seen)
+        data["label"] = self.label
+        return data
+
+
+@dataclass
+class ProductionStats:
+    """Everything ``flywheel stats`` reports; ``to_json()`` is its ``--json`` form."""
+
+    by: str
+    since: float | None
+    until: float
+    project: str | None
+    periods: list[PeriodStats]
+    totals: PeriodStats
+    failing_spans: list[FailingSpan]
+    error_types: list[ErrorType]
+    uncovered: list[FailurePattern]
+    failing_traces: int = 0
+    covered_failing_traces: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "since": None if self.since is None else iso_time(self.since),
+            "until": iso_time(self.until),
+            "project": self.project,
+            "totals": self.totals.to_json(),
+            "periods": [p.to_json() for p in self.periods],
+            "failing_spans": [asdict(s) for s in self.failing_spans],
+            "error_types": [asdict(e) for e in self.error_types],
+            "failing_traces": self.failing_traces,
+            "covered_failing_traces": self.covered_failing_traces,
+            "uncovered": [p.to_json() for p in self.uncovered],
+            "warnings": self.warnings,
+        }
+
+
+def period_label(start: float, by: str) -> str:
+    moment = datetime.fromtimestamp(start, UTC)
+    return moment.strftime("%Y-%m-%d") if by == "day" else moment.strftime("%Y-%m-%dT%H:00Z")
+
+
+def compute_stats(
+    store: Store,
+    *,
+    since: float | None,
+    until: float | None = None,
+    by: str = "day",
+    project: str | None = None,
+    covered_trace_ids: Iterable[str] = (),
+    top: int = 10,
+    examples: int = 3,
+) -> ProductionStats:
+    """Aggregate the traces that started in ``[since, until)`` (``until`` defaults to now)."""
+    if by not in PERIOD_SECONDS:
+        raise QueryError(f"--by {by!r}: expected hour or day")
+    width = PERIOD_SECONDS[by]
+    until = time.time() if until is None else until
+    where, params = TraceFilter(project=project, since=since, until=until).where("t")
+    params = {**params, "width": width}
+    conn = store.conn
+
+    periods: dict[int, PeriodStats] = {}
+    for row in conn.execute(_PERIODS_SQL.format(where=where), params):
+        bucket = int(row["bucket"])
+        periods[bucket] = PeriodStats(
+            start=float(bucket * width), label=period_label(bucket * width, by), traces=row["traces"],
+            errors=row["errors"], latency_p50_ms=row["p50"], latency_p95_ms=row["p95"],
+            input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost"],
+        )
+    signal = feedback_signal_params(store)
+    rated_sql = _RATED_SQL.format(where=where, signal=FEEDBACK_SIGNAL_SQL, bucket=_BUCKET, group="GROUP BY bucket")
+    for row in conn.execute(rated_sql, {**params, **signal}):
+        period = periods.get(int(row["bucket"]))
+        if period is not None:
+            period.rated, period.successes = row["rated"], row["successes"]
+
+    totals = _totals(store, where, params, signal, since=since)
+    first = int(since // width) if since is not None else min(periods, default=int(until // width))
+    last = math.ceil(until / width) - 1
+    filled = [periods.get(b) or PeriodStats(start=float(b * width), label=period_label(b * width, by))
+              for b in range(first, max(first, last) + 1)]
+
+    origin_params = {**params, "since_spans": since if since is not None else float("-inf")}
+    failing_spans = [
+        FailingSpan(name=row["name"], type=row["type"], failures=row["failures"], traces=row["traces"])
+        for row in conn.execute(_FAILING_SPANS_SQL.format(origins=_ORIGINS_SQL.format(where=where)),
+                                {**origin_params, "top": top})
+    ]
+    error_types = [
+        ErrorType(type=row["type"], failures=row["failures"], traces=row["traces"], example_message=row["message"])
+        for row in conn.execute(_ERROR_TYPES_SQL.format(origins=_ORIGINS_SQL.format(where=where)),
+                                {**origin_params, "top": top})
+    ]
+    covered = json.dumps(sorted(set(covered_trace_ids)))
+    failing_sql = _FAILING_TRACES_SQL.format(
+        origins=_ORIGINS_SQL.format(where=where), where=where, signal=FEEDBACK_SIGNAL_SQL
+    )
+    failing_params = {**origin_params, **signal, "covered": covered}
+    counts = conn.execute(
+        f"WITH {failing_sql} SELECT COUNT(*) AS n, "
+        "COALESCE(SUM(id IN (SELECT value FROM json_each(:covered))), 0) AS covered FROM failing",
+        failing_params,
+    ).fetchone()
+    uncovered = [
+        _pattern(row)
+        for row in conn.execute(
+            f"WITH {failing_sql} {_UNCOVERED_SQL}", {**failing_params, "top": top, "examples": examples}
+        )
+    ]
+    return ProductionStats(
+        by=by, since=since, until=until, project=project, periods=filled, totals=totals,
+        failing_spans=failing_spans, error_types=error_types, uncovered=uncovered,
+        failing_traces=counts["n"], covered_failing_traces=counts["covered"],
+    )
+
+
+def _totals(store: Store, where: str, params: dict[str, Any], signal: dict[str, str], *,
+            since: float | None) -> PeriodStats:
+    conn = store.conn
+    row = conn.execute(
+        f"SELECT COUNT(*) AS traces, COALESCE(SUM(t.status = 'error'), 0) AS errors,"
+        f" COALESCE(SUM(t.input_tokens), 0) AS input_tokens, COALESCE(SUM(t.output_tokens), 0) AS output_tokens,"
+        f" COALESCE(SUM(t.cost_usd), 0.0) AS cost FROM traces t WHERE {where}",
+        params,
+    ).fetchone()
+    totals = PeriodStats(
+        start=since if since is not None else 0.0, label="total", traces=row["traces"], errors=row["errors"],
+        input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost"],
+    )
+    n = totals.traces
+    if n:
+        # Nearest rank, as in the periods: the value at rank ceil(p * n) of the sorted durations.
+        for attr, rank in (("latency_p50_ms", (n + 1) // 2), ("latency_p95_ms", (95 * n + 99) // 100)):
+            value = conn.execute(
+                f"SELECT t.duration_ms FROM traces t WHERE {where} ORDER BY t.duration_ms LIMIT 1 OFFSET :rank",
+                {**params, "rank": rank - 1},
+            ).fetchone()
+            setattr(totals, attr, value[0])
+    rated = conn.execute(
+        _RATED_SQL.format(where=where, signal=FEEDBACK_SIGNAL_SQL, bucket="0", group=""), {**params, **signal}
+    ).fetchone()
+    totals.rated, totals.successes = rated["rated"] or 0, rated["successes"] or 0
+    return totals
+
+
+def _pattern(row: Any) -> FailurePattern:
+    examples = sorted((tuple(pair) for pair in json.loads(row["examples"])), reverse=True)
+    return FailurePattern(
+        kind=row["kind"], entrypoint=row["entrypoint"], count=row["n"], last_seen=row["last_seen"],
+        example_trace_ids=[pair[1] for pair in examples], error_type=row["error_type"], span=row["span"],
+        feedback=row["feedback"],
+    )
+
+
+# Percentiles by window functions: each period's durations ranked once, inside SQLite.
+_PERIODS_SQL = """
+WITH ranked AS (
+    SELECT CAST(t.start_time / :width AS INTEGER) AS bucket, t.status, t.duration_ms, t.input_tokens,
+           t.output_tokens, t.cost_usd,
+           ROW_NUMBER() OVER (PARTITION BY CAST(t.start_time / :width AS INTEGER) ORDER BY t.duration_ms) AS rn,
+           COUNT(*) OVER (PARTITION BY CAST(t.start_time / :width AS INTEGER)) AS n
+    FROM traces t WHERE {where}
+)
+SELECT bucket, COUNT(*) AS traces, SUM(status = 'error') AS errors,
+       MAX(CASE WHEN rn = (n + 1) / 2 THEN duration_ms END) AS p50,
+       MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN duration_ms END) AS p95,
+       SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost
+FROM ranked GROUP BY bucket ORDER BY bucket
+"""
+
+_BUCKET = "CAST(t.start_time / :width AS INTEGER)"
+
+# Traces with at least one feedback signal, and how many of them are successes.
+_RATED_SQL = """
+SELECT {bucket} AS bucket, COUNT(*) AS rated, SUM(r.pos > r.neg) AS successes
+FROM (
+    SELECT s.trace_id, SUM(s.signal > 0) AS pos, SUM(s.signal < 0) AS neg
+    FROM (SELECT f.trace_id, {signal} AS signal FROM feedback f
+          WHERE f.trace_id IN (SELECT t.id FROM traces t WHERE {where})) AS s
+    GROUP BY s.trace_id HAVING pos + neg > 0
+) AS r JOIN traces t ON t.id = r.trace_id
+{group}
+"""
+
+# Where failures start: spans that raised while none of their children did. Spans never start before
+# their trace, so ``s.start_time >= :since_spans`` narrows the partial error-span index first.
+_ORIGINS_SQL = """
+SELECT s.trace_id, s.name, s.type, s.end_time, s.id,
+       COALESCE(json_extract(s.error, '$.type'), 'Error') AS error_type,
+       json_extract(s.error, '$.message') AS message
+FROM spans s JOIN traces t ON t.id = s.trace_id
+WHERE s.status = 'error' AND s.start_time >= :since_spans AND {where}
+  AND NOT EXISTS (SELECT 1 FROM spans c WHERE c.parent_id = s.id AND c.status = 'error')
+"""
+
+_FAILING_SPANS_SQL = """
+SELECT name, type, COUNT(*) AS failures, COUNT(DISTINCT trace_id) AS traces
+FROM ({origins}) GROUP BY name, type ORDER BY failures DESC, traces DESC, name LIMIT :top
+"""
+
+_ERROR_TYPES_SQL = """
+SELECT error_type AS type, COUNT(*) AS failures, COUNT(DISTINCT trace_id) AS traces, MAX(message) AS message
+FROM ({origins}) GROUP BY error_type ORDER BY failures DESC, traces DESC, error_type LIMIT :top
+"""
+
+# One row per failed or negatively rated trace, with the columns its failure pattern is made of.
+_FAILING_TRACES_SQL = """
+origin AS (
+    SELECT trace_id, name, error_type,
+           ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY end_time, id) AS nth
+    FROM ({origins})
+),
+rated AS (
+    SELECT s.trace_id, SUM(s.signal > 0) AS pos, SUM(s.signal < 0) AS neg,
+           MIN(CASE WHEN s.signal < 0 THEN s.name END) AS negative_name
+    FROM (SELECT f.trace_id, f.name, {signal} AS signal FROM feedback f
+          WHERE f.trace_id IN (SELECT t.id FROM traces t WHERE {where})) AS s
+    GROUP BY s.trace_id
+),
+failing AS (
+    SELECT t.id, t.name AS entrypoint, t.start_time,
+           CASE WHEN t.status = 'error' THEN 'error' ELSE 'feedback' END AS kind,
+           CASE WHEN t.status = 'error'
+                THEN COALESCE(o.error_type, json_extract(t.error, '$.type'), 'Error') END AS error_type,
+           CASE WHEN t.status = 'error' THEN o.name END AS span,
+           CASE WHEN t.status = 'error' THEN NULL ELSE r.negative_name END AS feedback
+    FROM traces t
+    LEFT JOIN rated r ON r.trace_id = t.id
+    LEFT JOIN origin o ON o.trace_id = t.id AND o.nth = 1
+    WHERE {where} AND (t.status = 'error' OR (r.neg > 0 AND r.neg >= r.pos))
+)
+"""
+
+_UNCOVERED_SQL = """
+SELECT kind, entrypoint, error_type, span, feedback, COUNT(*) AS n, MAX(start_time) AS last_seen,
+       json_group_array(json_array(start_time, id)) FILTER (WHERE nth <= :examples) AS examples
+FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entrypoint, error_type, span, feedback
+                                 ORDER BY start_time DESC, id DESC) AS nth
+    FROM failing WHERE id NOT IN (SELECT value FROM json_each(:covered))
+)
+GROUP BY kind, entrypoint, error_type, span, feedback
+ORDER BY n DESC, last_seen DESC, entrypoint LIMIT :top
+"""
+
+
+# -- which traces the suites already cover ----------------------------------------------------------
+
+
+def covered_trace_ids(settings: Settings) -> tuple[set[str], list[str]]:
+    """Trace ids that suite cases were captured from (``cases[].source.trace_id``), and warnings.
+
+    Uses the suites piece's loader when it is installed; a file it rejects is still read leniently
+    (a broken suite file should not hide which failures it covers), and noted in the warnings.
+    """
+    warnings: list[str] = []
+    found: set[str] = set()
+    from pytest_flywheel import suites
+
+    # The suites piece's loader when it has landed; until then (or without it) the YAML is read here.
+    list_paths: Callable[[Settings], Iterable[Path]] | None = getattr(suites, "list_suite_paths", None)
+    load_suite: Callable[[Path], Any] | None = getattr(suites, "load_suite", None)
+    if list_paths is None or load_suite is None:
+        paths = _yaml_files(settings.suites_dir)
+        load_suite = None
+    else:
+        paths = list(list_paths(settings))
+    for path in paths:
+        if load_suite is not None:
+            try:
+                loaded = load_suite(path)
+            except Exception as exc:  # a bad file: read it leniently below
+                warnings.append(f"{path}: {exc}".splitlines()[0])
+            else:
+                for case in loaded.suite.cases:
+                    source = getattr(case, "source", None)
+                    trace_id = getattr(source, "trace_id", None) if source is not None else None
+                    if trace_id:
+                        found.add(str(trace_id))
+                continue
+        found.update(_trace_ids_from_yaml(Path(path), warnings))
+    return found, warnings
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+
+
+def _trace_ids_from_yaml(path: Path, warnings: list[str]) -> set[str]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError, UnicodeDecodeError) as exc:
+        warnings.append(f"{path}: cannot read the suite file ({str(exc).splitlines()[0]}); its cases were skipped")
+        return set()
+    cases = data.get("cases") if isinstance(data, dict) else None
+    found: set[str] = set()
+    for case in cases if isinstance(cases, list) else []:
+        source = case.get("source") if isinstance(case, dict) else None
+        if isinstance(source, dict) and source.get("trace_id"):
+            found.add(str(source["trace_id"]))
+    return found
