@@ -13,10 +13,13 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# Shared with the cassette writer, which frames recorded streams the same way.
+from pytest_flywheel.replay.sse import message_to_sse as message_to_sse
 
 _ids = itertools.count(1)
 
@@ -107,79 +110,6 @@ def tool_use_message(
         "stop_sequence": None,
         "usage": _usage(input_tokens, output_tokens),
     }
-
-
-def message_to_sse(message: dict[str, Any]) -> Iterator[bytes]:
-    """The server-sent events the API streams for ``message``, one encoded event at a time."""
-
-    def event(name: str, data: dict[str, Any]) -> bytes:
-        return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-    usage = dict(message.get("usage") or {})
-    start = {
-        **message,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {**usage, "output_tokens": 1},
-    }
-    yield event("message_start", {"type": "message_start", "message": start})
-    for index, block in enumerate(message.get("content") or []):
-        if block["type"] == "text":
-            yield event(
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": index,
-                    "content_block": {"type": "text", "text": ""},
-                },
-            )
-            text = block["text"]
-            for chunk_start in range(0, len(text), 16) or [0]:
-                chunk = text[chunk_start : chunk_start + 16]
-                yield event(
-                    "content_block_delta",
-                    {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {"type": "text_delta", "text": chunk},
-                    },
-                )
-        elif block["type"] == "tool_use":
-            yield event(
-                "content_block_start",
-                {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
-            )
-            partial = json.dumps(block.get("input") or {})
-            for chunk_start in range(0, len(partial), 24):
-                yield event(
-                    "content_block_delta",
-                    {
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": {
-                            "type": "input_json_delta",
-                            "partial_json": partial[chunk_start : chunk_start + 24],
-                        },
-                    },
-                )
-        else:
-            yield event(
-                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
-            )
-        yield event("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield event(
-        "message_delta",
-        {
-            "type": "message_delta",
-            "delta": {
-                "stop_reason": message.get("stop_reason"),
-                "stop_sequence": message.get("stop_sequence"),
-            },
-            "usage": {"output_tokens": usage.get("output_tokens", 0)},
-        },
-    )
-    yield event("message_stop", {"type": "message_stop"})
 
 
 class MessagesAPIServer:

@@ -1,0 +1,43 @@
+"""Errors of record and replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pytest_flywheel.errors import FlywheelError
+
+MissKind = Literal["request", "tool", "missing_cassette"]
+
+
+class CassetteMissError(FlywheelError):
+    """The agent made a request, or called a tool, that the case's cassette does not hold, and the
+    record mode does not allow recording it.
+
+    ``kind`` is ``"request"`` (an HTTP request), ``"tool"`` (a ``@track(type="tool")`` call) or
+    ``"missing_cassette"`` (there is no cassette file at all); ``what`` describes the request or the
+    call; ``fix`` is the record mode that would record it.
+    """
+
+    def __init__(
+        self, message: str, *, kind: MissKind, cassette: Path, record_mode: str, what: str, fix: str
+    ) -> None:
+        super().__init__(message)
+        self.kind: MissKind = kind
+        self.cassette = cassette
+        self.record_mode = record_mode
+        self.what = what
+        self.fix = fix
+
+
+class RecordedToolError(Exception):
+    """A tool call that raised when it was recorded, raised again on replay.
+
+    Used when the recorded exception type cannot be imported or built from its message; ``type_name``
+    is the recorded type (``module.QualName``), ``message`` its message.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message

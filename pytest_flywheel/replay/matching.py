@@ -1,0 +1,113 @@
+"""How a live request (or tool call) is matched to a recorded one.
+
+Requests match on method, API path, query and body. The body is compared as JSON data when both
+sides are JSON: key order and whitespace do not matter, ``1`` equals ``1.0``, but ``true`` never
+equals ``1``; anything else is compared byte for byte. Scheme, host and port are *not* compared:
+a case recorded against ``https://api.anthropic.com`` replays wherever ``ANTHROPIC_BASE_URL`` points
+(a proxy, a closed loopback port in CI). The path is compared from its ``/v1/`` on, so a base URL
+with a path prefix replays too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_MISSING = object()
+_SHOWN = 60
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """Whether two JSON values are the same data (numbers by value, booleans never equal to numbers)."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left == right
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(json_equal(left[key], right[key]) for key in left)
+    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
+    return type(left) is type(right) and bool(left == right)
+
+
+def _short(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def first_difference(live: Any, recorded: Any, path: str = "") -> str | None:
+    """Where two JSON values first differ, as ``path: live value != recorded value``, or None."""
+    if isinstance(live, dict) and isinstance(recorded, dict):
+        for key in list(recorded) + [key for key in live if key not in recorded]:
+            found = first_difference(live.get(key, _MISSING), recorded.get(key, _MISSING), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(live, list) and isinstance(recorded, list):
+        for index, (a, b) in enumerate(zip(live, recorded, strict=False)):
+            found = first_difference(a, b, f"{path}[{index}]")
+            if found:
+                return found
+        if len(live) != len(recorded):
+            return f"{path or '(body)'}: {len(live)} items here, {len(recorded)} recorded"
+        return None
+    if live is _MISSING or recorded is _MISSING or not json_equal(live, recorded):
+        return f"{path.lstrip('.') or '(body)'}: {_short(live)} here, {_short(recorded)} recorded"
+    return None
+
+
+def parse_json_body(body: Any) -> Any:
+    """The JSON value of a request body (bytes or text), or ``_MISSING`` when it is not JSON."""
+    if body is None:
+        return _MISSING
+    if isinstance(body, bytes | bytearray):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return _MISSING
+    if not isinstance(body, str) or not body.strip():
+        return _MISSING
+    try:
+        return json.loads(body)
+    except ValueError:
+        return _MISSING
+
+
+def _as_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    return repr(body).encode()
+
+
+# -- vcrpy matchers (called as matcher(live_request, recorded_request); AssertionError = no match) --
+
+
+def json_body(live: Any, recorded: Any) -> None:
+    """vcrpy matcher: bodies equal as JSON data, or byte for byte when either is not JSON."""
+    live_data, recorded_data = parse_json_body(live.body), parse_json_body(recorded.body)
+    if live_data is not _MISSING and recorded_data is not _MISSING:
+        if not json_equal(live_data, recorded_data):
+            raise AssertionError(first_difference(live_data, recorded_data) or "the JSON bodies differ")
+        return
+    if _as_bytes(live.body) != _as_bytes(recorded.body):
+        raise AssertionError(
+            f"the bodies differ ({len(_as_bytes(live.body))} bytes here, {len(_as_bytes(recorded.body))} recorded)"
+        )
+
+
+def api_path(path: str) -> str:
+    """The part of a URL path the API routes on: from the last ``/v1/`` on (the whole path without one)."""
+    index = path.rfind("/v1/")
+    return path[index:] if index >= 0 else (path or "/")
+
+
+def api_path_matcher(live: Any, recorded: Any) -> None:
+    """vcrpy matcher: the same API path, whatever the base URL's host, port or path prefix."""
+    if api_path(live.path) != api_path(recorded.path):
+        raise AssertionError(f"{live.path} here, {recorded.path} recorded")

@@ -1,0 +1,209 @@
+"""Scrubbing secrets and personal data out of everything pytest-flywheel writes to files.
+
+One :class:`Redactor` is applied to cassettes (requests and responses: headers, URLs, bodies, JSON
+values), tool interactions, suite inputs and trace previews. It always removes:
+
+* headers that carry credentials: ``x-api-key``, ``authorization``, ``proxy-authorization``,
+  ``cookie``, ``set-cookie``, ``anthropic-organization-id``, and any header whose name contains
+  ``key``, ``token``, ``secret``, ``auth``, ``cookie``, ``session``, ``password``, ``signature`` or
+  ``credential`` (request ids and rate-limit counts without those words are kept);
+* anything in text that looks like an Anthropic key (``sk-ant-...``) or a bearer token;
+* JSON values under keys named like credentials (``api_key``, ``password``, ``access_token``...);
+
+plus the project's own patterns: the ``[tool.flywheel] redact`` regexes and a hook (the plugin wires
+``pytest_flywheel_redact`` to it) for things like e-mail addresses and card numbers. Every match is
+replaced by ``[REDACTED]``. Redaction is idempotent, which replay relies on: a live request is
+redacted the same way as the recorded one before the two are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pytest_flywheel.config import ConfigError
+
+if TYPE_CHECKING:
+    from pytest_flywheel.config import Settings
+
+REDACTED = "[REDACTED]"
+
+#: Headers always scrubbed, whatever their name says.
+SECRET_HEADERS = frozenset(
+    {
+        "x-api-key",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "anthropic-organization-id",
+    }
+)
+#: A header whose name contains one of these words is scrubbed too.
+SECRET_HEADER_WORDS = (
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "cookie",
+    "session",
+    "password",
+    "signature",
+    "credential",
+)
+
+_ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]{6,}")
+_SECRET_JSON_KEY = re.compile(
+    r"(?i)^(x[-_])?("
+    r"api[-_]?key|authorization|proxy[-_]authorization|password|passwd|secret|client[-_]secret"
+    r"|(access|refresh|id|auth|session|bearer)[-_]?token|cookie|set[-_]cookie"
+    r")$"
+)
+
+RedactHook = Callable[[str], "str | None"]
+"""A user's redaction step: the text with its secrets replaced, or None to leave it as it is."""
+
+_Body = TypeVar("_Body", bytes, str)
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header of this name carries something that must not be written down."""
+    lowered = name.lower()
+    return lowered in SECRET_HEADERS or any(word in lowered for word in SECRET_HEADER_WORDS)
+
+
+class Redactor:
+    """Replaces secrets with ``[REDACTED]`` in headers, text, JSON values, URLs and HTTP bodies.
+
+    ``patterns`` are extra regular expressions (strings or compiled) whose every match is replaced;
+    ``hook`` is a last step over every piece of text (returning None leaves the text unchanged).
+    """
+
+    def __init__(
+        self, patterns: Iterable[str | re.Pattern[str]] = (), hook: RedactHook | None = None
+    ) -> None:
+        self.patterns: tuple[re.Pattern[str], ...] = tuple(
+            pattern if isinstance(pattern, re.Pattern) else re.compile(pattern) for pattern in patterns
+        )
+        self.hook = hook
+
+    # -- text and values ---------------------------------------------------------------------------
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret and every match of the project's patterns replaced."""
+        if not text:
+            return text
+        text = _ANTHROPIC_KEY.sub(REDACTED, text)
+        text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
+        for pattern in self.patterns:
+            text = pattern.sub(REDACTED, text)
+        if self.hook is not None:
+            hooked = self.hook(text)
+            if hooked is not None:
+                text = str(hooked)
+        return text
+
+    def value(self, value: Any) -> Any:
+        """A JSON-safe value with every string redacted, and values under credential-like keys replaced.
+
+        Keys are kept as they are (they are structure, not data). Returns a new value; ``value`` is
+        not changed.
+        """
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            redacted: dict[Any, Any] = {}
+            for key, item in value.items():
+                if isinstance(key, str) and _SECRET_JSON_KEY.match(key) and isinstance(item, str) and item:
+                    redacted[key] = REDACTED
+                else:
+                    redacted[key] = self.value(item)
+            return redacted
+        if isinstance(value, list | tuple):
+            return [self.value(item) for item in value]
+        return value
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    def headers(self, headers: Mapping[str, Any]) -> dict[str, Any]:
+        """Headers (``{name: value}`` or vcrpy's ``{name: [values]}``) with credentials scrubbed.
+
+        A credential header keeps its name, so a reviewer sees it was sent, but not its value.
+        """
+        scrubbed: dict[str, Any] = {}
+        for name, value in headers.items():
+            secret = is_secret_header(name)
+            if isinstance(value, list | tuple):
+                scrubbed[name] = [REDACTED if secret else self.text(str(item)) for item in value]
+            elif value is None:
+                scrubbed[name] = value
+            else:
+                scrubbed[name] = REDACTED if secret else self.text(str(value))
+        return scrubbed
+
+    def url(self, url: str) -> str:
+        """``url`` with credential-like query parameters and secret-looking text scrubbed."""
+        parts = urlsplit(url)
+        if parts.query:
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            if any(_SECRET_JSON_KEY.match(name) or is_secret_header(name) for name, _ in pairs):
+                query = urlencode(
+                    [
+                        (name, REDACTED if _SECRET_JSON_KEY.match(name) or is_secret_header(name) else value)
+                        for name, value in pairs
+                    ]
+                )
+                url = urlunsplit(parts._replace(query=query))
+        return self.text(url)
+
+    def body(self, body: _Body) -> _Body:
+        """An HTTP body with secrets scrubbed: a JSON body as data (so the JSON stays valid), any
+        other text as text; binary data (a body that is not UTF-8) is returned as it is.
+
+        An unchanged body is returned unchanged, byte for byte.
+        """
+        if isinstance(body, bytes):
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return body
+            redacted = self._body_text(text)
+            return body if redacted == text else redacted.encode("utf-8")
+        return self._body_text(body)
+
+    def _body_text(self, text: str) -> str:
+        stripped = text.lstrip()
+        if stripped[:1] in ("{", "["):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                pass
+            else:
+                redacted = self.value(data)
+                if redacted == data:
+                    return text
+                return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
+        return self.text(text)
+
+
+def build_redactor(settings: Settings | None = None, hook: RedactHook | None = None) -> Redactor:
+    """The project's redactor: the built-in secret scrubbing, ``settings.redact`` and ``hook``.
+
+    An invalid regex in ``[tool.flywheel] redact`` is a :class:`~pytest_flywheel.config.ConfigError`
+    naming it.
+    """
+    patterns: list[re.Pattern[str]] = []
+    for source in settings.redact if settings is not None else ():
+        try:
+            patterns.append(re.compile(source))
+        except re.error as exc:
+            where = settings.root / "pyproject.toml" if settings is not None else "pyproject.toml"
+            raise ConfigError(
+                f"{where}: [tool.flywheel] redact: {source!r} is not a valid regular expression ({exc}); "
+                "fix or remove it."
+            ) from None
+    return Redactor(patterns, hook)

@@ -1,0 +1,332 @@
+"""Replaying a case: its cassette open around a run of the agent.
+
+::
+
+    from pytest_flywheel.replay import build_redactor, replay_case
+
+    with replay_case(Path("flywheel/cassettes/support/late-order.yaml"), record_mode="none") as session:
+        try:
+            output = agent(**case.input)
+        finally:
+            session.raise_for_miss()    # the real reason, not the SDK's vague connection error
+
+Inside the block every HTTP request made through httpx/httpx2 (the Anthropic SDK's transport) is
+answered from the cassette (vcrpy), and every ``@track(type="tool")`` call from its tool
+interactions. What the cassette lacks is recorded when the record mode allows it, and is a miss
+otherwise: the request fails at once with a :class:`~pytest_flywheel.replay.errors.CassetteMissError`
+that the SDK neither retries nor wraps, and :meth:`ReplaySession.raise_for_miss` raises it again
+after the agent is done, in case the agent caught it.
+
+Requests carrying the header ``x-flywheel-judge: 1`` (the LLM judge's own calls) pass through
+untouched: never matched, never recorded, never a miss.
+
+One session at a time per process: vcrpy patches the HTTP transports process-wide.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anthropic
+from vcr.cassette import Cassette
+from vcr.config import VCR
+
+from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer
+from pytest_flywheel.replay.errors import CassetteMissError
+from pytest_flywheel.replay.matching import api_path_matcher, first_difference, json_body, parse_json_body
+from pytest_flywheel.replay.misses import (
+    describe_request,
+    missing_cassette_error,
+    request_miss_error,
+    tool_miss_error,
+)
+from pytest_flywheel.replay.modes import RecordMode, check_record_mode
+from pytest_flywheel.replay.redact import Redactor
+from pytest_flywheel.replay.tools import ToolMiss, ToolReplayer
+from pytest_flywheel.tracing.hooks import tool_interceptor
+
+JUDGE_HEADER = "x-flywheel-judge"
+
+_VCR_MODES = {"none": "none", "once": "once", "new_episodes": "new_episodes", "all": "all", "rewrite": "all"}
+_MATCH_ON = ("method", "flywheel_path", "query", "flywheel_json_body")
+
+# Headers that only say which client sent a request, or change on every response: left out of what
+# is recorded, so that re-recording a case shows in its diff only what really changed.
+_NOISY_REQUEST_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding", "user-agent"})
+_NOISY_RESPONSE_HEADERS = frozenset({"date", "server", "connection", "keep-alive", "cf-ray", "server-timing"})
+
+
+def _without(headers: dict[str, Any], names: frozenset[str], prefix: str | None = None) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in headers.items()
+        if name.lower() not in names and not (prefix and name.lower().startswith(prefix))
+    }
+
+
+class RequestMissError(CassetteMissError, anthropic.AnthropicError):
+    """A cassette miss raised inside the HTTP transport.
+
+    Being an ``anthropic.AnthropicError`` (and not an ``APIConnectionError``), the SDK lets it through
+    as it is: no wrapping into a vague connection error, no retries with back-off.
+    """
+
+
+def is_judge_request(headers: Any) -> bool:
+    value = headers.get(JUDGE_HEADER) if headers is not None else None
+    return value is not None and str(value).strip().lower() in ("1", "true", "yes")
+
+
+class _MissAwareCassette(Cassette):  # type: ignore[misc]
+    """vcrpy's cassette, telling the session about a request it is about to refuse.
+
+    vcrpy's transport stubs call ``filter_request`` only to decide whether to refuse a request the
+    cassette cannot answer (``write_protected and filter_request(request)``); raising here replaces
+    vcrpy's ``CannotOverwriteExistingCassetteException``, which the SDK would wrap and retry.
+    """
+
+    flywheel_session: ReplaySession | None = None
+
+    def filter_request(self, request: Any) -> Any:
+        filtered = super().filter_request(request)
+        session = self.flywheel_session
+        if filtered is not None and self.write_protected and session is not None:
+            raise session._request_missed(self, filtered)
+        return filtered
+
+
+class ReplaySession:
+    """A case's cassette, open (use :func:`replay_case`).
+
+    ``misses`` lists every request or tool call the cassette could not answer, in order;
+    ``tool_calls`` every tool call made (``{"tool", "arguments", "source"}``, source ``replayed``,
+    ``recorded`` or ``missed``).
+    """
+
+    def __init__(
+        self, cassette: Path, *, record_mode: str = "none", redactor: Redactor | None = None
+    ) -> None:
+        self.cassette_path = Path(cassette)
+        self.record_mode: RecordMode = check_record_mode(record_mode)
+        self.redactor = redactor or Redactor()
+        self.misses: list[CassetteMissError] = []
+        self.existed = False
+        self._tools = ToolReplayer(
+            redactor=self.redactor,
+            replay=self.record_mode not in ("all", "rewrite"),
+            record=self._may_record,
+            on_miss=self._tool_missed,
+        )
+        self._context: Any = None
+        self._cassette: _MissAwareCassette | None = None
+        self._interceptor: Any = None
+
+    # -- what the record mode allows ---------------------------------------------------------------
+
+    def _may_record(self) -> bool:
+        if self.record_mode == "none":
+            return False
+        if self.record_mode == "once":
+            return not self.existed
+        return True
+
+    # -- vcrpy hooks -------------------------------------------------------------------------------
+
+    def _before_record_request(self, request: Any) -> Any:
+        if is_judge_request(request.headers):
+            return None
+        request.uri = self.redactor.url(request.uri)
+        headers = _without(dict(request.headers), _NOISY_REQUEST_HEADERS, "x-stainless-")
+        request.headers = self.redactor.headers(headers)
+        body = request.body
+        if isinstance(body, bytes):
+            request.body = self.redactor.body(body)
+        elif isinstance(body, str):
+            request.body = self.redactor.body(body)
+        return request
+
+    def _before_record_response(self, response: dict[str, Any]) -> dict[str, Any]:
+        headers = _without(dict(response.get("headers") or {}), _NOISY_RESPONSE_HEADERS)
+        response["headers"] = self.redactor.headers(headers)
+        body = response.get("body")
+        if isinstance(body, dict) and isinstance(body.get("string"), bytes | str):
+            redacted = self.redactor.body(body["string"])
+            if redacted != body["string"]:
+                body["string"] = redacted
+                for name in list(response["headers"]):
+                    if name.lower() == "content-length":
+                        response["headers"][name] = [
+                            str(len(redacted.encode() if isinstance(redacted, str) else redacted))
+                        ]
+        return response
+
+    # -- misses --------------------------------------------------------------------------------------
+
+    def _add_miss(self, error: CassetteMissError) -> CassetteMissError:
+        self.misses.append(error)
+        return error
+
+    def _request_missed(self, cassette: Any, request: Any) -> RequestMissError:
+        what = describe_request(request.method, request.uri, request.body)
+        if not self.existed:
+            error = missing_cassette_error(
+                cassette=self.cassette_path, record_mode=self.record_mode, what=what
+            )
+        else:
+            similar = cassette.find_requests_with_most_matches(request)
+            already_played = bool(similar) and not similar[0][2]
+            difference = None
+            if similar and not already_played:
+                recorded = similar[0][0]
+                live_data, recorded_data = parse_json_body(request.body), parse_json_body(recorded.body)
+                difference = first_difference(live_data, recorded_data)
+                if difference is None:
+                    names = ", ".join(name for name, _ in similar[0][2])
+                    difference = f"{names} ({'; '.join(str(message) for _, message in similar[0][2])})"
+            error = request_miss_error(
+                cassette=self.cassette_path,
+                record_mode=self.record_mode,
+                what=what,
+                already_played=already_played,
+                difference=difference,
+            )
+        self._add_miss(error)
+        return RequestMissError(
+            str(error),
+            kind=error.kind,
+            cassette=error.cassette,
+            record_mode=error.record_mode,
+            what=error.what,
+            fix=error.fix,
+        )
+
+    def _tool_missed(self, miss: ToolMiss) -> CassetteMissError:
+        if not self.existed:
+            from pytest_flywheel.replay.misses import describe_tool_call
+
+            error = missing_cassette_error(
+                cassette=self.cassette_path,
+                record_mode=self.record_mode,
+                what=describe_tool_call(miss.tool, miss.arguments),
+            )
+        else:
+            error = tool_miss_error(
+                cassette=self.cassette_path,
+                record_mode=self.record_mode,
+                tool=miss.tool,
+                arguments=miss.arguments,
+                already_played=miss.already_played,
+                recorded_arguments=[item.arguments for item in self._tools.loaded if item.tool == miss.tool],
+            )
+        return self._add_miss(error)
+
+    def raise_for_miss(self) -> None:
+        """Raise the first miss of this session as a :class:`CassetteMissError`, if there was one.
+
+        Call it after the agent returns or raises: an agent (or the SDK) may have caught the miss
+        and turned it into something vaguer.
+        """
+        if not self.misses:
+            return
+        first = self.misses[0]
+        message = str(first)
+        if len(self.misses) > 1:
+            more = len(self.misses) - 1
+            message += f"\n({more} more {'miss' if more == 1 else 'misses'} followed this one.)"
+        raise CassetteMissError(
+            message,
+            kind=first.kind,
+            cassette=first.cassette,
+            record_mode=first.record_mode,
+            what=first.what,
+            fix=first.fix,
+        ) from None
+
+    # -- what happened -------------------------------------------------------------------------------
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        return list(self._tools.calls)
+
+    @property
+    def http_interactions(self) -> int:
+        """How many HTTP interactions the cassette holds now (recorded ones included)."""
+        return len(self._cassette) if self._cassette is not None else 0
+
+    @property
+    def http_played(self) -> int:
+        """How many recorded HTTP responses were played back."""
+        return self._cassette.play_count if self._cassette is not None else 0
+
+    @property
+    def vcr_cassette(self) -> Any:
+        """The underlying ``vcr.cassette.Cassette`` while the session is open."""
+        return self._cassette
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def _serializer(self) -> CassetteSerializer:
+        return CassetteSerializer(
+            source=self.cassette_path,
+            on_tools_loaded=self._tools.load,
+            tools_to_save=lambda: self._tools.to_save(
+                keep_loaded=self.record_mode != "rewrite", replace_matching=self.record_mode == "all"
+            ),
+        )
+
+    def __enter__(self) -> ReplaySession:
+        path = self.cassette_path
+        self.existed = path.is_file() and bool(path.read_bytes().strip())
+        config = VCR(
+            record_mode=_VCR_MODES[self.record_mode],
+            decode_compressed_response=True,
+            before_record_request=self._before_record_request,
+            before_record_response=self._before_record_response,
+            drop_unused_requests=self.record_mode == "rewrite",
+        )
+        config.register_matcher("flywheel_path", api_path_matcher)
+        config.register_matcher("flywheel_json_body", json_body)
+        config.register_serializer("flywheel", self._serializer())
+        config.register_persister(AtomicPersister)
+        merged = config.get_merged_config(path=str(path), serializer="flywheel", match_on=_MATCH_ON)
+        self._context = _MissAwareCassette.use(**merged)
+        cassette = self._context.__enter__()
+        cassette.flywheel_session = self
+        self._cassette = cassette
+        self._interceptor = tool_interceptor(self._tools)
+        self._interceptor.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._interceptor is not None:
+                self._interceptor.__exit__(exc_type, exc, tb)
+        finally:
+            self._interceptor = None
+            cassette, context = self._cassette, self._context
+            self._cassette = self._context = None
+            if cassette is not None and self.record_mode != "none":
+                # vcrpy saves only when its HTTP interactions changed; new tool calls count too, and a
+                # rewrite replaces the file even when the run made no call at all.
+                if self._tools.dirty or self.record_mode == "rewrite":
+                    cassette.dirty = True
+            if context is not None:
+                context.__exit__(exc_type, exc, tb)
+
+
+def replay_case(
+    cassette: Path, *, record_mode: str = "none", redactor: Redactor | None = None
+) -> ReplaySession:
+    """Open ``cassette`` (a case's vcrpy cassette) for a run of the agent: use as a ``with`` block.
+
+    ``record_mode`` is one of ``none`` (default: replay only), ``once``, ``new_episodes``, ``all`` or
+    ``rewrite`` (see :data:`~pytest_flywheel.replay.RECORD_MODES`); ``redactor`` scrubs whatever is
+    recorded (pass :func:`~pytest_flywheel.replay.build_redactor` of the project's settings; without
+    one, the built-in secret scrubbing still applies). After the run, call
+    :meth:`ReplaySession.raise_for_miss`.
+    """
+    return ReplaySession(cassette, record_mode=record_mode, redactor=redactor)

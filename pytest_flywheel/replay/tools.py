@@ -1,0 +1,246 @@
+"""Function-level replay of ``@track(type="tool")`` calls from a case's cassette.
+
+A call matches a recorded interaction with the same tool name and the same arguments as data
+(after redaction, as the recorded ones were redacted); repeated identical calls take the recorded
+interactions in order. A recorded result is returned; a recorded error is raised again, as the same
+exception type when it can be imported and built from its message, else as
+:class:`~pytest_flywheel.replay.errors.RecordedToolError`. A call the cassette does not hold runs for
+real and is recorded when the record mode allows it, and is a miss otherwise.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import importlib
+import json
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_flywheel.replay.errors import RecordedToolError
+from pytest_flywheel.replay.matching import json_equal
+from pytest_flywheel.replay.redact import Redactor
+
+
+@dataclass
+class ToolInteraction:
+    """One recorded tool call."""
+
+    tool: str
+    arguments: dict[str, Any]
+    result: Any = None
+    error: dict[str, Any] | None = None
+    loaded: bool = False
+    played: bool = False
+
+    def as_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"tool": self.tool, "arguments": self.arguments}
+        if self.error is not None:
+            data["error"] = self.error
+        else:
+            data["result"] = self.result
+        return data
+
+    def matches(self, tool: str, arguments: dict[str, Any]) -> bool:
+        return self.tool == tool and json_equal(self.arguments, arguments)
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as JSON data, for recording a tool's result (objects JSON cannot hold become text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return to_jsonable(dump(mode="json"))
+        except TypeError:
+            return to_jsonable(dump())
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def error_type_name(exc: BaseException) -> str:
+    """``module.QualName`` of an exception's type (just the name for builtins)."""
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _resolve_exception_type(name: str) -> type[BaseException] | None:
+    candidate: Any = None
+    if "." not in name:
+        candidate = getattr(builtins, name, None)
+    else:
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                target: Any = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attribute in parts[cut:]:
+                target = getattr(target, attribute, None)
+            candidate = target
+            break
+    if isinstance(candidate, type) and issubclass(candidate, Exception):
+        return candidate
+    return None
+
+
+def rebuild_error(error: dict[str, Any]) -> BaseException:
+    """The exception a recorded ``{type, message}`` error stands for."""
+    name, message = str(error.get("type") or "Exception"), str(error.get("message") or "")
+    kind = _resolve_exception_type(name)
+    if kind is not None:
+        try:
+            return kind(message)
+        except Exception:  # an exception type whose constructor wants more than a message
+            pass
+    return RecordedToolError(name, message)
+
+
+class ToolMiss(Exception):
+    """Internal: a tool call the cassette does not hold, in a mode that may not record it."""
+
+    def __init__(self, tool: str, arguments: dict[str, Any], *, already_played: bool) -> None:
+        super().__init__(tool)
+        self.tool = tool
+        self.arguments = arguments
+        self.already_played = already_played
+
+
+class ToolReplayer:
+    """The tool interceptor of a replay session (satisfies ``pytest_flywheel.tracing.hooks.ToolInterceptor``).
+
+    ``replay``: whether recorded interactions are played back (not in the ``all``/``rewrite`` modes);
+    ``record``: whether calls the cassette lacks run for real and are recorded (a callable, since
+    ``once`` decides by whether the file existed, known only once it is loaded).
+    ``on_miss`` is called with a :class:`ToolMiss` and returns the exception to raise to the caller.
+    """
+
+    def __init__(
+        self,
+        *,
+        redactor: Redactor,
+        replay: bool,
+        record: Callable[[], bool],
+        on_miss: Callable[[ToolMiss], BaseException],
+    ) -> None:
+        self.redactor = redactor
+        self.replay = replay
+        self._record = record
+        self._on_miss = on_miss
+        self.loaded: list[ToolInteraction] = []
+        self.recorded: list[ToolInteraction] = []
+        #: Every call made in this session, in order: ``{"tool", "arguments", "source"}`` where
+        #: source is ``"replayed"``, ``"recorded"`` or ``"missed"``.
+        self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def load(self, interactions: list[dict[str, Any]]) -> None:
+        self.loaded = [
+            ToolInteraction(
+                tool=item["tool"],
+                arguments=dict(item.get("arguments") or {}),
+                result=item.get("result"),
+                error=item.get("error"),
+                loaded=True,
+            )
+            for item in interactions
+        ]
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.recorded)
+
+    def to_save(self, *, keep_loaded: bool, replace_matching: bool) -> list[dict[str, Any]]:
+        """The interactions to write: the loaded ones (unless ``keep_loaded`` is false; without those
+        a new recording matches when ``replace_matching``), then this session's new ones."""
+        kept: list[ToolInteraction] = []
+        if keep_loaded:
+            kept = [
+                old
+                for old in self.loaded
+                if not (
+                    replace_matching and any(new.matches(old.tool, old.arguments) for new in self.recorded)
+                )
+            ]
+        return [item.as_data() for item in kept + self.recorded]
+
+    # -- matching ----------------------------------------------------------------------------------
+
+    def _lookup(self, tool: str, arguments: dict[str, Any]) -> ToolInteraction | ToolMiss | None:
+        """A recorded interaction to play, a miss, or None (call for real and record)."""
+        with self._lock:
+            if self.replay:
+                already_played = False
+                for interaction in self.loaded:
+                    if interaction.matches(tool, arguments):
+                        if not interaction.played:
+                            interaction.played = True
+                            self.calls.append({"tool": tool, "arguments": arguments, "source": "replayed"})
+                            return interaction
+                        already_played = True
+                if not self._record():
+                    self.calls.append({"tool": tool, "arguments": arguments, "source": "missed"})
+                    return ToolMiss(tool, arguments, already_played=already_played)
+            self.calls.append({"tool": tool, "arguments": arguments, "source": "recorded"})
+            return None
+
+    def _store(
+        self, tool: str, arguments: dict[str, Any], *, result: Any = None, exc: BaseException | None = None
+    ) -> None:
+        interaction = ToolInteraction(tool=tool, arguments=arguments, played=True)
+        if exc is not None:
+            interaction.error = {"type": error_type_name(exc), "message": self.redactor.text(str(exc))}
+        else:
+            interaction.result = self.redactor.value(to_jsonable(result))
+        with self._lock:
+            self.recorded.append(interaction)
+
+    def _play(self, interaction: ToolInteraction) -> Any:
+        if interaction.error is not None:
+            raise rebuild_error(interaction.error)
+        return interaction.result
+
+    # -- the ToolInterceptor protocol --------------------------------------------------------------
+
+    def intercept(self, *, tool: str, arguments: dict[str, Any], call: Callable[[], Any]) -> Any:
+        matchable = self.redactor.value(arguments)
+        found = self._lookup(tool, matchable)
+        if isinstance(found, ToolMiss):
+            raise self._on_miss(found)
+        if found is not None:
+            return self._play(found)
+        try:
+            result = call()
+        except Exception as exc:
+            self._store(tool, matchable, exc=exc)
+            raise
+        self._store(tool, matchable, result=result)
+        return result
+
+    async def intercept_async(
+        self, *, tool: str, arguments: dict[str, Any], call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        matchable = self.redactor.value(arguments)
+        found = self._lookup(tool, matchable)
+        if isinstance(found, ToolMiss):
+            raise self._on_miss(found)
+        if found is not None:
+            return self._play(found)
+        try:
+            result = await call()
+        except Exception as exc:
+            self._store(tool, matchable, exc=exc)
+            raise
+        self._store(tool, matchable, result=result)
+        return result
