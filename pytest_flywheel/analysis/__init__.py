@@ -7,7 +7,7 @@ same entrypoint (:mod:`.compare`), then an LLM analyst that reads the span tree 
 
 from __future__ import annotations
 
-from pytest_flywheel.analysis.analyzer import Analysis, AnalyzeOptions, TraceNotFoundError, analyze
+from pytest_flywheel.analysis.analyzer import Analysis, AnalyzeOptions, analyze
 from pytest_flywheel.analysis.findings import AnalystAnswer, Comparison, Finding, StepDifference
 
 __all__ = [
@@ -17,6 +17,5 @@ __all__ = [
     "Comparison",
     "Finding",
     "StepDifference",
-    "TraceNotFoundError",
     "analyze",
 ]

@@ -11,15 +11,11 @@ from pytest_flywheel.analysis.compare import build_comparison
 from pytest_flywheel.analysis.findings import AnalystOutcome, Assertion, Comparison, Finding
 from pytest_flywheel.analysis.rules import EntrypointHistory, run_rules
 from pytest_flywheel.analysis.tree import SpanTree
-from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store import Store, TraceRecord
+from pytest_flywheel.store.queries import TraceNotFoundError, require_traces, resolve_trace
 
 #: How many earlier traces of the entrypoint the outlier rules read.
 HISTORY_LIMIT = 1000
-
-
-class TraceNotFoundError(FlywheelError):
-    """The trace id given to ``flywheel analyze`` is not in the store."""
 
 
 @dataclass
@@ -79,28 +75,26 @@ class Analysis:
         }
 
 
-def resolve_trace(store: Store, trace_id: str) -> TraceRecord:
-    """The trace with id (or unique id prefix) ``trace_id``, or a :class:`TraceNotFoundError`."""
-    trace = store.get_trace(trace_id)
-    if trace is None:
-        full_id = store.resolve_trace_id(trace_id)
-        trace = store.get_trace(full_id) if full_id else None
+def load_trace_record(store: Store, trace_id: str) -> TraceRecord:
+    """The trace with id (or unique id prefix) ``trace_id``; an unknown id or empty store is an error.
+
+    A trace whose root span never finished has no summary row: one is made from its spans.
+    """
+    require_traces(store)
+    full_id = resolve_trace(store, trace_id)
+    trace = store.get_trace(full_id)
     if trace is not None:
         return trace
-    count = store.conn.execute("SELECT COUNT(*) FROM traces").fetchone()[0]
-    if count == 0:
-        raise TraceNotFoundError(
-            f"the trace store {store.path} holds no traces yet: run an agent decorated with @track first."
-        )
-    ambiguous = store.conn.execute(
-        "SELECT COUNT(*) FROM traces WHERE id >= ? AND id < ?", (trace_id, trace_id + "\uffff")
-    ).fetchone()[0]
-    if ambiguous > 1:
-        raise TraceNotFoundError(
-            f"trace id prefix {trace_id!r} matches {ambiguous} traces in {store.path}; type more of the id."
-        )
-    raise TraceNotFoundError(
-        f"no trace {trace_id!r} in {store.path} ({count} traces there); `flywheel traces list` shows their ids."
+    spans = store.get_spans(full_id)
+    roots = [s for s in spans if s.parent_id is None] or spans[:1]
+    if not roots:
+        raise TraceNotFoundError(f"trace {full_id} has no spans in {store.path}.")
+    root = roots[0]
+    return TraceRecord(
+        id=full_id, project=root.project, name=root.name, status="error" if any(s.error for s in spans) else "ok",
+        start_time=min(s.start_time for s in spans), end_time=max(s.end_time for s in spans),
+        input=root.input, output=root.output, error=root.error, location=root.location,
+        span_count=len(spans), cost_usd=sum(s.cost_usd or 0.0 for s in spans),
     )
 
 
@@ -132,7 +126,7 @@ class AnalyzeOptions:
 def analyze(store: Store, trace_id: str, options: AnalyzeOptions | None = None) -> Analysis:
     """Analyse trace ``trace_id``. An analyst failure is recorded in ``analysis.analyst`` (status "error")."""
     options = options or AnalyzeOptions()
-    trace = resolve_trace(store, trace_id)
+    trace = load_trace_record(store, trace_id)
     tree = SpanTree.build(store.get_spans(trace.id), trace)
     history = entrypoint_history(store, trace)
     findings = run_rules(tree, history)

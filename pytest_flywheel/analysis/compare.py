@@ -23,15 +23,12 @@ from pytest_flywheel.analysis.text import canonical_json, content_tokens, jaccar
 from pytest_flywheel.analysis.tree import SpanNode, SpanTree
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store import FeedbackRecord, Store, TraceRecord
-from pytest_flywheel.store.store import numeric_value, trace_from_row
+from pytest_flywheel.store.queries import TraceNotFoundError, feedback_signal, resolve_trace
+from pytest_flywheel.store.store import trace_from_row
 
 #: How many recent candidate traces ``--compare auto`` scores.
 CANDIDATE_LIMIT = 500
 
-_NEGATIVE_WORDS = frozenset(
-    {"bad", "wrong", "incorrect", "negative", "thumbs_down", "thumbs-down", "down", "no", "fail", "failed",
-     "unhelpful", "false"}
-)
 # Within one step, the most telling difference is reported first.
 _KIND_ORDER = {"error": 0, "empty_result": 1, "different_tool": 2, "different_step": 3, "missing_step": 4,
                "extra_step": 5, "different_prompt": 6, "different_arguments": 7}
@@ -42,11 +39,8 @@ class ComparisonError(FlywheelError):
 
 
 def is_negative(feedback: FeedbackRecord) -> bool:
-    """A score below 0.5 (``False`` counts as 0), or a word such as "bad", "wrong", "thumbs_down"."""
-    number = numeric_value(feedback.value)
-    if number is not None:
-        return number < 0.5
-    return isinstance(feedback.value, str) and feedback.value.strip().lower() in _NEGATIVE_WORDS
+    """The store's reading of a feedback signal: a low score, a word like "bad", ``thumbs_down=True``..."""
+    return feedback_signal(feedback.name, feedback.value) < 0
 
 
 def has_negative_feedback(store: Store, trace_id: str) -> bool:
@@ -82,12 +76,14 @@ def choose_comparison(store: Store, trace: TraceRecord, how: str) -> tuple[Trace
     """The good trace for ``--compare auto|TRACE_ID`` (None: auto found no candidate)."""
     if how == "auto":
         return pick_good_trace(store, trace)
-    full_id = store.resolve_trace_id(how) if store.get_trace(how) is None else how
-    good = store.get_trace(full_id) if full_id else None
+    try:
+        good = store.get_trace(resolve_trace(store, how))
+    except TraceNotFoundError as exc:
+        raise ComparisonError(f"--compare {how}: {exc}; or use --compare auto.") from None
     if good is None:
         raise ComparisonError(
-            f"--compare {how}: no trace with that id (or id prefix) in {store.path}; "
-            "pass a successful trace's id from `flywheel traces list`, or --compare auto."
+            f"--compare {how}: that trace has not finished (no trace summary in {store.path}); "
+            "pick a finished, successful trace."
         )
     if good.id == trace.id:
         raise ComparisonError(f"--compare {how}: that is the trace being analysed; pick a successful one.")

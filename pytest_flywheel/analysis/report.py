@@ -10,13 +10,22 @@ from pytest_flywheel.analysis.analyzer import Analysis
 from pytest_flywheel.analysis.findings import Assertion
 from pytest_flywheel.analysis.text import short_json
 
-SHORT_ID = 12
+SHORT_ID = 8
 MAX_TREE_LINES = 60
 MAX_DIFFERENCES = 5
 
 
-def short(span_id: str | None) -> str:
-    return "-" if span_id is None else span_id[:SHORT_ID]
+def short(span_id: str | None, width: int = SHORT_ID) -> str:
+    return "-" if span_id is None else span_id[:width]
+
+
+def id_width(ids: list[str], minimum: int = SHORT_ID) -> int:
+    """The shortest prefix length (at least ``minimum``) that tells all of ``ids`` apart."""
+    longest = max((len(i) for i in ids), default=minimum)
+    for width in range(minimum, longest + 1):
+        if len({i[:width] for i in ids}) == len(set(ids)):
+            return width
+    return longest
 
 
 def assertion_text(assertion: Assertion) -> str:
@@ -48,6 +57,8 @@ def render_text(analysis: Analysis) -> str:
     out.append("")
 
     root_cause = analysis.root_cause_span_id
+    ids = list(analysis.tree.by_id) + (list(analysis.good_tree.by_id) if analysis.good_tree else [])
+    width = id_width(ids)
     flagged = {f.span_id for f in analysis.findings}
     out.append("Span tree (>> marks the root cause, ! a span with findings):")
     for count, node in enumerate(analysis.tree.walk()):
@@ -57,7 +68,7 @@ def render_text(analysis: Analysis) -> str:
         span = node.span
         mark = ">>" if span.id == root_cause else (" !" if span.id in flagged else "  ")
         flags = span_flags(node)
-        out.append(f"{mark}{'  ' * (node.depth + 1)}{span.name} [{span.type}] {short(span.id)} "
+        out.append(f"{mark}{'  ' * (node.depth + 1)}{span.name} [{span.type}] {short(span.id, width)} "
                    f"{span.status} {span.duration_ms:,.0f} ms" + (f"  ({', '.join(flags)})" if flags else ""))
     out.append("")
 
@@ -68,7 +79,7 @@ def render_text(analysis: Analysis) -> str:
         for number, finding in enumerate(analysis.findings, 1):
             out.append(f"  {number}. [{finding.severity}, {finding.confidence:.0%} sure] {finding.rule}: "
                        f"{finding.title}")
-            out.append(f"     span {short(finding.span_id)} ({finding.span_name})")
+            out.append(f"     span {short(finding.span_id, width)} ({finding.span_name})")
             out.append(_wrap(finding.evidence, "     "))
             if finding.suggested_assertion is not None:
                 out.append(_wrap(f"assert: {assertion_text(finding.suggested_assertion)}", "     "))
@@ -110,10 +121,10 @@ def render_text(analysis: Analysis) -> str:
         name = cause.span.name if cause else "?"
         out.append(f"LLM analyst ({answer.model}, {answer.rounds} rounds, "
                    f"{answer.input_tokens + answer.output_tokens:,} tokens):")
-        out.append(f"  root cause: span {short(answer.root_cause_span_id)} ({name})")
+        out.append(f"  root cause: span {short(answer.root_cause_span_id, width)} ({name})")
         out.append(_wrap(answer.explanation, "  "))
         if answer.evidence_span_ids:
-            out.append("  evidence: " + ", ".join(short(s) for s in answer.evidence_span_ids))
+            out.append("  evidence: " + ", ".join(short(s, width) for s in answer.evidence_span_ids))
         if answer.suggested_fix:
             out.append(_wrap(f"suggested fix: {answer.suggested_fix}", "  "))
     assertions = analysis.suggested_assertions

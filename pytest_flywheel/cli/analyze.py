@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from pytest_flywheel.cli._common import add_store_option, open_store_for_reading
 from pytest_flywheel.config import load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -38,20 +39,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--add-to-suite", metavar="SUITE",
                         help="Add this trace as a case of SUITE with the suggested assertions you confirm")
     parser.add_argument("--yes", "-y", action="store_true", help="With --add-to-suite: add every suggested assertion")
+    add_store_option(parser)
     parser.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from pytest_flywheel.analysis.analyzer import AnalyzeOptions, analyze
     from pytest_flywheel.analysis.report import render_json, render_text
-    from pytest_flywheel.store import Store
 
     if args.max_rounds < 1:
         raise FlywheelError(f"--max-rounds {args.max_rounds}: expected 1 or more rounds.")
     settings = load_settings()
     model = args.model or str(settings.raw.get("analyst_model") or settings.judge_model)
     compare = None if args.compare.lower() == "none" else args.compare
-    with Store(settings.store, readonly=True) as store:
+    with open_store_for_reading(args) as store:
         analysis = analyze(store, args.trace_id, AnalyzeOptions(
             compare=compare, use_llm=not args.no_llm, question=args.ask, model=model,
             max_rounds=args.max_rounds,
