@@ -1,0 +1,115 @@
+"""Suite files as pytest collectors: each case of ``flywheel/suites/<suite>.yaml`` becomes a
+:class:`~pytest_flywheel.pytest_plugin.items.CaseItem` with node id
+``flywheel/suites/<suite>.yaml::<case-id>``.
+
+The suites folder is usually not under ``testpaths``, so :func:`select_suites` adds each selected suite
+file to the session's collection arguments; pytest then walks to it like any file named on the command
+line, which keeps ``-k``, ``-m``, ``--deselect``, ``--lf`` and node-id arguments working unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.pytest_plugin.items import CaseItem
+from pytest_flywheel.pytest_plugin.options import ALL_SUITES, FlywheelState
+
+if TYPE_CHECKING:
+    from pytest_flywheel.suites import LoadedSuite
+
+#: Characters a tag may hold to become a marker name (``-m`` needs an identifier).
+_MARKER_UNSAFE = re.compile(r"[^0-9A-Za-z_]")
+
+
+def select_suites(state: FlywheelState) -> None:
+    """Resolve ``--flywheel-suite`` names to files and add them to what pytest collects."""
+    from pytest_flywheel.suites import find_suite_path, list_suite_paths
+
+    settings = state.settings
+    names = state.options.suites
+    paths: dict[Path, str] = {}
+    if ALL_SUITES in names:
+        found = list(list_suite_paths(settings))
+        if not found:
+            raise pytest.UsageError(
+                f"--flywheel-suite all: no suite files in {settings.suites_dir}; "
+                "create one with `flywheel suite add` or check [tool.flywheel] dir"
+            )
+        for path in found:
+            paths[Path(path).resolve()] = Path(path).stem
+    for name in names:
+        if name == ALL_SUITES:
+            continue
+        try:
+            path = Path(find_suite_path(name, settings))
+        except FlywheelError as exc:
+            available = sorted(Path(p).stem for p in list_suite_paths(settings))
+            hint = f"available suites: {', '.join(available)}" if available else f"no suites in {settings.suites_dir}"
+            raise pytest.UsageError(f"--flywheel-suite {name}: {exc} ({hint})") from None
+        if not path.is_file():
+            raise pytest.UsageError(f"--flywheel-suite {name}: there is no suite file {path}")
+        paths[path.resolve()] = name
+    state.suite_paths = paths
+    args = state.config.args
+    for path in paths:
+        if str(path) not in args:
+            args.append(str(path))
+
+
+def tag_marker_name(tag: str) -> str:
+    """The marker a case tag becomes: ``needs-refund`` -> ``needs_refund``."""
+    name = _MARKER_UNSAFE.sub("_", tag.strip())
+    return name if name and not name[0].isdigit() else f"tag_{name}"
+
+
+class SuiteFile(pytest.File):
+    """One suite file; collecting it loads and validates the file and yields one item per case."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        from pytest_flywheel.suites import load_suite
+
+        try:
+            loaded: LoadedSuite = load_suite(self.path)
+        except FlywheelError as exc:
+            raise SuiteCollectionError(str(exc)) from None
+        suite = loaded.suite
+        for case in suite.cases:
+            tags = [str(tag) for tag in (case.tags or [])]
+            item = CaseItem.from_parent(
+                self,
+                name=str(case.id),
+                suite_name=str(suite.name),
+                case=case,
+                loaded=loaded,
+                line=_line_of(loaded, str(case.id)),
+            )
+            for tag in tags:
+                marker = tag_marker_name(tag)
+                # Registered before use, so that --strict-markers accepts tags nobody declared.
+                self.config.addinivalue_line("markers", f"{marker}: flywheel case tag '{tag}'")
+                item.add_marker(marker)
+            item.extra_keyword_matches.update(tags)  # -k matches the tags as written, too
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, SuiteCollectionError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
+class SuiteCollectionError(Exception):
+    """A suite file that cannot be loaded; its message is ``path:line: field: what is wrong``."""
+
+
+def _line_of(loaded: LoadedSuite, case_id: str) -> int | None:
+    try:
+        line = loaded.line_of(case_id)
+    except (KeyError, LookupError):
+        return None
+    return int(line) if line is not None else None

@@ -1,0 +1,284 @@
+"""The plugin's options, resolved once per session, and the session state kept in ``config.stash``.
+
+Every option exists three ways, resolved with this precedence (highest first)::
+
+    command line (--flywheel-*)  >  ini key (flywheel_* in pytest.ini / [tool.pytest.ini_options])
+        >  [tool.flywheel] key in pyproject.toml (a FLYWHEEL_* variable overrides it, where config.py
+           knows one)  >  the default
+
+This module is imported on every pytest run, so it imports nothing heavier than the standard library
+and ``pytest_flywheel.config``: the suites, replay and judge pieces are imported only once a flywheel
+feature is in use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_flywheel.config import Settings
+    from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
+
+#: ``--flywheel-suite`` value meaning every suite in ``<dir>/suites``.
+ALL_SUITES = "all"
+DEFAULT_RECORD_MODE = "none"
+
+#: (option dest / pyproject key, ini key, command-line flag)
+OPTION_NAMES: tuple[tuple[str, str, str], ...] = (
+    ("suite", "flywheel_suite", "--flywheel-suite"),
+    ("record", "flywheel_record", "--flywheel-record"),
+    ("judge_model", "flywheel_judge_model", "--flywheel-judge-model"),
+    ("update_verdicts", "flywheel_update_verdicts", "--flywheel-update-verdicts"),
+    ("offline", "flywheel_offline", "--flywheel-offline"),
+    ("prune", "flywheel_prune", "--flywheel-prune"),
+    ("report", "flywheel_report", "--flywheel-report"),
+    ("min_pass_rate", "flywheel_min_pass_rate", "--flywheel-min-pass-rate"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``flywheel`` option group and the matching ini keys."""
+    group = parser.getgroup("flywheel", "pytest-flywheel: LLM agent regression suites")
+    group.addoption(
+        "--flywheel-suite",
+        action="append",
+        dest="flywheel_suite",
+        metavar="NAME",
+        default=None,
+        help="Run the cases of the suite flywheel/suites/NAME.yaml (repeatable; 'all' runs every suite)",
+    )
+    group.addoption(
+        "--flywheel-record",
+        dest="flywheel_record",
+        metavar="MODE",
+        default=None,
+        help="Cassette record mode: none (replay only, the default), once, new_episodes, all or rewrite",
+    )
+    group.addoption(
+        "--flywheel-judge-model",
+        dest="flywheel_judge_model",
+        metavar="MODEL",
+        default=None,
+        help="Model the LLM judge uses (default: [tool.flywheel] judge_model, else claude-sonnet-5-5)",
+    )
+    group.addoption(
+        "--flywheel-update-verdicts",
+        dest="flywheel_update_verdicts",
+        action="store_true",
+        default=None,
+        help="Judge every assertion again and overwrite its cached verdict",
+    )
+    group.addoption(
+        "--flywheel-offline",
+        dest="flywheel_offline",
+        action="store_true",
+        default=None,
+        help="Make no judge calls: an assertion without a cached verdict is an error",
+    )
+    group.addoption(
+        "--flywheel-prune",
+        dest="flywheel_prune",
+        action="store_true",
+        default=None,
+        help="Remove cached verdicts that no test of this run used",
+    )
+    group.addoption(
+        "--flywheel-report",
+        dest="flywheel_report",
+        metavar="PATH",
+        default=None,
+        help="Write a JSON report of the suite results to PATH",
+    )
+    group.addoption(
+        "--flywheel-min-pass-rate",
+        dest="flywheel_min_pass_rate",
+        metavar="F",
+        default=None,
+        help="Fail the run when a suite's pass rate is below F (a fraction from 0 to 1, e.g. 0.95)",
+    )
+    parser.addini("flywheel_suite", "Suites to run, as --flywheel-suite (space separated)", type="args", default=None)
+    parser.addini("flywheel_record", "Cassette record mode, as --flywheel-record", default=None)
+    parser.addini("flywheel_judge_model", "Model the LLM judge uses, as --flywheel-judge-model", default=None)
+    parser.addini(
+        "flywheel_update_verdicts", "Judge again and overwrite cached verdicts", type="bool", default=None
+    )
+    parser.addini("flywheel_offline", "Make no judge calls, as --flywheel-offline", type="bool", default=None)
+    parser.addini("flywheel_prune", "Remove unused cached verdicts, as --flywheel-prune", type="bool", default=None)
+    parser.addini("flywheel_report", "Path of the JSON report, as --flywheel-report", default=None)
+    parser.addini(
+        "flywheel_min_pass_rate", "Minimum pass rate per suite, as --flywheel-min-pass-rate", default=None
+    )
+
+
+@dataclass(frozen=True)
+class FlywheelOptions:
+    """The resolved options of one session."""
+
+    suites: tuple[str, ...] = ()
+    record: str = DEFAULT_RECORD_MODE
+    judge_model: str | None = None
+    update_verdicts: bool = False
+    offline: bool = False
+    prune: bool = False
+    report: Path | None = None
+    min_pass_rate: float | None = None
+
+    @property
+    def uses_suites(self) -> bool:
+        return bool(self.suites)
+
+
+def _as_flag(value: Any, *, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in {"1", "on", "true", "yes"}:
+        return True
+    if lowered in {"0", "off", "false", "no", ""}:
+        return False
+    raise pytest.UsageError(f"{source} = {value!r}: expected true or false")
+
+
+def _as_suites(value: Any, *, source: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = value.replace(",", " ").split()
+    elif isinstance(value, list | tuple):
+        items = []
+        for entry in value:
+            if not isinstance(entry, str):
+                raise pytest.UsageError(f"{source}: expected suite names, found {entry!r}")
+            items.extend(entry.replace(",", " ").split())
+    else:
+        raise pytest.UsageError(f"{source} = {value!r}: expected a suite name or a list of suite names")
+    names: list[str] = []
+    for name in items:
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _as_pass_rate(value: Any, *, source: str) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not 0.0 <= rate <= 1.0:  # NaN fails this too
+        raise pytest.UsageError(
+            f"{source} = {value!r}: expected a pass rate as a fraction from 0 to 1, such as 0.95 for 95%"
+        )
+    return rate
+
+
+def _pick(config: pytest.Config, dest: str, ini: str, flag: str, section: dict[str, Any]) -> tuple[Any, str]:
+    """The value of one option and where it came from, by the precedence in the module docstring."""
+    cli = config.getoption(ini, default=None)
+    if cli is not None:
+        return cli, flag
+    try:
+        from_ini = config.getini(ini)
+    except ValueError:  # pragma: no cover - the key is always registered by add_options
+        from_ini = None
+    if from_ini is not None and from_ini != []:
+        return from_ini, f"ini key {ini}"
+    # judge_model's [tool.flywheel] key (and FLYWHEEL_JUDGE_MODEL) is read by config.py into
+    # settings.judge_model, which ranks below a suite file's own judge model; see FlywheelRuntime.model_for.
+    if dest in section and dest != "judge_model":
+        return section[dest], f"[tool.flywheel] {dest}"
+    return None, flag
+
+
+def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) -> FlywheelOptions:
+    """Resolve every flywheel option; misuse is a :class:`pytest.UsageError` saying what to do."""
+    values: dict[str, Any] = {}
+    for dest, ini, flag in OPTION_NAMES:
+        raw, source = _pick(config, dest, ini, flag, pyproject_section)
+        if raw is None:
+            continue
+        if dest == "suite":
+            values["suites"] = _as_suites(raw, source=source)
+        elif dest in {"update_verdicts", "offline", "prune"}:
+            values[dest] = _as_flag(raw, source=source)
+        elif dest == "min_pass_rate":
+            values[dest] = _as_pass_rate(raw, source=source)
+        elif dest == "report":
+            values[dest] = Path(str(raw)).expanduser()
+        elif dest == "record":
+            values[dest] = str(raw).strip()
+        else:
+            values[dest] = str(raw).strip() or None
+    options = FlywheelOptions(**values)
+    if options.record != DEFAULT_RECORD_MODE:
+        from pytest_flywheel.replay import RECORD_MODES
+
+        if options.record not in RECORD_MODES:
+            raise pytest.UsageError(
+                f"--flywheel-record {options.record!r} is not a record mode; use one of {', '.join(RECORD_MODES)}"
+            )
+    if options.offline and options.update_verdicts:
+        raise pytest.UsageError(
+            "--flywheel-update-verdicts judges every assertion again, which --flywheel-offline forbids; "
+            "drop one of the two"
+        )
+    return options
+
+
+@dataclass
+class FlywheelState:
+    """Per-session state, kept in ``config.stash[STATE_KEY]`` (never in module globals).
+
+    ``runtime`` (the judge, the verdict cache, the case results) is built on first use, so that a run
+    that never touches a flywheel feature never imports the heavy pieces.
+    """
+
+    config: pytest.Config
+    options: FlywheelOptions
+    root: Path
+    pyproject_section: dict[str, Any]
+    suite_paths: dict[Path, str] = field(default_factory=dict)
+    _settings: Settings | None = None
+    runtime: FlywheelRuntime | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from pytest_flywheel.config import load_settings
+
+            self._settings = load_settings(self.root)
+        return self._settings
+
+    def get_runtime(self) -> FlywheelRuntime:
+        """The session's runtime, built on first call."""
+        if self.runtime is None:
+            from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
+
+            self.runtime = FlywheelRuntime(self)
+        return self.runtime
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def wants_suite_file(self, path: Path, session: pytest.Session) -> bool:
+        """Whether ``path`` is a suite file to collect: a selected suite, or a file in the suites folder
+        named on the command line (``pytest flywheel/suites/qa.yaml::case-1``)."""
+        if path in self.suite_paths:
+            return True
+        if not session.isinitpath(path):
+            return False
+        try:
+            path.relative_to(self.settings.suites_dir)
+        except ValueError:
+            return False
+        return True
+
+
+STATE_KEY = pytest.StashKey[FlywheelState]()
+
+
+def get_state(config: pytest.Config) -> FlywheelState:
+    return config.stash[STATE_KEY]

@@ -1,0 +1,166 @@
+"""What a case (or a hand-written judged test) came to: each assertion's result, the output, the judge's
+usage, and how to show a failure.
+
+:meth:`CaseOutcome.to_result` is the JSON-safe dict carried on the test report (``report.flywheel``),
+which is how results reach the controller under pytest-xdist and end up in the JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_flywheel.judge import Verdict
+
+#: Outputs longer than this are cut in failure messages (the JSON report keeps them whole).
+MAX_SHOWN_OUTPUT = 4000
+
+
+@dataclass
+class AssertionResult:
+    """One assertion's result. ``passed`` is None when it was never checked (the agent raised)."""
+
+    assertion: str
+    kind: str  # "sentence" (judged) or "check" (deterministic)
+    passed: bool | None
+    reason: str = ""
+    cached: bool | None = None
+    confidence: float | None = None
+    key: str | None = None
+    model: str | None = None
+
+    @classmethod
+    def from_verdict(cls, verdict: Verdict) -> AssertionResult:
+        return cls(
+            assertion=verdict.assertion,
+            kind="sentence",
+            passed=bool(verdict.passed),
+            reason=verdict.reason,
+            cached=verdict.cached,
+            confidence=verdict.confidence,
+            key=verdict.key,
+            model=verdict.model,
+        )
+
+    @property
+    def label(self) -> str:
+        if self.passed is None:
+            return "SKIP"
+        return "PASS" if self.passed else "FAIL"
+
+
+@dataclass
+class JudgeUsage:
+    """The judge's share of one test: verdicts served from the cache, judged anew, and the calls made."""
+
+    cached: int = 0
+    new: int = 0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add_verdicts(self, verdicts: Iterable[Verdict]) -> None:
+        seen: set[int] = set()
+        for verdict in verdicts:
+            if verdict.cached:
+                self.cached += 1
+                continue
+            self.new += 1
+            usage = verdict.usage
+            if usage is not None and id(usage) not in seen:  # one usage object per call
+                seen.add(id(usage))
+                self.calls += 1
+                self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
+                self.output_tokens += usage.output_tokens
+                self.cost_usd += usage.cost_usd
+
+
+@dataclass
+class CaseOutcome:
+    """The result of one test that flywheel judged or replayed."""
+
+    nodeid: str
+    suite: str | None = None
+    case_id: str | None = None
+    output: Any = None
+    raised: str | None = None
+    error: str | None = None
+    assertions: list[AssertionResult] = field(default_factory=list)
+    judge: JudgeUsage = field(default_factory=JudgeUsage)
+    latency_ms: float | None = None
+    agent_cost_usd: float | None = None
+    agent_tokens: int | None = None
+    #: True once every assertion got an answer (the test's verdicts count as used for pruning).
+    judged: bool = False
+    #: Filled from the test reports: passed, failed, error or skipped; setup + call + teardown time.
+    status: str = "passed"
+    duration_ms: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.raised is not None or any(result.passed is False for result in self.assertions)
+
+    @property
+    def failing(self) -> list[AssertionResult]:
+        return [result for result in self.assertions if result.passed is False]
+
+    def to_result(self) -> dict[str, Any]:
+        """A JSON-safe dict (travels on the test report across xdist)."""
+        data = asdict(self)
+        data["output"] = _json_safe(self.output)
+        return data
+
+
+def outcome_from_result(data: dict[str, Any]) -> CaseOutcome:
+    """The inverse of :meth:`CaseOutcome.to_result`."""
+    fields = dict(data)
+    fields["assertions"] = [AssertionResult(**item) for item in fields.get("assertions", [])]
+    fields["judge"] = JudgeUsage(**fields.get("judge", {}))
+    known = set(CaseOutcome.__dataclass_fields__)
+    return CaseOutcome(**{key: value for key, value in fields.items() if key in known})
+
+
+def _json_safe(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value, default=repr))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def format_output(output: Any) -> str:
+    text = output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False, default=repr)
+    if len(text) > MAX_SHOWN_OUTPUT:
+        text = text[:MAX_SHOWN_OUTPUT] + f"\n... ({len(text) - MAX_SHOWN_OUTPUT} more characters)"
+    return text
+
+
+def format_assertions(results: Iterable[AssertionResult]) -> list[str]:
+    """``PASS``/``FAIL`` lines, each with the judge's (or the check's) reason below."""
+    lines: list[str] = []
+    for result in results:
+        origin = "" if result.kind == "check" else (" (cached)" if result.cached else " (judged)")
+        lines.append(f"  {result.label}  {result.assertion}{origin}")
+        if result.reason:
+            lines.extend(textwrap.wrap(result.reason, width=100, initial_indent="        ", subsequent_indent="        "))
+    return lines
+
+
+def format_failure(outcome: CaseOutcome) -> str:
+    """The text pytest shows for a failed case: each assertion with PASS/FAIL and its reason, then the output."""
+    lines: list[str] = []
+    if outcome.raised is not None:
+        lines.append("the target raised an exception, so no assertion was checked:")
+        lines.extend("  " + line for line in outcome.raised.splitlines())
+    else:
+        failing = len(outcome.failing)
+        lines.append(f"{failing} of {len(outcome.assertions)} assertions failed:")
+    lines.extend(format_assertions(outcome.assertions))
+    if outcome.raised is None:
+        lines.append("output:")
+        lines.extend("  " + line for line in format_output(outcome.output).splitlines())
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""Running one case's agent: import the suite's target and call it with the case input, inside the case's
+cassette (tool replay on) and an in-memory span collector, then read its trajectory off the spans.
+
+Everything here runs on the main thread: vcrpy patches the HTTP transports process-wide, so two
+cassettes must never be open at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import inspect
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.store.records import SpanRecord
+
+
+class CaseSetupError(FlywheelError):
+    """A case could not be run: its target does not import, or its cassette had no answer."""
+
+
+@dataclass
+class AgentRun:
+    """What one call of the target did."""
+
+    output: Any = None
+    #: The exception the target raised (a failure of the code under test), and formatted.
+    exception: Exception | None = None
+    raised: str | None = None
+    spans: list[SpanRecord] = field(default_factory=list)
+    trajectory: list[dict[str, Any]] = field(default_factory=list)
+    latency_ms: float = 0.0
+    cost_usd: float | None = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+def import_target(target: str, *, root: Path) -> Callable[..., Any]:
+    """The callable named by ``module:qualname``, importing with the project root on ``sys.path``."""
+    module_name, sep, qualname = target.partition(":")
+    if not sep or not module_name or not qualname:
+        raise CaseSetupError(
+            f"target {target!r} is not of the form 'module:qualname' (for example 'support_agent.agent:answer')"
+        )
+    root_entry = str(root)
+    if root_entry not in sys.path:
+        sys.path.insert(0, root_entry)
+    try:
+        value: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise CaseSetupError(
+            f"target {target!r}: importing module {module_name!r} failed with {type(exc).__name__}: {exc}; "
+            f"check the suite's target and that the module imports from the project root {root}"
+        ) from exc
+    for part in qualname.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise CaseSetupError(
+                f"target {target!r}: module {module_name!r} has no attribute {qualname!r}; "
+                "fix the suite's target"
+            ) from None
+    if not callable(value):
+        raise CaseSetupError(f"target {target!r} is a {type(value).__name__}, not something to call")
+    return value  # type: ignore[no-any-return]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (pydantic models and dataclasses dumped, anything else by repr)."""
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        try:
+            value = value.model_dump(mode="json")
+        except Exception:  # not a pydantic model after all
+            pass
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    try:
+        return json.loads(json.dumps(value, default=repr))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def call_target(func: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    """Call ``func(**arguments)``; a coroutine is run to completion on a fresh event loop."""
+    result = func(**arguments)
+    if inspect.isawaitable(result):
+        return asyncio.run(_await(result))
+    return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def run_in_cassette(
+    func: Callable[[], Any],
+    *,
+    cassette: Path,
+    record_mode: str,
+    redactor: Any,
+) -> AgentRun:
+    """Run ``func`` inside ``cassette`` with spans collected in memory; a cassette miss raises
+    :class:`~pytest_flywheel.replay.CassetteMissError` (a :class:`FlywheelError`) after it returns."""
+    from pytest_flywheel.judge.trajectory import trajectory_from_spans
+    from pytest_flywheel.replay import replay_case
+    from pytest_flywheel.tracing.hooks import collect_spans
+
+    run = AgentRun()
+    with replay_case(cassette, record_mode=record_mode, redactor=redactor) as session:
+        with collect_spans(persist=False) as collector:
+            started = time.perf_counter()
+            try:
+                run.output = func()
+            except Exception as exc:
+                run.exception = exc
+                run.raised = "".join(traceback.format_exception(exc)).rstrip()
+            run.latency_ms = (time.perf_counter() - started) * 1000.0
+    session.raise_for_miss()
+    run.spans = list(collector.spans)
+    run.trajectory = trajectory_from_spans(run.spans)
+    llm_spans = [span for span in run.spans if span.type == "llm"]
+    costs = [span.cost_usd for span in llm_spans]
+    run.cost_usd = None if any(cost is None for cost in costs) else float(sum(c or 0.0 for c in costs))
+    run.input_tokens = sum(span.input_tokens or 0 for span in llm_spans)
+    run.output_tokens = sum(span.output_tokens or 0 for span in llm_spans)
+    return run
