@@ -50,7 +50,11 @@ def select_suites(state: FlywheelState) -> None:
             path = Path(find_suite_path(name, settings))
         except FlywheelError as exc:
             available = sorted(Path(p).stem for p in list_suite_paths(settings))
-            hint = f"available suites: {', '.join(available)}" if available else f"no suites in {settings.suites_dir}"
+            hint = (
+                f"available suites: {', '.join(available)}"
+                if available
+                else f"no suites in {settings.suites_dir}"
+            )
             raise pytest.UsageError(f"--flywheel-suite {name}: {exc} ({hint})") from None
         if not path.is_file():
             raise pytest.UsageError(f"--flywheel-suite {name}: there is no suite file {path}")

@@ -93,9 +93,7 @@ class CaseItem(pytest.Item):
         if outcome.failed:
             raise CaseFailed(outcome)
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
             return format_failure(excinfo.value.outcome)
         return str(super().repr_failure(excinfo, style=style))

@@ -101,14 +101,18 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="Fail the run when a suite's pass rate is below F (a fraction from 0 to 1, e.g. 0.95)",
     )
-    parser.addini("flywheel_suite", "Suites to run, as --flywheel-suite (space separated)", type="args", default=None)
+    parser.addini(
+        "flywheel_suite", "Suites to run, as --flywheel-suite (space separated)", type="args", default=None
+    )
     parser.addini("flywheel_record", "Cassette record mode, as --flywheel-record", default=None)
     parser.addini("flywheel_judge_model", "Model the LLM judge uses, as --flywheel-judge-model", default=None)
     parser.addini(
         "flywheel_update_verdicts", "Judge again and overwrite cached verdicts", type="bool", default=None
     )
     parser.addini("flywheel_offline", "Make no judge calls, as --flywheel-offline", type="bool", default=None)
-    parser.addini("flywheel_prune", "Remove unused cached verdicts, as --flywheel-prune", type="bool", default=None)
+    parser.addini(
+        "flywheel_prune", "Remove unused cached verdicts, as --flywheel-prune", type="bool", default=None
+    )
     parser.addini("flywheel_report", "Path of the JSON report, as --flywheel-report", default=None)
     parser.addini(
         "flywheel_min_pass_rate", "Minimum pass rate per suite, as --flywheel-min-pass-rate", default=None

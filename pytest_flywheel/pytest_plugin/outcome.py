@@ -75,7 +75,9 @@ class JudgeUsage:
             if usage is not None and id(usage) not in seen:  # one usage object per call
                 seen.add(id(usage))
                 self.calls += 1
-                self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
+                self.input_tokens += (
+                    usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
+                )
                 self.output_tokens += usage.output_tokens
                 self.cost_usd += usage.cost_usd
 
@@ -133,7 +135,9 @@ def _json_safe(value: Any) -> Any:
 
 
 def format_output(output: Any) -> str:
-    text = output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False, default=repr)
+    text = (
+        output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False, default=repr)
+    )
     if len(text) > MAX_SHOWN_OUTPUT:
         text = text[:MAX_SHOWN_OUTPUT] + f"\n... ({len(text) - MAX_SHOWN_OUTPUT} more characters)"
     return text
@@ -146,7 +150,11 @@ def format_assertions(results: Iterable[AssertionResult]) -> list[str]:
         origin = "" if result.kind == "check" else (" (cached)" if result.cached else " (judged)")
         lines.append(f"  {result.label}  {result.assertion}{origin}")
         if result.reason:
-            lines.extend(textwrap.wrap(result.reason, width=100, initial_indent="        ", subsequent_indent="        "))
+            lines.extend(
+                textwrap.wrap(
+                    result.reason, width=100, initial_indent="        ", subsequent_indent="        "
+                )
+            )
     return lines
 
 

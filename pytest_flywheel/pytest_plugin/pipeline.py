@@ -167,7 +167,9 @@ class CasePipeline:
                     cost_usd=run.cost_usd,
                     custom=runtime.custom_check(output, run.trajectory),
                 )
-                outcome.assertions.append(AssertionResult(check.label, "check", bool(check.passed), check.reason))
+                outcome.assertions.append(
+                    AssertionResult(check.label, "check", bool(check.passed), check.reason)
+                )
             else:
                 outcome.assertions.append(AssertionResult(str(assertion), "sentence", None))
                 sentences.append(position)

@@ -109,7 +109,10 @@ def build_report(runtime: FlywheelRuntime) -> dict[str, Any]:
     suites: dict[str, Any] = {}
     for name, group in group_outcomes(outcomes).items():
         rate = pass_rate(group)
-        counts = {status: sum(1 for o in group if o.status == status) for status in ("passed", "failed", "error", "skipped")}
+        counts = {
+            status: sum(1 for o in group if o.status == status)
+            for status in ("passed", "failed", "error", "skipped")
+        }
         suites[name] = {
             "cases": len(group),
             "passed": counts["passed"],

@@ -92,9 +92,13 @@ def write_terminal_summary(runtime: FlywheelRuntime, terminal: pytest.TerminalRe
                 if result.reason:
                     terminal.write_line(f"       {result.reason}")
             if outcome.raised is not None:
-                terminal.write_line(f"  FAIL {outcome.nodeid}: the target raised {_last_line(outcome.raised)}", red=True)
+                terminal.write_line(
+                    f"  FAIL {outcome.nodeid}: the target raised {_last_line(outcome.raised)}", red=True
+                )
     stats = runtime.stats()
-    verdicts = f"verdicts: {stats['cached']} cached, {stats['new']} newly judged, {len(runtime.unused_keys)} unused"
+    verdicts = (
+        f"verdicts: {stats['cached']} cached, {stats['new']} newly judged, {len(runtime.unused_keys)} unused"
+    )
     if runtime.unused_keys and not runtime.options.prune:
         verdicts += " (--flywheel-prune removes them)"
     written = runtime.write_result

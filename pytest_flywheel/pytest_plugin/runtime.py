@@ -237,7 +237,9 @@ class FlywheelRuntime:
             record_run(self.settings, report)
         except Exception as exc:  # recording is a convenience: it must never break the test run
             warnings.warn(
-                FlywheelWarning(f"this run was not recorded in {self.settings.store}: {type(exc).__name__}: {exc}"),
+                FlywheelWarning(
+                    f"this run was not recorded in {self.settings.store}: {type(exc).__name__}: {exc}"
+                ),
                 stacklevel=1,
             )
 

@@ -19,4 +19,6 @@ def build_state(config: pytest.Config) -> FlywheelState:
         section = read_pyproject_section(root)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    return FlywheelState(config=config, options=resolve_options(config, section), root=root, pyproject_section=section)
+    return FlywheelState(
+        config=config, options=resolve_options(config, section), root=root, pyproject_section=section
+    )
