@@ -1,0 +1,245 @@
+"""``flywheel suite add | list | show | validate``: turn traces into cases and look after suite files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_flywheel.config import Settings, load_settings
+from pytest_flywheel.errors import FlywheelError
+
+
+class _AppendAssertion(argparse.Action):
+    """--assert and --check append to one list, so the suite keeps the order they were given in."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append((option_string, values))
+        setattr(namespace, self.dest, items)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "suite",
+        help="Add traces to test suites, list, show and validate suite files",
+        description="Suite files (flywheel/suites/<name>.yaml) hold the regression cases that "
+        "`pytest --flywheel-suite=NAME` runs.",
+    )
+    commands = parser.add_subparsers(dest="suite_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: _help(parser))
+
+    add = commands.add_parser(
+        "add",
+        help="Add a trace to a suite as a test case, with its cassette",
+        description="Capture a trace (its input, entrypoint and recorded LLM and tool calls) as a case "
+        "of SUITE; the suite file is created when it does not exist.",
+    )
+    add.add_argument("suite", metavar="SUITE", help="Suite name (flywheel/suites/SUITE.yaml)")
+    add.add_argument("--trace", required=True, metavar="TRACE_ID", help="Trace id, or a unique prefix of it")
+    add.add_argument(
+        "--assert",
+        dest="assertions",
+        action=_AppendAssertion,
+        metavar="SENTENCE",
+        help='A sentence the output must satisfy, judged by the LLM judge (repeatable): "The response must ..."',
+    )
+    add.add_argument(
+        "--check",
+        dest="assertions",
+        action=_AppendAssertion,
+        metavar="JSON",
+        help="A deterministic check as JSON (repeatable), such as '{\"contains\": \"Settings\"}'; kinds: "
+        "contains, not_contains, regex, json_schema, tool_called (+ args), max_latency_ms, max_cost_usd",
+    )
+    add.add_argument("--id", dest="case_id", metavar="CASE_ID", help="Case id (default: derived from the input)")
+    add.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="Tag the case (repeatable)")
+    add.add_argument("--notes", metavar="TEXT", help="Why this case exists, for reviewers")
+    add.add_argument("--replace", action="store_true", help="Overwrite a case with the same id")
+    add.set_defaults(func=_add)
+
+    listing = commands.add_parser("list", help="List the suites and their case counts")
+    listing.set_defaults(func=_list)
+
+    show = commands.add_parser("show", help="Show a suite's cases, assertions, sources and cassettes")
+    show.add_argument("suite", metavar="SUITE", help="Suite name")
+    show.set_defaults(func=_show)
+
+    validate = commands.add_parser(
+        "validate",
+        help="Check suite files against the format; non-zero exit on any error",
+        description="Check suite files (default: every suite) and print each problem as path:line: field: "
+        "what is wrong.",
+    )
+    validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Suite files (default: all)")
+    validate.set_defaults(func=_validate)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _relative(path: Path, settings: Settings) -> str:
+    try:
+        return str(path.resolve().relative_to(settings.root))
+    except ValueError:
+        return str(path)
+
+
+def parse_check(text: str) -> dict[str, Any]:
+    """A ``--check`` argument: JSON for a one-key check mapping; a FlywheelError naming what is wrong."""
+    from pytest_flywheel.suites.models import CHECK_KINDS
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FlywheelError(
+            f"--check {text!r} is not valid JSON ({exc.msg} at character {exc.pos}); write it like "
+            "'{\"contains\": \"Settings\"}'"
+        ) from None
+    if not isinstance(value, dict):
+        raise FlywheelError(
+            f"--check {text!r} is not a check: expected a JSON object with one of {', '.join(CHECK_KINDS)}"
+        )
+    unknown = [key for key in value if key not in CHECK_KINDS and key != "args"]
+    if unknown:
+        raise FlywheelError(
+            f"--check {text!r}: {unknown[0]!r} is not a known check; expected one of {', '.join(CHECK_KINDS)}"
+        )
+    return value
+
+
+def _add(args: argparse.Namespace) -> int:
+    from pytest_flywheel.suites.adding import add_case
+
+    assertions: list[Any] = []
+    for option, value in args.assertions or []:
+        assertions.append(parse_check(value) if option == "--check" else value)
+    if not assertions:
+        raise FlywheelError(
+            "a case needs at least one assertion: add --assert \"The response must ...\" or --check "
+            "'{\"contains\": \"...\"}'"
+        )
+    settings = _settings()
+    added = add_case(
+        settings,
+        args.suite,
+        trace_id=args.trace,
+        assertions=assertions,
+        case_id=args.case_id,
+        tags=args.tags,
+        notes=args.notes,
+        replace=args.replace,
+    )
+    verb = "Replaced" if added.replaced else "Added"
+    print(f"{verb} case {added.case.id} in {_relative(added.suite_path, settings)}")
+    if added.cassette_path is not None:
+        print(f"Cassette: {_relative(added.cassette_path, settings)}")
+    print(f"Run it: pytest --flywheel-suite={args.suite}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from pytest_flywheel.suites.errors import SuiteFileError
+    from pytest_flywheel.suites.loading import list_suite_paths, load_suite
+
+    settings = _settings()
+    paths = list_suite_paths(settings)
+    if not paths:
+        print(
+            f"No suites in {_relative(settings.suites_dir, settings)}. Add one with: "
+            "flywheel suite add SUITE --trace TRACE_ID --assert \"The response must ...\""
+        )
+        return 0
+    rows: list[tuple[str, str, str]] = []
+    for path in paths:
+        try:
+            loaded = load_suite(path)
+        except SuiteFileError as exc:
+            count = f"invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''})"
+        else:
+            number = len(loaded.suite.cases)
+            count = f"{number} case{'s' if number != 1 else ''}"
+        rows.append((path.stem, count, _relative(path, settings)))
+    width = max(len(row[0]) for row in rows)
+    count_width = max(len(row[1]) for row in rows)
+    for name, count, where in rows:
+        print(f"{name:<{width}}  {count:<{count_width}}  {where}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pytest_flywheel.suites.loading import find_suite_path, load_suite
+
+    settings = _settings()
+    loaded = load_suite(find_suite_path(args.suite, settings))
+    suite = loaded.suite
+    print(f"Suite {suite.name} ({_relative(loaded.path, settings)})")
+    print(f"  target: {suite.target or '(none yet: add a case from a trace)'}")
+    if suite.description:
+        print(f"  description: {suite.description}")
+    if suite.judge is not None:
+        print(f"  judge: {json.dumps(suite.judge.to_data(), sort_keys=True)}")
+    print(f"  {len(suite.cases)} case{'s' if len(suite.cases) != 1 else ''}")
+    for case in suite.cases:
+        print()
+        tags = f"  [{', '.join(case.tags)}]" if case.tags else ""
+        print(f"{case.id}  (line {loaded.line_of(case.id)}){tags}")
+        print(f"  input: {json.dumps(case.input, ensure_ascii=False, sort_keys=False)[:200]}")
+        print("  assertions:")
+        for assertion in case.assertions:
+            shown = assertion if isinstance(assertion, str) else json.dumps(assertion.to_data(), ensure_ascii=False)
+            print(f"    - {shown}")
+        if case.source is not None:
+            parts = [f"trace {case.source.trace_id}"]
+            if case.source.project:
+                parts.append(f"project {case.source.project}")
+            if case.source.captured_at:
+                parts.append(f"captured {case.source.captured_at}")
+            print(f"  source: {', '.join(parts)}")
+        cassette = case.cassette_path(settings, suite.name)
+        state = "present" if cassette.is_file() else "missing (recorded on the first run with --flywheel-record=once)"
+        print(f"  cassette: {_relative(cassette, settings)} ({state})")
+        if case.notes:
+            print(f"  notes: {case.notes}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pytest_flywheel.suites.errors import SuiteFileError
+    from pytest_flywheel.suites.loading import list_suite_paths, load_suite
+
+    settings = _settings()
+    paths: list[Path] = list(args.paths) or list_suite_paths(settings)
+    if not paths:
+        print(f"No suite files in {_relative(settings.suites_dir, settings)}: nothing to validate.")
+        return 0
+    problems = 0
+    bad_files = 0
+    for path in paths:
+        try:
+            load_suite(path)
+        except SuiteFileError as exc:
+            bad_files += 1
+            problems += len(exc.problems)
+            for problem in exc.problems:
+                print(problem)
+    checked = f"{len(paths)} suite file{'s' if len(paths) != 1 else ''}"
+    if problems:
+        print(f"{problems} problem{'s' if problems != 1 else ''} in {bad_files} of {checked}.")
+        return 1
+    print(f"{checked} valid.")
+    return 0

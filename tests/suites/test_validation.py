@@ -1,0 +1,373 @@
+"""Suite file validation: every kind of problem reads ``path:line: field: what is wrong``, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
+
+from pytest_flywheel.config import load_settings
+from pytest_flywheel.suites import (
+    ContainsCheck,
+    SuiteFileError,
+    ToolCalledCheck,
+    load_suite,
+    suite_schema,
+)
+from pytest_flywheel.suites.reading import parse_yaml
+
+GOOD = """\
+version: 1
+name: qa
+description: Order questions.
+target: support.agent:answer
+judge: {model: claude-sonnet-5-5}
+cases:
+  - id: where-is-my-order-7f3a1c
+    input:
+      question: Where is my order 1234?
+      user_id: 7
+    assertions:
+      - The response must give the delivery date.
+      - contains: "1234"
+      - not_contains: sorry
+      - regex: "ships on \\\\w+"
+      - json_schema: {type: string}
+      - tool_called: lookup_order
+        args: {order_id: "1234"}
+      - max_latency_ms: 2000
+      - max_cost_usd: 0.01
+    tags: [orders, p1]
+    source: {trace_id: 0192abcd, project: default, captured_at: "2026-11-22T02:39:00Z"}
+    notes: Invented a date in production.
+  - id: refund
+    input: {question: Can I get a refund?}
+    assertions: [The response must explain the refund policy.]
+    cassette: recordings/refund.yaml
+"""
+
+
+def write_suite(tmp_path: Path, text: str, name: str = "qa") -> Path:
+    path = tmp_path / "flywheel" / "suites" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(SuiteFileError) as caught:
+        load_suite(path)
+    return str(caught.value).splitlines()
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # error paths are shown relative to the working directory
+
+
+def test_a_valid_file_loads_into_the_typed_model(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    loaded = load_suite(write_suite(tmp_path, GOOD))
+    suite = loaded.suite
+    assert suite.name == "qa" and suite.target == "support.agent:answer"
+    assert suite.judge is not None and suite.judge.model == "claude-sonnet-5-5"
+    first, second = suite.cases
+    assert first.input == {"question": "Where is my order 1234?", "user_id": 7}
+    assert first.sentences == ["The response must give the delivery date."]
+    assert first.checks[0] == ContainsCheck(contains="1234")
+    assert first.checks[4] == ToolCalledCheck(tool_called="lookup_order", args={"order_id": "1234"})
+    assert first.checks[2].to_data() == {"regex": "ships on \\w+"}
+    assert first.tags == ["orders", "p1"]
+    assert first.source is not None and first.source.captured_at == "2026-11-22T02:39:00Z"
+    assert loaded.line_of("where-is-my-order-7f3a1c") == 7
+    assert loaded.line_of("refund") == 24
+    with pytest.raises(KeyError, match="has no case 'nope'"):
+        loaded.line_of("nope")
+    settings = load_settings(tmp_path)
+    assert first.cassette_path(settings, "qa") == tmp_path / "flywheel/cassettes/qa/where-is-my-order-7f3a1c.yaml"
+    assert second.cassette_path(settings, "qa") == tmp_path / "recordings/refund.yaml"
+
+
+def test_an_unquoted_timestamp_and_empty_lists_are_accepted(tmp_path: Path) -> None:
+    path = write_suite(
+        tmp_path,
+        """\
+        version: 1
+        name: qa
+        cases:
+          - id: a
+            input: {when: 2026-01-02}
+            assertions: [fine]
+            tags:
+            source: {trace_id: t1, captured_at: 2026-11-22T02:39:00Z}
+        """,
+    )
+    case = load_suite(path).suite.cases[0]
+    assert case.input == {"when": "2026-01-02"}
+    assert case.tags == []
+    assert case.source is not None and case.source.captured_at == "2026-11-22T02:39:00Z"
+
+
+# Each bad file and the exact lines it must produce.
+BAD_FILES = {
+    "yaml syntax": (
+        "version: 1\nname: qa\ncases:\n  - id: a\n   input: x\n",
+        ["flywheel/suites/qa.yaml:5: yaml: not valid YAML: did not find expected '-' indicator "
+         "(while parsing a block collection)"],
+    ),
+    "unterminated quote": (
+        'version: 1\nname: qa\ncases:\n  - id: "a\n',
+        ["flywheel/suites/qa.yaml:5: yaml: not valid YAML: found unexpected end of stream "
+         "(while scanning a quoted scalar)"],
+    ),
+    "empty file": (
+        "",
+        ["flywheel/suites/qa.yaml:1: suite: the file is empty; expected a mapping with version, name, "
+         "target and cases"],
+    ),
+    "a list at the top": (
+        "- a\n",
+        ["flywheel/suites/qa.yaml:1: suite: expected a mapping with version, name, target and cases, "
+         "found a list of 1 item"],
+    ),
+    "duplicate key": (
+        "version: 1\nname: qa\nname: qa\n",
+        ["flywheel/suites/qa.yaml:3: name: duplicate key (first at line 2); keep one of them"],
+    ),
+    "key that is not text": (
+        "version: 1\nname: qa\n1: x\n",
+        ["flywheel/suites/qa.yaml:3: suite: keys must be text, found 1; quote it"],
+    ),
+    "newer version": (
+        "version: 2\nname: qa\n",
+        ["flywheel/suites/qa.yaml:1: version: expected 1 (the suite format this pytest-flywheel reads; a "
+         "newer file needs a newer pytest-flywheel), found the number 2"],
+    ),
+    "missing name": (
+        "version: 1\ncases: []\n",
+        ["flywheel/suites/qa.yaml:1: name: required field is missing"],
+    ),
+    "name not the file's": (
+        "version: 1\nname: other\n",
+        ["flywheel/suites/qa.yaml:2: name: expected 'qa', the file's name (suites are found by file name), "
+         "found 'other'"],
+    ),
+    "unknown top-level field": (
+        "version: 1\nname: qa\ncasses: []\n",
+        ["flywheel/suites/qa.yaml:3: casses: unknown field; expected one of version, name, description, "
+         "target, judge, cases"],
+    ),
+    "target not module:qualname": (
+        "version: 1\nname: qa\ntarget: agent.answer\n",
+        ["flywheel/suites/qa.yaml:3: target: expected an entrypoint as module:qualname, such as "
+         "support.agent:answer, found the text 'agent.answer'"],
+    ),
+    "judge typo": (
+        "version: 1\nname: qa\njudge: {modle: x}\n",
+        ["flywheel/suites/qa.yaml:3: judge.modle: unknown field; expected one of model, backend, options"],
+    ),
+    "cases not a list": (
+        "version: 1\nname: qa\ncases: {id: a}\n",
+        ["flywheel/suites/qa.yaml:3: cases: expected a list, found a mapping with keys id"],
+    ),
+    "case fields": (
+        """\
+        version: 1
+        name: qa
+        cases:
+          - id: a
+            input: []
+            assertions: []
+            colour: red
+          - input: {question: where is my order please}
+            assertions: [ok]
+          - id: has space
+            input: {}
+            assertions: [ok]
+        """,
+        [
+            "flywheel/suites/qa.yaml:5: cases[0].input: expected a mapping of parameter names to values, "
+            "found a list of 0 items",
+            "flywheel/suites/qa.yaml:6: cases[0].assertions: expected a list of at least one assertion, "
+            "found an empty list",
+            "flywheel/suites/qa.yaml:7: cases[0].colour: unknown field; expected one of id, input, "
+            "assertions, tags, source, cassette, notes",
+            "flywheel/suites/qa.yaml:8: cases[1].id: required field is missing; give the case an id, such "
+            "as where-is-my-order-please-7f96ab",
+            "flywheel/suites/qa.yaml:10: cases[2].id: expected an id of letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit, found the text 'has space'",
+        ],
+    ),
+    "duplicate case ids": (
+        """\
+        version: 1
+        name: qa
+        cases:
+          - id: same
+            input: {}
+            assertions: [ok]
+          - id: other
+            input: {}
+            assertions: [ok]
+          - id: same
+            input: {}
+            assertions: [ok]
+        """,
+        ["flywheel/suites/qa.yaml:10: cases[2].id: duplicate case id 'same' (first at line 4); give one of "
+         "them another id"],
+    ),
+    "assertions": (
+        """\
+        version: 1
+        name: qa
+        cases:
+          - id: a
+            input: {}
+            assertions:
+              - contain: x
+              - contains: x
+                regex: y
+              - 5
+              - "  "
+              - args: {a: 1}
+              - contains: z
+                args: {}
+              - regex: "("
+              - json_schema: {type: nope}
+              - max_latency_ms: 0
+              - max_cost_usd: -1
+              - contains: ""
+              - tool_called: lookup
+                args: [1]
+              - {}
+        """,
+        [
+            "flywheel/suites/qa.yaml:7: cases[0].assertions[0].contain: unknown check 'contain'; expected one "
+            "of contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, or a "
+            "sentence",
+            "flywheel/suites/qa.yaml:8: cases[0].assertions[1]: a check holds exactly one of contains, "
+            "not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd; found contains, regex",
+            "flywheel/suites/qa.yaml:10: cases[0].assertions[2]: expected a sentence, or a check mapping such "
+            "as {contains: ...}, found the number 5",
+            "flywheel/suites/qa.yaml:11: cases[0].assertions[3]: expected a sentence the output must satisfy, "
+            "not a blank string, found the text '  '",
+            "flywheel/suites/qa.yaml:12: cases[0].assertions[4].args: args only goes with tool_called: "
+            "{tool_called: NAME, args: {...}}",
+            "flywheel/suites/qa.yaml:14: cases[0].assertions[5].args: args only goes with tool_called: "
+            "{tool_called: NAME, args: {...}}",
+            "flywheel/suites/qa.yaml:15: cases[0].assertions[6].regex: not a valid regular expression: "
+            "missing ), unterminated subpattern at position 0",
+            "flywheel/suites/qa.yaml:16: cases[0].assertions[7].json_schema: not a valid JSON Schema at type: "
+            "'nope' is not valid under any of the given schemas",
+            "flywheel/suites/qa.yaml:17: cases[0].assertions[8].max_latency_ms: expected a number above 0, "
+            "found the number 0",
+            "flywheel/suites/qa.yaml:18: cases[0].assertions[9].max_cost_usd: expected a number at least 0, "
+            "found the number -1",
+            "flywheel/suites/qa.yaml:19: cases[0].assertions[10].contains: must not be empty",
+            "flywheel/suites/qa.yaml:21: cases[0].assertions[11].args: expected a mapping of argument names "
+            "to expected values, found a list of 1 item",
+            "flywheel/suites/qa.yaml:22: cases[0].assertions[12]: expected a sentence, or a check mapping "
+            "such as {contains: ...}, found an empty mapping",
+        ],
+    ),
+    "tags and source": (
+        """\
+        version: 1
+        name: qa
+        cases:
+          - id: a
+            input: {}
+            assertions: [ok]
+            tags: [a b]
+            source: {project: default, captured_at: yesterday}
+        """,
+        [
+            "flywheel/suites/qa.yaml:7: cases[0].tags[0]: expected a tag of letters, digits, '-', '_' and '.' "
+            "(no spaces), found the text 'a b'",
+            "flywheel/suites/qa.yaml:8: cases[0].source.captured_at: expected an ISO 8601 time such as "
+            "2026-11-22T02:39:00Z, found the text 'yesterday'",
+            "flywheel/suites/qa.yaml:8: cases[0].source.trace_id: required field is missing",
+        ],
+    ),
+    "cassette path absolute": (
+        "version: 1\nname: qa\ncases:\n  - id: a\n    input: {}\n    assertions: [ok]\n"
+        "    cassette: /etc/passwd\n",
+        ["flywheel/suites/qa.yaml:7: cases[0].cassette: expected a path relative to the project root, "
+         "found the text '/etc/passwd'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("text, expected", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_each_problem_names_path_line_and_field(tmp_path: Path, text: str, expected: list[str]) -> None:
+    assert problems_of(write_suite(tmp_path, text)) == expected
+
+
+def test_a_missing_file_is_a_suite_file_error(tmp_path: Path) -> None:
+    assert problems_of(tmp_path / "flywheel" / "suites" / "nope.yaml") == [
+        "flywheel/suites/nope.yaml:1: suite: no such file"
+    ]
+
+
+def test_no_edit_of_a_valid_file_ever_escapes_as_a_traceback(tmp_path: Path) -> None:
+    """Drop each line, and cut each line in half: every result loads or is a SuiteFileError."""
+    lines = GOOD.splitlines(keepends=True)
+    variants = [lines[:i] + lines[i + 1 :] for i in range(len(lines))]
+    variants += [lines[:i] + [lines[i][: len(lines[i]) // 2] + "\n"] + lines[i + 1 :] for i in range(len(lines))]
+    outcomes = {"loaded": 0, "rejected": 0}
+    for variant in variants:
+        path = write_suite(tmp_path, "".join(variant))
+        try:
+            load_suite(path)
+        except SuiteFileError as exc:
+            assert all(line.startswith("flywheel/suites/qa.yaml:") for line in str(exc).splitlines())
+            outcomes["rejected"] += 1
+        else:
+            outcomes["loaded"] += 1
+    assert outcomes["rejected"] > 10 and outcomes["loaded"] > 5
+
+
+def test_the_shipped_schema_is_a_valid_draft_2020_12_schema_and_accepts_the_good_file(tmp_path: Path) -> None:
+    schema = suite_schema()
+    Draft202012Validator.check_schema(schema)
+    parsed, problems = parse_yaml(GOOD, "qa.yaml")
+    assert parsed is not None and not problems
+    assert list(Draft202012Validator(schema).iter_errors(parsed.data)) == []
+    shipped = Path(__import__("pytest_flywheel.suites", fromlist=["x"]).__file__).parent / "suite.schema.json"
+    assert json.loads(shipped.read_text()) == schema
+
+
+TRICKY_STRINGS = [
+    "no", "yes", "on", "Off", "y", "1:20", "010", "0o10", "0x1F", "1_000", "1e3", ".5", ".inf", "null", "~",
+    "true", "2026-01-01", "2026-11-22T02:39:00Z", "12:30:00", "0b101", "=", "<<", "@x", "- x", "a: b",
+    "x #y", "line1\nline2", "trailing ", "", "  lead", "'q'", '"dq"', "ünïcødé", "%x", "!x", "&x", "*x",
+]
+
+
+def test_what_ruamel_writes_is_read_back_the_same_yaml_1_2_not_1_1() -> None:
+    """The fast reader must agree with ruamel.yaml, which edits the files: ``no`` stays the text no."""
+    buffer = io.StringIO()
+    YAML().dump({"strings": TRICKY_STRINGS, "numbers": [0, -7, 10, 1.5, 1e-07, 12345678901234], "flags": [True]},
+                buffer)
+    parsed, problems = parse_yaml(buffer.getvalue(), "x.yaml")
+    assert not problems and parsed is not None
+    assert parsed.data == {
+        "strings": TRICKY_STRINGS,
+        "numbers": [0, -7, 10, 1.5, 1e-07, 12345678901234],
+        "flags": [True],
+    }
+
+
+def test_hand_written_scalars_read_as_ruamel_reads_them() -> None:
+    text = "a: no\nb: 010\nc: 0o10\nd: 1_000\ne: 1:20\nf: yes\ng: 0x1F\nh: .5\ni: ~\nj: TRUE\n"
+    parsed, _ = parse_yaml(text, "x.yaml")
+    assert parsed is not None
+    expected = {key: value for key, value in YAML().load(text).items()}
+    assert parsed.data == expected == {
+        "a": "no", "b": 10, "c": 8, "d": 1000, "e": "1:20", "f": "yes", "g": 31, "h": 0.5, "i": None, "j": True,
+    }
