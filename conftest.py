@@ -30,6 +30,10 @@ def _no_network_and_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: py
             monkeypatch.delenv(name)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("FLYWHEEL_STORE", str(tmp_path_factory.mktemp("store") / "flywheel.db"))
+    # the tracing writer and its settings were made for the previous test's store: start afresh
+    from pytest_flywheel.tracing import reset_for_tests
+
+    reset_for_tests()
 
 
 @pytest.fixture

@@ -1,0 +1,129 @@
+"""The process-wide tracing state: settings read once, the one writer, flushing at exit.
+
+Settings are read on the first traced call (not at import), from ``load_settings()``: a broken
+pyproject.toml costs a warning and the defaults, never the agent's call. The writer and its thread
+are made on the first span that is to be stored.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from pathlib import Path
+
+from pytest_flywheel.config import Settings, load_settings
+from pytest_flywheel.tracing.writer import SpanWriter, _warn
+
+EXIT_FLUSH_SECONDS = 10.0
+
+
+class TracingRuntime:
+    """Holds what every traced call shares. One instance: :data:`RUNTIME`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: None until the first traced call reads the settings
+        self.enabled: bool | None = None
+        self.settings: Settings | None = None
+        self.writer: SpanWriter | None = None
+        self._exit_hooks_registered = False
+
+    def resolve(self) -> bool:
+        """Read the settings (once) and return whether tracing is on."""
+        with self.lock:
+            if self.enabled is None:
+                try:
+                    self.settings = load_settings()
+                except Exception as exc:
+                    root = Path.cwd()
+                    self.settings = Settings(root=root, store=root / ".flywheel" / "flywheel.db")
+                    _warn(f"pytest-flywheel: tracing uses its defaults because the settings could not be "
+                          f"read: {exc}")
+                self.enabled = self.settings.tracing
+            return self.enabled
+
+    @property
+    def project(self) -> str:
+        settings = self.settings
+        return settings.project if settings is not None else "default"
+
+    def get_writer(self) -> SpanWriter:
+        writer = self.writer
+        if writer is not None:
+            return writer
+        with self.lock:
+            if self.writer is None:
+                settings = self.settings or load_settings()
+                self.writer = SpanWriter(
+                    settings.store, queue_size=settings.queue_size,
+                    max_payload_bytes=settings.max_payload_bytes,
+                )
+                self._register_exit_hooks()
+            return self.writer
+
+    def _register_exit_hooks(self) -> None:
+        if self._exit_hooks_registered:
+            return
+        self._exit_hooks_registered = True
+        atexit.register(flush_at_exit)
+        # A process started by multiprocessing's fork leaves through os._exit: atexit never runs
+        # there, multiprocessing's own finalizers do.
+        if "multiprocessing" in sys.modules:
+            from multiprocessing import util
+
+            util.Finalize(None, flush_at_exit, exitpriority=100)
+
+    def reset(self, timeout: float) -> bool:
+        """Write what is queued, stop the writer, forget the settings (the next call reads them again)."""
+        with self.lock:
+            writer, self.writer = self.writer, None
+            self.enabled = None
+            self.settings = None
+        return writer.close(timeout) if writer is not None else True
+
+    def after_fork_in_child(self) -> None:
+        # The parent's writer thread does not exist here and its lock may be held: start afresh.
+        # What the parent had queued is the parent's to write.
+        self.lock = threading.Lock()
+        self.writer = None
+
+
+RUNTIME = TracingRuntime()
+os.register_at_fork(after_in_child=RUNTIME.after_fork_in_child)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until every span finished so far is in the store (or given up on).
+
+    Returns False when ``timeout`` seconds passed first. Called at interpreter exit too.
+    """
+    writer = RUNTIME.writer
+    if writer is None:
+        return True
+    try:
+        return writer.flush(timeout)
+    except Exception:
+        return False
+
+
+def flush_at_exit() -> None:
+    flush(EXIT_FLUSH_SECONDS)
+
+
+def reset_for_tests(timeout: float = 5.0) -> bool:
+    """Flush and stop the writer and forget the settings, so the next span reads ``FLYWHEEL_STORE``,
+    ``FLYWHEEL_TRACING`` and the rest again. For test suites that give each test its own store (the
+    project's root conftest.py calls it before every test). Returns False when the flush timed out.
+    """
+    return RUNTIME.reset(timeout)
+
+
+def tracing_stats() -> dict[str, int]:
+    """Counts of the current writer: written, dropped (queue full), failed (store errors), pending."""
+    writer = RUNTIME.writer
+    if writer is None:
+        return {"written": 0, "dropped": 0, "failed": 0, "pending": 0}
+    return {"written": writer.written, "dropped": writer.dropped, "failed": writer.failed,
+            "pending": writer.pending}
