@@ -89,7 +89,10 @@ def test_a_valid_file_loads_into_the_typed_model(tmp_path: Path) -> None:
     with pytest.raises(KeyError, match="has no case 'nope'"):
         loaded.line_of("nope")
     settings = load_settings(tmp_path)
-    assert first.cassette_path(settings, "qa") == tmp_path / "flywheel/cassettes/qa/where-is-my-order-7f3a1c.yaml"
+    assert (
+        first.cassette_path(settings, "qa")
+        == tmp_path / "flywheel/cassettes/qa/where-is-my-order-7f3a1c.yaml"
+    )
     assert second.cassette_path(settings, "qa") == tmp_path / "recordings/refund.yaml"
 
 
@@ -117,23 +120,31 @@ def test_an_unquoted_timestamp_and_empty_lists_are_accepted(tmp_path: Path) -> N
 BAD_FILES = {
     "yaml syntax": (
         "version: 1\nname: qa\ncases:\n  - id: a\n   input: x\n",
-        ["flywheel/suites/qa.yaml:5: yaml: not valid YAML: did not find expected '-' indicator "
-         "(while parsing a block collection)"],
+        [
+            "flywheel/suites/qa.yaml:5: yaml: not valid YAML: did not find expected '-' indicator "
+            "(while parsing a block collection)"
+        ],
     ),
     "unterminated quote": (
         'version: 1\nname: qa\ncases:\n  - id: "a\n',
-        ["flywheel/suites/qa.yaml:5: yaml: not valid YAML: found unexpected end of stream "
-         "(while scanning a quoted scalar)"],
+        [
+            "flywheel/suites/qa.yaml:5: yaml: not valid YAML: found unexpected end of stream "
+            "(while scanning a quoted scalar)"
+        ],
     ),
     "empty file": (
         "",
-        ["flywheel/suites/qa.yaml:1: suite: the file is empty; expected a mapping with version, name, "
-         "target and cases"],
+        [
+            "flywheel/suites/qa.yaml:1: suite: the file is empty; expected a mapping with version, name, "
+            "target and cases"
+        ],
     ),
     "a list at the top": (
         "- a\n",
-        ["flywheel/suites/qa.yaml:1: suite: expected a mapping with version, name, target and cases, "
-         "found a list of 1 item"],
+        [
+            "flywheel/suites/qa.yaml:1: suite: expected a mapping with version, name, target and cases, "
+            "found a list of 1 item"
+        ],
     ),
     "duplicate key": (
         "version: 1\nname: qa\nname: qa\n",
@@ -145,8 +156,10 @@ BAD_FILES = {
     ),
     "newer version": (
         "version: 2\nname: qa\n",
-        ["flywheel/suites/qa.yaml:1: version: expected 1 (the suite format this pytest-flywheel reads; a "
-         "newer file needs a newer pytest-flywheel), found the number 2"],
+        [
+            "flywheel/suites/qa.yaml:1: version: expected 1 (the suite format this pytest-flywheel reads; a "
+            "newer file needs a newer pytest-flywheel), found the number 2"
+        ],
     ),
     "missing name": (
         "version: 1\ncases: []\n",
@@ -154,18 +167,24 @@ BAD_FILES = {
     ),
     "name not the file's": (
         "version: 1\nname: other\n",
-        ["flywheel/suites/qa.yaml:2: name: expected 'qa', the file's name (suites are found by file name), "
-         "found 'other'"],
+        [
+            "flywheel/suites/qa.yaml:2: name: expected 'qa', the file's name (suites are found by file name), "
+            "found 'other'"
+        ],
     ),
     "unknown top-level field": (
         "version: 1\nname: qa\ncasses: []\n",
-        ["flywheel/suites/qa.yaml:3: casses: unknown field; expected one of version, name, description, "
-         "target, judge, cases"],
+        [
+            "flywheel/suites/qa.yaml:3: casses: unknown field; expected one of version, name, description, "
+            "target, judge, cases"
+        ],
     ),
     "target not module:qualname": (
         "version: 1\nname: qa\ntarget: agent.answer\n",
-        ["flywheel/suites/qa.yaml:3: target: expected an entrypoint as module:qualname, such as "
-         "support.agent:answer, found the text 'agent.answer'"],
+        [
+            "flywheel/suites/qa.yaml:3: target: expected an entrypoint as module:qualname, such as "
+            "support.agent:answer, found the text 'agent.answer'"
+        ],
     ),
     "judge typo": (
         "version: 1\nname: qa\njudge: {modle: x}\n",
@@ -218,8 +237,10 @@ BAD_FILES = {
             input: {}
             assertions: [ok]
         """,
-        ["flywheel/suites/qa.yaml:10: cases[2].id: duplicate case id 'same' (first at line 4); give one of "
-         "them another id"],
+        [
+            "flywheel/suites/qa.yaml:10: cases[2].id: duplicate case id 'same' (first at line 4); give one of "
+            "them another id"
+        ],
     ),
     "assertions": (
         """\
@@ -297,8 +318,10 @@ BAD_FILES = {
     "cassette path absolute": (
         "version: 1\nname: qa\ncases:\n  - id: a\n    input: {}\n    assertions: [ok]\n"
         "    cassette: /etc/passwd\n",
-        ["flywheel/suites/qa.yaml:7: cases[0].cassette: expected a path relative to the project root, "
-         "found the text '/etc/passwd'"],
+        [
+            "flywheel/suites/qa.yaml:7: cases[0].cassette: expected a path relative to the project root, "
+            "found the text '/etc/passwd'"
+        ],
     ),
 }
 
@@ -318,7 +341,9 @@ def test_no_edit_of_a_valid_file_ever_escapes_as_a_traceback(tmp_path: Path) -> 
     """Drop each line, and cut each line in half: every result loads or is a SuiteFileError."""
     lines = GOOD.splitlines(keepends=True)
     variants = [lines[:i] + lines[i + 1 :] for i in range(len(lines))]
-    variants += [lines[:i] + [lines[i][: len(lines[i]) // 2] + "\n"] + lines[i + 1 :] for i in range(len(lines))]
+    variants += [
+        [*lines[:i], lines[i][: len(lines[i]) // 2] + "\n", *lines[i + 1 :]] for i in range(len(lines))
+    ]
     outcomes = {"loaded": 0, "rejected": 0}
     for variant in variants:
         path = write_suite(tmp_path, "".join(variant))
@@ -343,17 +368,53 @@ def test_the_shipped_schema_is_a_valid_draft_2020_12_schema_and_accepts_the_good
 
 
 TRICKY_STRINGS = [
-    "no", "yes", "on", "Off", "y", "1:20", "010", "0o10", "0x1F", "1_000", "1e3", ".5", ".inf", "null", "~",
-    "true", "2026-01-01", "2026-11-22T02:39:00Z", "12:30:00", "0b101", "=", "<<", "@x", "- x", "a: b",
-    "x #y", "line1\nline2", "trailing ", "", "  lead", "'q'", '"dq"', "ünïcødé", "%x", "!x", "&x", "*x",
+    "no",
+    "yes",
+    "on",
+    "Off",
+    "y",
+    "1:20",
+    "010",
+    "0o10",
+    "0x1F",
+    "1_000",
+    "1e3",
+    ".5",
+    ".inf",
+    "null",
+    "~",
+    "true",
+    "2026-01-01",
+    "2026-11-22T02:39:00Z",
+    "12:30:00",
+    "0b101",
+    "=",
+    "<<",
+    "@x",
+    "- x",
+    "a: b",
+    "x #y",
+    "line1\nline2",
+    "trailing ",
+    "",
+    "  lead",
+    "'q'",
+    '"dq"',
+    "ünïcødé",
+    "%x",
+    "!x",
+    "&x",
+    "*x",
 ]
 
 
 def test_what_ruamel_writes_is_read_back_the_same_yaml_1_2_not_1_1() -> None:
     """The fast reader must agree with ruamel.yaml, which edits the files: ``no`` stays the text no."""
     buffer = io.StringIO()
-    YAML().dump({"strings": TRICKY_STRINGS, "numbers": [0, -7, 10, 1.5, 1e-07, 12345678901234], "flags": [True]},
-                buffer)
+    YAML().dump(
+        {"strings": TRICKY_STRINGS, "numbers": [0, -7, 10, 1.5, 1e-07, 12345678901234], "flags": [True]},
+        buffer,
+    )
     parsed, problems = parse_yaml(buffer.getvalue(), "x.yaml")
     assert not problems and parsed is not None
     assert parsed.data == {
@@ -368,6 +429,19 @@ def test_hand_written_scalars_read_as_ruamel_reads_them() -> None:
     parsed, _ = parse_yaml(text, "x.yaml")
     assert parsed is not None
     expected = {key: value for key, value in YAML().load(text).items()}
-    assert parsed.data == expected == {
-        "a": "no", "b": 10, "c": 8, "d": 1000, "e": "1:20", "f": "yes", "g": 31, "h": 0.5, "i": None, "j": True,
-    }
+    assert (
+        parsed.data
+        == expected
+        == {
+            "a": "no",
+            "b": 10,
+            "c": 8,
+            "d": 1000,
+            "e": "1:20",
+            "f": "yes",
+            "g": 31,
+            "h": 0.5,
+            "i": None,
+            "j": True,
+        }
+    )
