@@ -445,6 +445,8 @@ def feedback_signal(name: str, value: Any) -> int:
     if isinstance(value, bool):
         return sign if value else -sign
     if isinstance(value, int | float):
+        if value != value:  # NaN: no signal (SQLite stores it as NULL)
+            return 0
         return sign if value >= POSITIVE_THRESHOLD else -sign
     if isinstance(value, str):
         try:
