@@ -43,7 +43,7 @@ class _UnusableReply(Exception):
 
 
 def _quote_list(assertions: list[str], limit: int = 5) -> str:
-    shown = "; ".join(repr(text) for text in assertions[:limit])
+    shown = "; ".join(f"\"{text}\"" for text in assertions[:limit])
     return shown + (f"; and {len(assertions) - limit} more" if len(assertions) > limit else "")
 
 

@@ -51,7 +51,7 @@ class JudgeStats:
 
 
 def _quote(assertions: list[str], limit: int = 5) -> str:
-    shown = "; ".join(repr(text) for text in assertions[:limit])
+    shown = "; ".join(f"\"{text}\"" for text in assertions[:limit])
     return shown + (f"; and {len(assertions) - limit} more" if len(assertions) > limit else "")
 
 

@@ -170,7 +170,7 @@ def test_wrong_types_are_retried_then_an_error(
 
     assert len(judge_api.message_requests) == 2
     message = str(caught.value)
-    assert "No verdict for 1 assertion ('The reply must be polite.')" in message
+    assert "No verdict for 1 assertion (\"The reply must be polite.\")" in message
     assert "2 unusable replies" in message
     assert caught.value.assertions == ("The reply must be polite.",)
 
@@ -226,7 +226,7 @@ def test_no_key_is_an_error_naming_the_assertions_and_how_to_get_verdicts() -> N
 
     message = str(caught.value)
     assert "No verdict for 3 assertions of support.yaml::refund-1" in message
-    assert "'The reply must mention 'refund'.'" in message or "The reply must mention 'refund'." in message
+    assert "(\"The reply must mention 'refund'.\"; \"The reply must give" in message
     assert "ANTHROPIC_API_KEY is not set" in message
     assert "commit the verdict file" in message
 

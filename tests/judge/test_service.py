@@ -1,0 +1,180 @@
+"""The caching judge: a second run with the verdict file makes no call; offline and update modes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from pytest_flywheel.judge import AnthropicJudge, CachedJudge, JudgeError, JudgeRequest, Verdict, VerdictCache
+from pytest_flywheel.judge.loopback import LOOPBACK_MODEL, ParsedJudgePrompt, verdict_handler
+from pytest_flywheel.testing import MessagesAPIServer
+
+CASES = [
+    JudgeRequest(
+        assertions=["The reply must mention 'refund'.", "The reply must mention 'voucher'."],
+        input={"question": "refund?"},
+        output="Your refund is on its way.",
+        trajectory=[{"type": "tool", "name": "refund", "arguments": {"id": 1}, "result": "ok"}],
+        label="support.yaml::refund",
+    ),
+    JudgeRequest(
+        assertions=["The reply must mention 'voucher'."],
+        input={"question": "voucher?"},
+        output="Here is a voucher.",
+        label="support.yaml::voucher",
+    ),
+]
+
+
+def run_session(client: anthropic.Anthropic, path: Path, **flags: bool) -> tuple[list[list[Verdict]], CachedJudge]:
+    service = CachedJudge(AnthropicJudge(client=client), VerdictCache.load(path), **flags)
+    verdicts = [service.evaluate(case) for case in CASES]
+    service.close()
+    service.cache.write()
+    return verdicts, service
+
+
+def test_a_second_run_with_the_verdict_file_makes_no_call(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "flywheel" / "verdicts.jsonl"
+
+    first, first_service = run_session(judge_client, path)
+    calls_after_first = len(judge_api.message_requests)
+    second, second_service = run_session(judge_client, path)
+
+    assert calls_after_first == 2  # one call per case, all its assertions in it
+    assert len(judge_api.message_requests) == calls_after_first  # zero calls the second time
+    assert [[v.passed for v in case] for case in second] == [[True, False], [True]]
+    assert [[v.reason for v in case] for case in second] == [[v.reason for v in case] for case in first]
+    assert all(v.cached for case in second for v in case) and not any(v.cached for case in first for v in case)
+    assert first_service.stats.as_dict()["new"] == 3 and first_service.stats.calls == 2
+    assert second_service.stats.as_dict() == {
+        "cached": 3, "new": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0
+    }
+
+
+def test_the_file_records_the_reported_model_and_the_case(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    run_session(judge_client, path)
+
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(entries) == 3
+    assert {e["model"] for e in entries} == {LOOPBACK_MODEL}
+    assert {e["backend"] for e in entries} == {"anthropic"}
+    assert {e["prompt_version"] for e in entries} == {"flywheel-judge/1"}
+    assert {e["case"] for e in entries} == {"support.yaml::refund", "support.yaml::voucher"}
+    assert entries == sorted(entries, key=lambda e: e["key"])
+
+
+def test_only_the_uncached_assertions_of_a_case_are_judged(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    run_session(judge_client, path)
+    grown = JudgeRequest(
+        assertions=[*CASES[0].assertions, "The reply must mention 'way'."],
+        input=CASES[0].input, output=CASES[0].output, trajectory=CASES[0].trajectory, label=CASES[0].label,
+    )
+    service = CachedJudge(AnthropicJudge(client=judge_client), VerdictCache.load(path))
+    calls_before = len(judge_api.message_requests)
+
+    verdicts = service.evaluate(grown)
+
+    assert [v.cached for v in verdicts] == [True, True, False]
+    assert [v.passed for v in verdicts] == [True, False, True]
+    body = judge_api.message_requests[calls_before].body
+    assert "[0] The reply must mention 'way'." in body["messages"][0]["content"]
+    assert len(judge_api.message_requests) == calls_before + 1
+
+
+def test_a_changed_output_is_judged_again(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    run_session(judge_client, path)
+    service = CachedJudge(AnthropicJudge(client=judge_client), VerdictCache.load(path))
+    changed = JudgeRequest(assertions=CASES[1].assertions, input=CASES[1].input, output="No voucher today.")
+
+    verdicts = service.evaluate(changed)
+
+    assert not verdicts[0].cached and len(judge_api.message_requests) == 3
+
+
+def test_offline_serves_the_cache_and_refuses_to_judge(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    run_session(judge_client, path)
+    offline = CachedJudge(AnthropicJudge(client=judge_client), VerdictCache.load(path), offline=True)
+    calls = len(judge_api.message_requests)
+
+    assert all(v.cached for v in offline.evaluate(CASES[0]))
+    new_case = JudgeRequest(assertions=["The reply must be 'short'."], output="Hi", label="s.yaml::new")
+    with pytest.raises(JudgeError) as caught:
+        offline.evaluate(new_case)
+
+    message = str(caught.value)
+    assert "No cached verdict for 1 assertion of s.yaml::new (\"The reply must be 'short'.\")" in message
+    assert "--flywheel-offline" in message and str(path) in message
+    assert len(judge_api.message_requests) == calls
+
+
+def test_update_judges_again_and_overwrites(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic, tmp_path: Path
+) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    run_session(judge_client, path)
+
+    def strict(criterion: str, prompt: ParsedJudgePrompt) -> tuple[bool, str]:
+        return False, "A stricter judge says no."
+
+    judge_api.respond_with(verdict_handler(strict))
+    verdicts, _ = run_session(judge_client, path, update=True)
+
+    assert [v.passed for case in verdicts for v in case] == [False, False, False]
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(entries) == 3 and {e["reason"] for e in entries} == {"A stricter judge says no."}
+
+
+def test_submit_overlaps_cases_and_caches_their_verdicts(tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    with MessagesAPIServer(verdict_handler(), delay=0.2) as server:
+        client = anthropic.Anthropic(api_key="test-key", base_url=server.base_url, max_retries=0)
+        service = CachedJudge(AnthropicJudge(client=client, max_workers=8), VerdictCache.load(path))
+        requests = [
+            JudgeRequest(assertions=[f"Mentions '{n}'.", "Mentions 'case'."], output=f"case {n}", label=f"c{n}")
+            for n in range(12)
+        ]
+        futures = [service.submit(request) for request in requests]
+        results = [future.result(timeout=60) for future in futures]
+        service.close()
+        service.cache.write()
+
+        assert server.max_in_flight > 1
+        assert len(server.message_requests) == 12
+        assert all(v.passed for verdicts in results for v in verdicts)
+
+        again = CachedJudge(AnthropicJudge(client=client), VerdictCache.load(path))
+        cached = [again.submit(request) for request in requests]
+        assert all(future.done() for future in cached)  # no call: finished on submit
+        assert all(v.cached for future in cached for v in future.result())
+        assert len(server.message_requests) == 12
+
+
+def test_submit_delivers_judge_errors_through_the_future(tmp_path: Path) -> None:
+    service = CachedJudge(AnthropicJudge(), VerdictCache.load(tmp_path / "v.jsonl"))  # no key
+    future = service.submit(CASES[0])
+    with pytest.raises(JudgeError, match="ANTHROPIC_API_KEY is not set"):
+        future.result(timeout=30)
+    service.close()
+
+
+def test_offline_and_update_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="exclude each other"):
+        CachedJudge(AnthropicJudge(), VerdictCache(), offline=True, update=True)
