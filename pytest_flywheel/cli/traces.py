@@ -113,7 +113,7 @@ def found_rows(found: list[Any], *, id_width: int) -> list[list[str]]:
         t: TraceRecord = summary.trace
         rows.append([
             t.id[:id_width], format_time(t.start_time), t.status, format_duration(t.duration_ms),
-            format_cost(t.cost_usd), t.name, preview(t.input),
+            format_cost(t.cost_usd), t.name, preview(t.input, arguments=True),
         ])
     return rows
 
@@ -141,11 +141,12 @@ def format_cost(usd: float | None) -> str:
     return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
 
 
-def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
-    """A one-line glimpse of a JSON value: a lone argument shows as its value, text without quotes."""
+def preview(value: Any, limit: int = PREVIEW_CHARS, *, arguments: bool = False) -> str:
+    """A one-line glimpse of a JSON value, text without quotes; with ``arguments``, a call's lone
+    argument shows as its value."""
     if value is None:
         return ""
-    if isinstance(value, dict) and len(value) == 1:
+    if arguments and isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = " ".join(text.split())
@@ -211,7 +212,7 @@ def _draw_node(node: SpanNode, lines: list[str], *, prefix: str, last: bool, top
     child_prefix = prefix if top else prefix + ("    " if last else "│   ")
     detail_prefix = child_prefix + ("│   " if node.children else "    ")
     if node.span.input is not None:
-        lines.append(f"{detail_prefix}in:  {preview(node.span.input, 100)}")
+        lines.append(f"{detail_prefix}in:  {preview(node.span.input, 100, arguments=True)}")
     if node.span.output is not None:
         lines.append(f"{detail_prefix}out: {preview(node.span.output, 100)}")
     for index, child in enumerate(node.children):
