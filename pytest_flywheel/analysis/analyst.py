@@ -34,6 +34,7 @@ DEFAULT_TOKEN_BUDGET = 150_000  # input + output over the whole loop
 SUMMARY_FIELD_CHARS = 400
 FULL_FIELD_CHARS = 12_000
 SEARCH_LIMIT = 20
+SKELETON_LINES = 400  # a runaway agent's trace can hold thousands of spans
 
 DEFAULT_QUESTION = "Which step of this trace went wrong, and why?"
 
@@ -213,7 +214,10 @@ def skeleton(tree: SpanTree) -> str:
     if tree.trace is not None:
         lines.append(f"trace {tree.trace.id} {tree.trace.name!r} status={tree.trace.status} "
                      f"spans={tree.trace.span_count or len(tree.by_id)}")
-    for node in tree.walk():
+    for count, node in enumerate(tree.walk()):
+        if count >= SKELETON_LINES:
+            lines.append(f"... {len(tree.by_id) - SKELETON_LINES} more spans (use search_spans to find them)")
+            break
         span = node.span
         flags = span_flags(node)
         lines.append(f"{'  ' * node.depth}{span.id} {span.type} {span.name} [{span.status}] "

@@ -141,6 +141,7 @@ def first_error(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
         return []
     first = min(errors, key=lambda n: (n.span.end_time, -n.depth))
     error = first.span.error or {}
+    kind = str(error.get("type") or "exception").rsplit(".", 1)[-1]
     chain = exception_chain(error)
     carried = [n.span.name for n in errors if n is not first and _is_ancestor(n, first)]
     evidence = " <- caused by ".join(reversed(chain)) if len(chain) > 1 else chain[0]
@@ -150,12 +151,11 @@ def first_error(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
         _finding(
             first,
             rule="error.first",
-            title=f"{first.span.name} raised {error.get('type') or 'an exception'}",
+            title=f"{first.span.name} raised {kind}",
             evidence=evidence,
             severity="critical" if tree.root is not None and tree.root.span.error else "high",
             confidence=0.95,
-            suggested_assertion=f"The agent completes without an unhandled {error.get('type') or 'error'}"
-            f" from {first.span.name}.",
+            suggested_assertion=f"The agent completes without an unhandled {kind} from {first.span.name}.",
         )
     ]
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pytest_flywheel.analysis.analyzer import Analysis
 from pytest_flywheel.analysis.findings import Assertion
 from pytest_flywheel.analysis.report import assertion_text
 from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
+
+if TYPE_CHECKING:
+    from pytest_flywheel.suites import AddedCase
 
 
 class AddToSuiteError(FlywheelError):
@@ -53,26 +55,14 @@ def confirm_assertions(
     return accepted
 
 
-def add_to_suite(analysis: Analysis, suite: str, assertions: list[Assertion], *, settings: Settings) -> Any:
-    """Add the analysed trace as a case of ``suite`` (created when missing) through the suites piece.
+def add_to_suite(analysis: Analysis, suite: str, assertions: list[Assertion], *, settings: Settings) -> AddedCase:
+    """Add the analysed trace as a case of ``suite`` (created when missing) through the suites capture.
 
-    The case's input is the entrypoint's recorded input, its source the trace; the suites piece writes
-    the suite file (and the cassette of the trace's recorded traffic). Returns the case it made.
+    The suites piece reads the trace from ``settings.store``, takes its (redacted) input as the case
+    input and its entrypoint as the suite's target, and writes the case's cassette from the trace's
+    recorded LLM and tool calls.
     """
-    try:
-        # Looked up at run time: the suites piece is optional for everything but this option.
-        client_class = importlib.import_module("pytest_flywheel.suites").Client
-    except (ImportError, AttributeError) as exc:
-        raise AddToSuiteError(
-            f"--add-to-suite needs pytest_flywheel.suites, which cannot be imported here ({exc})."
-        ) from exc
-    trace = analysis.trace
-    if not isinstance(trace.input, dict):
-        raise AddToSuiteError(
-            f"trace {trace.id}'s input is {type(trace.input).__name__}, not arguments by parameter name; "
-            "a suite case needs the entrypoint's arguments as a mapping (trace it with @track)."
-        )
-    client = client_class(root=settings.root)
-    test_suite = client.get_or_create_test_suite(name=suite, target=trace.location)
-    return test_suite.add_test_case(input=trace.input, assertions=assertions, trace_id=trace.id,
-                                    tags=["flywheel-analyze"])
+    from pytest_flywheel.suites import add_case
+
+    return add_case(settings, suite, assertions=list(assertions), trace_id=analysis.trace.id,
+                    tags=["flywheel-analyze"])

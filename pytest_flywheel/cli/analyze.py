@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from pytest_flywheel.cli._common import add_store_option, open_store_for_reading
@@ -83,8 +85,10 @@ def _add_to_suite(analysis: Any, args: argparse.Namespace, settings: Any) -> int
     if not accepted:
         print(f"flywheel: no assertion accepted: nothing added to {args.add_to_suite}.", file=sys.stderr)
         return 0
-    case = add_to_suite(analysis, args.add_to_suite, accepted, settings=settings)
-    case_id = getattr(case, "id", None)
-    print(f"flywheel: added case {case_id or ''} with {len(accepted)} assertion(s) to suite "
-          f"{args.add_to_suite!r}.".replace("case  ", "case "), file=sys.stderr)
+    if getattr(args, "store", None):
+        settings = dataclasses.replace(settings, store=Path(args.store))
+    added = add_to_suite(analysis, args.add_to_suite, accepted, settings=settings)
+    cassette = f", cassette {added.cassette_path}" if added.cassette_path else ""
+    print(f"flywheel: added case {added.case.id!r} with {len(accepted)} assertion(s) to {added.suite_path}"
+          f"{cassette}.", file=sys.stderr)
     return 0
