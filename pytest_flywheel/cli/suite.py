@@ -57,10 +57,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         dest="assertions",
         action=_AppendAssertion,
         metavar="JSON",
-        help="A deterministic check as JSON (repeatable), such as '{\"contains\": \"Settings\"}'; kinds: "
+        help='A deterministic check as JSON (repeatable), such as \'{"contains": "Settings"}\'; kinds: '
         "contains, not_contains, regex, json_schema, tool_called (+ args), max_latency_ms, max_cost_usd",
     )
-    add.add_argument("--id", dest="case_id", metavar="CASE_ID", help="Case id (default: derived from the input)")
+    add.add_argument(
+        "--id", dest="case_id", metavar="CASE_ID", help="Case id (default: derived from the input)"
+    )
     add.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="Tag the case (repeatable)")
     add.add_argument("--notes", metavar="TEXT", help="Why this case exists, for reviewers")
     add.add_argument("--replace", action="store_true", help="Overwrite a case with the same id")
@@ -108,7 +110,7 @@ def parse_check(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise FlywheelError(
             f"--check {text!r} is not valid JSON ({exc.msg} at character {exc.pos}); write it like "
-            "'{\"contains\": \"Settings\"}'"
+            '\'{"contains": "Settings"}\''
         ) from None
     if not isinstance(value, dict):
         raise FlywheelError(
@@ -130,8 +132,8 @@ def _add(args: argparse.Namespace) -> int:
         assertions.append(parse_check(value) if option == "--check" else value)
     if not assertions:
         raise FlywheelError(
-            "a case needs at least one assertion: add --assert \"The response must ...\" or --check "
-            "'{\"contains\": \"...\"}'"
+            'a case needs at least one assertion: add --assert "The response must ..." or --check '
+            '\'{"contains": "..."}\''
         )
     settings = _settings()
     added = add_case(
@@ -161,7 +163,7 @@ def _list(args: argparse.Namespace) -> int:
     if not paths:
         print(
             f"No suites in {_relative(settings.suites_dir, settings)}. Add one with: "
-            "flywheel suite add SUITE --trace TRACE_ID --assert \"The response must ...\""
+            'flywheel suite add SUITE --trace TRACE_ID --assert "The response must ..."'
         )
         return 0
     rows: list[tuple[str, str, str]] = []
@@ -201,7 +203,11 @@ def _show(args: argparse.Namespace) -> int:
         print(f"  input: {json.dumps(case.input, ensure_ascii=False, sort_keys=False)[:200]}")
         print("  assertions:")
         for assertion in case.assertions:
-            shown = assertion if isinstance(assertion, str) else json.dumps(assertion.to_data(), ensure_ascii=False)
+            shown = (
+                assertion
+                if isinstance(assertion, str)
+                else json.dumps(assertion.to_data(), ensure_ascii=False)
+            )
             print(f"    - {shown}")
         if case.source is not None:
             parts = [f"trace {case.source.trace_id}"]
@@ -211,7 +217,11 @@ def _show(args: argparse.Namespace) -> int:
                 parts.append(f"captured {case.source.captured_at}")
             print(f"  source: {', '.join(parts)}")
         cassette = case.cassette_path(settings, suite.name)
-        state = "present" if cassette.is_file() else "missing (recorded on the first run with --flywheel-record=once)"
+        state = (
+            "present"
+            if cassette.is_file()
+            else "missing (recorded on the first run with --flywheel-record=once)"
+        )
         print(f"  cassette: {_relative(cassette, settings)} ({state})")
         if case.notes:
             print(f"  notes: {case.notes}")

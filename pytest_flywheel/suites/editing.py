@@ -58,6 +58,27 @@ def to_yaml_node(value: Any, *, key: str | None = None) -> Any:
     return value
 
 
+def _last_position(node: Any) -> tuple[Any, Any] | None:
+    """The deepest (container, key or index) on the path of last entries, where ruamel keeps the comment
+    lines that follow a node."""
+    found: tuple[Any, Any] | None = None
+    while isinstance(node, CommentedMap | CommentedSeq) and len(node):
+        last = list(node)[-1] if isinstance(node, CommentedMap) else len(node) - 1
+        found = (node, last)
+        node = node[last]
+    return found
+
+
+def _carry_trailing_comment(old: Any, new: Any) -> None:
+    """Comments after a replaced case (often the end of the file) move to the case that replaces it."""
+    source, target = _last_position(old), _last_position(new)
+    if source is None or target is None or type(source[0]) is not type(target[0]):
+        return
+    entry = source[0].ca.items.get(source[1])
+    if entry is not None:
+        target[0].ca.items[target[1]] = entry
+
+
 class SuiteDocument:
     """A suite file open for editing. Read with :meth:`read` or start with :meth:`new`; :meth:`dumps` the text."""
 
@@ -119,6 +140,7 @@ class SuiteDocument:
         if replace_index is None:
             self.cases.append(node)
         else:
+            _carry_trailing_comment(self.cases[replace_index], node)
             self.cases[replace_index] = node
 
     def set_target(self, target: str) -> None:

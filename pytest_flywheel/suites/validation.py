@@ -87,7 +87,9 @@ def _expected_type(schema: dict[str, Any]) -> str:
     if "x-expected" in schema:
         return str(schema["x-expected"])
     kinds: Any = schema.get("type")
-    names = [_TYPE_NAMES.get(str(kind), str(kind)) for kind in (kinds if isinstance(kinds, list) else [kinds])]
+    names = [
+        _TYPE_NAMES.get(str(kind), str(kind)) for kind in (kinds if isinstance(kinds, list) else [kinds])
+    ]
     names = [name for name in names if name != "nothing"] or names
     return " or ".join(names)
 
