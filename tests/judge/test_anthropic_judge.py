@@ -8,10 +8,12 @@ from concurrent.futures import wait
 import anthropic
 import pytest
 
+from pytest_flywheel.config import ModelPrice
 from pytest_flywheel.judge import PROMPT_VERSION, AnthropicJudge, JudgeError, JudgeRequest
 from pytest_flywheel.judge.loopback import LOOPBACK_MODEL, parse_judge_request, verdict_handler, verdict_reply
 from pytest_flywheel.judge.prompt import TOOL_NAME
 from pytest_flywheel.testing import ErrorReply, MessagesAPIServer, text_message, tool_use_message
+from pytest_flywheel.tracing import pricing
 
 REQUEST = JudgeRequest(
     assertions=[
@@ -74,10 +76,20 @@ def test_usage_and_cost_are_counted_per_call_and_in_total(
 
 def test_cost_uses_the_price_of_the_reported_model(judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic) -> None:
     judge_api.respond_with(verdict_handler(model="claude-sonnet-5-5"))
-    judge = AnthropicJudge(client=judge_client)
+    judge = AnthropicJudge(client=judge_client, prices={"claude-sonnet-5-5": ModelPrice(input=3.0, output=15.0)})
     judge.judge(REQUEST)
-    # 900 input tokens at $3/M + 120 output tokens at $15/M
+    # 900 input tokens at $3/M + 120 output tokens at $15/M ([tool.flywheel.prices] overrides the table)
     assert judge.usage.cost_usd == pytest.approx(900 * 3 / 1e6 + 120 * 15 / 1e6)
+
+
+def test_cost_comes_from_the_tracing_price_table(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic
+) -> None:
+    judge_api.respond_with(verdict_handler(model="claude-haiku-5-5"))
+    judge = AnthropicJudge(client=judge_client, model="claude-haiku-5-5")
+    judge.judge(REQUEST)
+    expected = pricing.cost_usd("claude-haiku-5-5", input_tokens=900, output_tokens=120)
+    assert expected and judge.usage.cost_usd == pytest.approx(expected)
 
 
 def test_text_inside_the_output_is_fenced_and_cannot_close_its_block(
