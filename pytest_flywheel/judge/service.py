@@ -8,7 +8,7 @@ all the case's sentence assertions at once; the ones whose key is in the cache c
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -155,7 +155,8 @@ class CachedJudge:
 
     def submit(self, request: JudgeRequest) -> Future[list[Verdict]]:
         """Like :meth:`evaluate`, but the judge call runs on the judge's pool; a fully cached request
-        gives an already finished future. Errors (offline misses too) arrive through the future."""
+        gives an already finished future. Errors (offline misses too) arrive through the future.
+        Cancelling the future cancels the judge call if it has not started yet."""
         result: Future[list[Verdict]] = Future()
         try:
             keys, found, missing = self._split(request)
@@ -168,11 +169,27 @@ class CachedJudge:
         inner = self.judge.submit(self._missing_request(request, missing))
 
         def done(call: Future[list[Verdict]]) -> None:
+            if call.cancelled():
+                result.cancel()
+                return
             try:
-                result.set_result(self._finish(request, keys, found, missing, call.result()))
+                # verdicts of a call that finished are cached even if the caller gave up on them
+                outcome: list[Verdict] | BaseException = self._finish(request, keys, found, missing, call.result())
             except BaseException as exc:  # the caller sees the judge's own error through the future
-                result.set_exception(exc)
+                outcome = exc
+            try:
+                if isinstance(outcome, BaseException):
+                    result.set_exception(outcome)
+                else:
+                    result.set_result(outcome)
+            except InvalidStateError:  # the caller cancelled the future meanwhile
+                pass
 
+        def cancelled(outer: Future[list[Verdict]]) -> None:
+            if outer.cancelled():
+                inner.cancel()  # a call not yet started is never made
+
+        result.add_done_callback(cancelled)
         inner.add_done_callback(done)
         return result
 

@@ -178,3 +178,18 @@ def test_submit_delivers_judge_errors_through_the_future(tmp_path: Path) -> None
 def test_offline_and_update_exclude_each_other() -> None:
     with pytest.raises(ValueError, match="exclude each other"):
         CachedJudge(AnthropicJudge(), VerdictCache(), offline=True, update=True)
+
+
+def test_cancelling_a_submitted_case_skips_its_call_if_not_started(tmp_path: Path) -> None:
+    with MessagesAPIServer(verdict_handler(), delay=0.3) as server:
+        client = anthropic.Anthropic(api_key="test-key", base_url=server.base_url, max_retries=0)
+        service = CachedJudge(AnthropicJudge(client=client, max_workers=1), VerdictCache.load(tmp_path / "v.jsonl"))
+        running = service.submit(CASES[0])
+        queued = service.submit(CASES[1])
+
+        assert queued.cancel()
+        verdicts = running.result(timeout=30)
+        service.close()
+
+        assert len(verdicts) == 2 and queued.cancelled()
+        assert len(server.message_requests) == 1  # the queued case's call was never made
