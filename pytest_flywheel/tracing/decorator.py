@@ -273,6 +273,12 @@ class _Items:
             return [*self.items, {TRUNCATED_KEY: {"items_omitted": self.omitted}}]
         return self.items
 
+    def close(self, span: SpanRecord, capture_output: bool) -> None:
+        """End the generator's span with the items (already JSON-safe: not converted again)."""
+        if capture_output:
+            span.output = self.output()
+        close_span(span, capture_output=False)
+
 
 def _generator_wrapper(fn: Callable[..., Generator[Any, Any, Any]], plan: _CallPlan) -> Callable[..., Any]:
     capture_output = plan.options.capture_output
@@ -301,7 +307,7 @@ def _generator_wrapper(fn: Callable[..., Generator[Any, Any, Any]], plan: _CallP
                     item = generator.send(to_send)
             except StopIteration as stop:
                 leave(token, parent)
-                close_span(span, output=items.output(), capture_output=capture_output)
+                items.close(span, capture_output)
                 return stop.value
             except BaseException as exc:
                 leave(token, parent)
@@ -318,7 +324,7 @@ def _generator_wrapper(fn: Callable[..., Generator[Any, Any, Any]], plan: _CallP
                     generator.close()
                 finally:
                     leave(token, parent)
-                    close_span(span, output=items.output(), capture_output=capture_output)
+                    items.close(span, capture_output)
                 raise
             except BaseException as exc:
                 to_throw = exc
@@ -355,7 +361,7 @@ def _async_generator_wrapper(fn: Callable[..., AsyncIterator[Any]], plan: _CallP
             except StopAsyncIteration:
                 if span is not None and token is not None:
                     leave(token, parent)
-                    close_span(span, output=items.output(), capture_output=capture_output)
+                    items.close(span, capture_output)
                 return
             except BaseException as exc:
                 if span is not None and token is not None:
@@ -375,7 +381,7 @@ def _async_generator_wrapper(fn: Callable[..., AsyncIterator[Any]], plan: _CallP
                 finally:
                     if span is not None and token is not None:
                         leave(token, parent)
-                        close_span(span, output=items.output(), capture_output=capture_output)
+                        items.close(span, capture_output)
                 raise
             except BaseException as exc:
                 to_throw = exc

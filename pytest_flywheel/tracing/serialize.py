@@ -136,6 +136,10 @@ def bounded(value: Any, max_bytes: int) -> Any:
     if value is None:
         return None
     if type(value) is str and len(value) * 6 + 2 <= max_bytes:  # JSON escapes at most 6 bytes a char
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
         return value
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     try:

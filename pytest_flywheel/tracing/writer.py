@@ -215,7 +215,7 @@ class SpanWriter:
             feedback = [item for item in batch if isinstance(item, FeedbackRecord)]
             traces = self._totals.add(spans)
         except Exception as exc:  # a bug here must cost a batch, never the thread
-            self._lost(len(batch), exc)
+            self._lost(len(batch), exc, store_failure=False)
             return
         for attempt in (1, 2):
             try:
@@ -253,7 +253,7 @@ class SpanWriter:
                 self.written += len(group_spans) + len(group_feedback)
             except Exception as exc:
                 self._close_store()
-                self._lost(len(group_spans) + len(group_feedback), exc)
+                self._lost(len(group_spans) + len(group_feedback), exc, store_failure=_is_store_failure(exc))
 
     def _bounded(self, span: SpanRecord) -> SpanRecord:
         limit = self.max_payload_bytes
@@ -279,15 +279,19 @@ class SpanWriter:
             except Exception:
                 pass
 
-    def _lost(self, count: int, exc: BaseException) -> None:
+    def _lost(self, count: int, exc: BaseException, *, store_failure: bool = True) -> None:
         self.failed += count
         self.last_error = f"{type(exc).__name__}: {exc}"
         if not self._warned_store:
             self._warned_store = True
+            fix = (
+                "check the store path (FLYWHEEL_STORE or [tool.flywheel] store) and the disk"
+                if store_failure else "this is a bug in pytest-flywheel's tracing: please report it"
+            )
             _warn(
                 f"pytest-flywheel: cannot write traces to {self.store_path} ({self.last_error}); "
-                f"{count} spans lost so far. Tracing goes on and the traced code is not affected; fix "
-                "the store path (FLYWHEEL_STORE or [tool.flywheel] store). This warning is shown once."
+                f"{count} spans lost so far. Tracing goes on and the traced code is not affected; "
+                f"{fix}. This warning is shown once."
             )
 
 
