@@ -262,7 +262,7 @@ class ReplaySession:
 
     @property
     def vcr_cassette(self) -> Any:
-        """The underlying ``vcr.cassette.Cassette`` while the session is open."""
+        """The underlying ``vcr.cassette.Cassette`` (None before the session is opened)."""
         return self._cassette
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ class ReplaySession:
         finally:
             self._interceptor = None
             cassette, context = self._cassette, self._context
-            self._cassette = self._context = None
+            self._context = None  # the cassette stays, for its counts
             if cassette is not None and self.record_mode != "none":
                 # vcrpy saves only when its HTTP interactions changed; new tool calls count too, and a
                 # rewrite replaces the file even when the run made no call at all.
