@@ -169,7 +169,8 @@ def semantic_problems(data: dict[str, Any], *, file_stem: str | None) -> list[Fi
                 f"expected {file_stem!r}, the file's name (suites are found by file name), found {name!r}",
             )
         )
-    for index, case in enumerate(data.get("cases") or []):
+    cases = data.get("cases")
+    for index, case in enumerate(cases if isinstance(cases, list) else []):
         problems.extend(case_semantic_problems(case, prefix=("cases", index)))
     return problems
 
@@ -179,7 +180,8 @@ def case_semantic_problems(case: Any, *, prefix: tuple[PathKey, ...] = ()) -> li
     problems: list[FieldProblem] = []
     if not isinstance(case, dict):
         return problems
-    for position, assertion in enumerate(case.get("assertions") or []):
+    assertions = case.get("assertions")
+    for position, assertion in enumerate(assertions if isinstance(assertions, list) else []):
         if not isinstance(assertion, dict):
             continue
         here = (*prefix, "assertions", position)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -445,3 +447,39 @@ def test_hand_written_scalars_read_as_ruamel_reads_them() -> None:
             "j": True,
         }
     )
+
+
+def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+def test_any_value_of_any_wrong_type_is_a_problem_report_never_a_traceback(tmp_path: Path) -> None:
+    """Every node of a valid file replaced by a number, text, a list, a mapping and null, in turn."""
+    parsed, _ = parse_yaml(GOOD, "qa.yaml")
+    assert parsed is not None
+    rejected = 0
+    for where in _paths(parsed.data):
+        for replacement in (3, "x", [], {"k": 1}, None):
+            data = copy.deepcopy(parsed.data)
+            holder = data
+            for step in where[:-1]:
+                holder = holder[step]
+            holder[where[-1]] = replacement
+            buffer = io.StringIO()
+            YAML().dump(data, buffer)
+            path = write_suite(tmp_path, buffer.getvalue())
+            try:
+                load_suite(path)
+            except SuiteFileError as exc:
+                rejected += 1
+                assert all(
+                    re.match(r"flywheel/suites/qa.yaml:\d+: \S+: \S", line) for line in str(exc).splitlines()
+                )
+    assert rejected > 150
