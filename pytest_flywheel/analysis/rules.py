@@ -288,7 +288,7 @@ def repeated_calls(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
         findings.append(_finding(
             nodes[0], rule="tool.repeated", title=f"{name} called {len(nodes)} times with the same arguments",
             evidence=f"{len(nodes)} calls with {short_json(nodes[0].span.input, 100)}: spans "
-            + ", ".join(n.span.id[:12] for n in nodes[:6]),
+            + ", ".join(n.span.id for n in nodes[:4]) + (", ..." if len(nodes) > 4 else ""),
             severity="medium", confidence=min(0.95, 0.6 + 0.1 * len(nodes)),
             suggested_assertion=f"The agent calls {name} with the same arguments at most once.",
         ))

@@ -7,6 +7,7 @@ successful trace to compare with.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anthropic
@@ -27,8 +28,11 @@ def client_for(base_url: str) -> anthropic.Anthropic:
 
 @track(type="retrieval", ignore_arguments=["corpus"])
 def search_docs(query: str, corpus: list[str]) -> list[dict[str, str]]:
-    words = {w for w in query.lower().split() if len(w) > 3}
-    return [{"text": doc} for doc in corpus if words & set(doc.lower().replace(".", " ").split())]
+    def stems(text: str) -> set[str]:
+        return {word[:5] for word in re.findall(r"[a-z]{4,}", text.lower())} - {"what", "which"}
+
+    wanted = stems(query)
+    return [{"text": doc} for doc in corpus if wanted & stems(doc)]
 
 
 @track(entrypoint=True, ignore_arguments=["base_url", "corpus", "max_tokens"])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -14,13 +15,19 @@ from pytest_flywheel.analysis.analyst import SYSTEM_PROMPT
 from pytest_flywheel.store import Store
 from pytest_flywheel.testing import MessagesAPIServer
 from pytest_flywheel.testing.messages_api import ErrorReply, RecordedRequest, text_message, tool_use_message
+from pytest_flywheel.tracing import flush
 
+from . import agents
 from .builders import TraceBuilder
+
+CORPUS = ["Refunds are accepted within 30 days of purchase with the original receipt."]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "flywheel.db")
+def store() -> Iterator[Store]:
+    """The per-test store the tracing SDK writes to (the root conftest points FLYWHEEL_STORE at it)."""
+    with Store(os.environ["FLYWHEEL_STORE"]) as store:
+        yield store
 
 
 def _bad_trace(store: Store) -> TraceBuilder:
@@ -46,54 +53,70 @@ def _tool_results(request: RecordedRequest) -> list[dict[str, Any]]:
 def test_scripted_conversation_reads_the_tree_then_a_span_then_reports(
     store: Store, messages_api: MessagesAPIServer
 ) -> None:
-    b = _bad_trace(store)
-    search_id = b.spans[1].id
-    messages_api.queue(
-        tool_use_message("get_tree", {}, tool_use_id="toolu_tree"),
-        tool_use_message("get_span", {"span_id": search_id, "detail": "full"}, tool_use_id="toolu_span"),
-        tool_use_message("search_spans", {"text": "90 days"}, tool_use_id="toolu_search"),
-        tool_use_message("report_root_cause", {
-            "root_cause_span_id": search_id,
-            "explanation": "search_docs returned nothing, so the model invented a 90-day window.",
-            "evidence_span_ids": [search_id, b.spans[2].id],
-            "suggested_assertions": ["The answer does not state a refund window the documents do not give."],
-            "suggested_fix": "Tell the model to say it found nothing when search_docs is empty.",
-        }, tool_use_id="toolu_report"),
-    )
-    analysis = analyze(store, b.trace_id, AnalyzeOptions(
-        client=_client(messages_api), question="Why did it invent a refund window?", model="claude-opus-5-5",
-    ))
+    # The agent's trace, written by the real tracing SDK: the search finds nothing, the model makes
+    # up an answer. The good run of the same question is there to compare with.
+    messages_api.queue(text_message("Refunds are accepted within 30 days of purchase with the receipt."),
+                       text_message("You can return items within 90 days."))
+    agents.answer_question("What is the refund window?", base_url=messages_api.base_url, corpus=CORPUS)
+    agents.answer_question("What is the refund window?", base_url=messages_api.base_url, corpus=[])
+    assert flush(10.0)
+    good_id, bad_id = [r["id"] for r in store.conn.execute("SELECT id FROM traces ORDER BY start_time")]
+    spans = {s.name: s for s in store.get_spans(bad_id)}
+    search_id, llm_id = spans["search_docs"].id, spans["anthropic.messages.create"].id
+
+    with MessagesAPIServer() as analyst_api:
+        analyst_api.queue(
+            tool_use_message("get_tree", {}, tool_use_id="toolu_tree"),
+            tool_use_message("get_span", {"span_id": search_id, "detail": "full"}, tool_use_id="toolu_span"),
+            tool_use_message("search_spans", {"text": "90 days"}, tool_use_id="toolu_search"),
+            tool_use_message("report_root_cause", {
+                "root_cause_span_id": search_id,
+                "explanation": "search_docs returned nothing, so the model invented a 90-day window.",
+                "evidence_span_ids": [search_id, llm_id],
+                "suggested_assertions": ["The answer does not state a refund window the documents do not give."],
+                "suggested_fix": "Tell the model to say it found nothing when search_docs is empty.",
+            }, tool_use_id="toolu_report"),
+        )
+        analysis = analyze(store, bad_id, AnalyzeOptions(
+            client=_client(analyst_api), question="Why did it invent a refund window?", model="claude-opus-5-5",
+        ))
+        requests = analyst_api.message_requests
 
     assert analysis.analyst.status == "used", analysis.analyst.message
     answer = analysis.analyst.answer
     assert answer is not None
     assert answer.root_cause_span_id == search_id
+    assert answer.evidence_span_ids == [search_id, llm_id]
     assert answer.rounds == 4 and answer.input_tokens == 160
     assert analysis.root_cause_span_id == search_id
     assert analysis.suggested_assertions == ["The answer does not state a refund window the documents do not give."]
 
-    requests = messages_api.message_requests
     assert len(requests) == 4
     first = requests[0].body
     assert "temperature" not in first and first["model"] == "claude-opus-5-5" and first["system"] == SYSTEM_PROMPT
+    assert first["max_tokens"] == 2048
     assert [t["name"] for t in first["tools"]] == [
         "get_tree", "get_span", "search_spans", "get_comparison", "report_root_cause"]
     opening = first["messages"][0]["content"]
     assert opening.startswith("Question: Why did it invent a refund window?")
     assert f"tool.empty on span {search_id}" in opening  # the rule findings come up front
+    assert f"Compared with successful trace {good_id}: first divergence (empty_result)" in opening
 
     (tree_result,) = _tool_results(requests[1])
     assert tree_result["tool_use_id"] == "toolu_tree" and not tree_result["is_error"]
-    assert f"  {search_id} retrieval search_docs [ok]" in tree_result["content"]
+    assert f"\n  {search_id} retrieval search_docs [ok]" in tree_result["content"]
     assert "empty result" in tree_result["content"]
+    assert f"  {llm_id} llm anthropic.messages.create [ok]" in tree_result["content"]
 
     (span_result,) = _tool_results(requests[2])
     span_view = json.loads(span_result["content"])
-    assert span_view["id"] == search_id and span_view["output"] == [] and span_view["input"] == {"query": "refund window"}
+    assert span_view["id"] == search_id and span_view["output"] == []
+    assert span_view["input"] == {"query": "What is the refund window?"}
 
     (search_result,) = _tool_results(requests[3])
     hits = json.loads(search_result["content"])
-    assert [h["span_id"] for h in hits] == [b.root.id, b.spans[2].id]
+    assert [(h["span_id"], h["field"]) for h in hits] == [
+        (analysis.tree.roots[0].id, "output"), (llm_id, "output")]
 
 
 def test_unknown_span_id_gets_one_correction_then_an_error(store: Store, messages_api: MessagesAPIServer) -> None:
