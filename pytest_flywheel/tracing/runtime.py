@@ -88,6 +88,7 @@ class TracingRuntime:
         # What the parent had queued is the parent's to write.
         self.lock = threading.Lock()
         self.writer = None
+        self._exit_hooks_registered = False  # a forked child leaves by its own door: register again
 
 
 RUNTIME = TracingRuntime()

@@ -204,7 +204,7 @@ class SpanWriter:
                 self._wake.clear()
                 with self._lock:
                     idle = not self._items
-                if idle:
+                if idle and not self._stopping:  # read after clear(): a stop set since then is seen
                     self._wake.wait(IDLE_WAIT_SECONDS)
         finally:
             self._close_store()
