@@ -193,78 +193,76 @@ def compute_stats(
             input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost"],
         )
     signal = feedback_signal_params(store)
-    rated_sql = _RATED_SQL.format(where=where, signal=FEEDBACK_SIGNAL_SQL, bucket=_BUCKET, group="GROUP BY bucket")
-    for row in conn.execute(rated_sql, {**params, **signal}):
+    for row in conn.execute(_RATED_SQL.format(where=where, signal=FEEDBACK_SIGNAL_SQL), {**params, **signal}):
         period = periods.get(int(row["bucket"]))
         if period is not None:
             period.rated, period.successes = row["rated"], row["successes"]
 
-    totals = _totals(store, where, params, signal, since=since)
+    totals = _totals(store, where, params, periods.values(), since=since)
     first = int(since // width) if since is not None else min(periods, default=int(until // width))
     last = math.ceil(until / width) - 1
     filled = [periods.get(b) or PeriodStats(start=float(b * width), label=period_label(b * width, by))
               for b in range(first, max(first, last) + 1)]
 
     origin_params = {**params, "since_spans": since if since is not None else float("-inf")}
-    failing_spans = [
-        FailingSpan(name=row["name"], type=row["type"], failures=row["failures"], traces=row["traces"])
-        for row in conn.execute(_FAILING_SPANS_SQL.format(origins=_ORIGINS_SQL.format(where=where)),
-                                {**origin_params, "top": top})
-    ]
-    error_types = [
-        ErrorType(type=row["type"], failures=row["failures"], traces=row["traces"], example_message=row["message"])
-        for row in conn.execute(_ERROR_TYPES_SQL.format(origins=_ORIGINS_SQL.format(where=where)),
-                                {**origin_params, "top": top})
-    ]
-    covered = json.dumps(sorted(set(covered_trace_ids)))
-    failing_sql = _FAILING_TRACES_SQL.format(
-        origins=_ORIGINS_SQL.format(where=where), where=where, signal=FEEDBACK_SIGNAL_SQL
-    )
-    failing_params = {**origin_params, **signal, "covered": covered}
-    counts = conn.execute(
-        f"WITH {failing_sql} SELECT COUNT(*) AS n, "
-        "COALESCE(SUM(id IN (SELECT value FROM json_each(:covered))), 0) AS covered FROM failing",
-        failing_params,
-    ).fetchone()
-    uncovered = [
-        _pattern(row)
-        for row in conn.execute(
-            f"WITH {failing_sql} {_UNCOVERED_SQL}", {**failing_params, "top": top, "examples": examples}
-        )
-    ]
+    origins = _ORIGINS_SQL.format(where=where)
+    failing_spans: list[FailingSpan] = []
+    error_types: list[ErrorType] = []
+    # One pass over where failures start serves both lists; the groups are few, so they sort here.
+    for row in conn.execute(_ORIGIN_GROUPS_SQL.format(origins=origins), origin_params):
+        if row["section"] == "span":
+            failing_spans.append(FailingSpan(name=row["name"], type=row["type"], failures=row["failures"],
+                                             traces=row["traces"]))
+        else:
+            error_types.append(ErrorType(type=row["name"], failures=row["failures"], traces=row["traces"],
+                                         example_message=row["message"]))
+    failing_spans.sort(key=lambda f: (-f.failures, -f.traces, f.name, f.type))
+    error_types.sort(key=lambda e: (-e.failures, -e.traces, e.type))
+
+    failing_sql = _FAILING_TRACES_SQL.format(origins=origins, where=where, signal=FEEDBACK_SIGNAL_SQL)
+    failing_params = {**origin_params, **signal, "covered": json.dumps(sorted(set(covered_trace_ids)))}
+    rows = conn.execute(
+        f"WITH {failing_sql} {_UNCOVERED_SQL}", {**failing_params, "top": top, "examples": examples}
+    ).fetchall()
+    uncovered = [_pattern(row) for row in rows]
+    if rows:
+        counts = (rows[0]["all_failing"], rows[0]["all_covered"])
+    else:  # nothing uncovered: count the failing (all covered, or none) on their own
+        row = conn.execute(
+            f"WITH {failing_sql} SELECT COUNT(*), COALESCE(SUM(id IN (SELECT value FROM json_each(:covered))), 0)"
+            " FROM failing",
+            failing_params,
+        ).fetchone()
+        counts = (row[0], row[1])
     return ProductionStats(
         by=by, since=since, until=until, project=project, periods=filled, totals=totals,
-        failing_spans=failing_spans, error_types=error_types, uncovered=uncovered,
-        failing_traces=counts["n"], covered_failing_traces=counts["covered"],
+        failing_spans=failing_spans[:top], error_types=error_types[:top], uncovered=uncovered,
+        failing_traces=counts[0], covered_failing_traces=counts[1],
     )
 
 
-def _totals(store: Store, where: str, params: dict[str, Any], signal: dict[str, str], *,
+def _totals(store: Store, where: str, params: dict[str, Any], periods: Iterable[PeriodStats], *,
             since: float | None) -> PeriodStats:
-    conn = store.conn
-    row = conn.execute(
-        f"SELECT COUNT(*) AS traces, COALESCE(SUM(t.status = 'error'), 0) AS errors,"
-        f" COALESCE(SUM(t.input_tokens), 0) AS input_tokens, COALESCE(SUM(t.output_tokens), 0) AS output_tokens,"
-        f" COALESCE(SUM(t.cost_usd), 0.0) AS cost FROM traces t WHERE {where}",
-        params,
-    ).fetchone()
-    totals = PeriodStats(
-        start=since if since is not None else 0.0, label="total", traces=row["traces"], errors=row["errors"],
-        input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost"],
-    )
-    n = totals.traces
-    if n:
-        # Nearest rank, as in the periods: the value at rank ceil(p * n) of the sorted durations.
-        for attr, rank in (("latency_p50_ms", (n + 1) // 2), ("latency_p95_ms", (95 * n + 99) // 100)):
-            value = conn.execute(
-                f"SELECT t.duration_ms FROM traces t WHERE {where} ORDER BY t.duration_ms LIMIT 1 OFFSET :rank",
-                {**params, "rank": rank - 1},
-            ).fetchone()
-            setattr(totals, attr, value[0])
-    rated = conn.execute(
-        _RATED_SQL.format(where=where, signal=FEEDBACK_SIGNAL_SQL, bucket="0", group=""), {**params, **signal}
-    ).fetchone()
-    totals.rated, totals.successes = rated["rated"] or 0, rated["successes"] or 0
+    """The whole window: counts are the periods' sums (each trace is in one period); the
+    percentiles need one more ranking, over all the window's durations."""
+    totals = PeriodStats(start=since if since is not None else 0.0, label="total")
+    for p in periods:
+        totals.traces += p.traces
+        totals.errors += p.errors
+        totals.rated += p.rated
+        totals.successes += p.successes
+        totals.input_tokens += p.input_tokens
+        totals.output_tokens += p.output_tokens
+        totals.cost_usd += p.cost_usd
+    if totals.traces:
+        row = store.conn.execute(
+            f"""SELECT MAX(CASE WHEN rn = (:n + 1) / 2 THEN duration_ms END) AS p50,
+                       MAX(CASE WHEN rn = (95 * :n + 99) / 100 THEN duration_ms END) AS p95
+                FROM (SELECT t.duration_ms, ROW_NUMBER() OVER (ORDER BY t.duration_ms) AS rn
+                      FROM traces t WHERE {where})""",
+            {**params, "n": totals.traces},
+        ).fetchone()
+        totals.latency_p50_ms, totals.latency_p95_ms = row["p50"], row["p95"]
     return totals
 
 
@@ -293,18 +291,16 @@ SELECT bucket, COUNT(*) AS traces, SUM(status = 'error') AS errors,
 FROM ranked GROUP BY bucket ORDER BY bucket
 """
 
-_BUCKET = "CAST(t.start_time / :width AS INTEGER)"
-
 # Traces with at least one feedback signal, and how many of them are successes.
 _RATED_SQL = """
-SELECT {bucket} AS bucket, COUNT(*) AS rated, SUM(r.pos > r.neg) AS successes
+SELECT CAST(t.start_time / :width AS INTEGER) AS bucket, COUNT(*) AS rated, SUM(r.pos > r.neg) AS successes
 FROM (
     SELECT s.trace_id, SUM(s.signal > 0) AS pos, SUM(s.signal < 0) AS neg
     FROM (SELECT f.trace_id, {signal} AS signal FROM feedback f
           WHERE f.trace_id IN (SELECT t.id FROM traces t WHERE {where})) AS s
     GROUP BY s.trace_id HAVING pos + neg > 0
 ) AS r JOIN traces t ON t.id = r.trace_id
-{group}
+GROUP BY bucket
 """
 
 # Where failures start: spans that raised while none of their children did. Spans never start before
@@ -318,14 +314,13 @@ WHERE s.status = 'error' AND s.start_time >= :since_spans AND {where}
   AND NOT EXISTS (SELECT 1 FROM spans c WHERE c.parent_id = s.id AND c.status = 'error')
 """
 
-_FAILING_SPANS_SQL = """
-SELECT name, type, COUNT(*) AS failures, COUNT(DISTINCT trace_id) AS traces
-FROM ({origins}) GROUP BY name, type ORDER BY failures DESC, traces DESC, name LIMIT :top
-"""
-
-_ERROR_TYPES_SQL = """
-SELECT error_type AS type, COUNT(*) AS failures, COUNT(DISTINCT trace_id) AS traces, MAX(message) AS message
-FROM ({origins}) GROUP BY error_type ORDER BY failures DESC, traces DESC, error_type LIMIT :top
+_ORIGIN_GROUPS_SQL = """
+WITH origins AS MATERIALIZED ({origins})
+SELECT 'span' AS section, name, type, COUNT(*) AS failures, COUNT(DISTINCT trace_id) AS traces, NULL AS message
+FROM origins GROUP BY name, type
+UNION ALL
+SELECT 'type', error_type, NULL, COUNT(*), COUNT(DISTINCT trace_id), MAX(message)
+FROM origins GROUP BY error_type
 """
 
 # One row per failed or negatively rated trace, with the columns its failure pattern is made of.
@@ -356,14 +351,18 @@ failing AS (
 )
 """
 
+# The window counts run over every failing trace (covered or not) before the covered ones are dropped.
 _UNCOVERED_SQL = """
 SELECT kind, entrypoint, error_type, span, feedback, COUNT(*) AS n, MAX(start_time) AS last_seen,
-       json_group_array(json_array(start_time, id)) FILTER (WHERE nth <= :examples) AS examples
+       json_group_array(json_array(start_time, id)) FILTER (WHERE nth <= :examples) AS examples,
+       MAX(all_failing) AS all_failing, MAX(all_covered) AS all_covered
 FROM (
-    SELECT *, ROW_NUMBER() OVER (PARTITION BY kind, entrypoint, error_type, span, feedback
-                                 ORDER BY start_time DESC, id DESC) AS nth
-    FROM failing WHERE id NOT IN (SELECT value FROM json_each(:covered))
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY covered, kind, entrypoint, error_type, span, feedback
+                                 ORDER BY start_time DESC, id DESC) AS nth,
+           COUNT(*) OVER () AS all_failing, SUM(covered) OVER () AS all_covered
+    FROM (SELECT *, id IN (SELECT value FROM json_each(:covered)) AS covered FROM failing)
 )
+WHERE NOT covered
 GROUP BY kind, entrypoint, error_type, span, feedback
 ORDER BY n DESC, last_seen DESC, entrypoint LIMIT :top
 """
