@@ -2,7 +2,9 @@
 
 Requests match on method, API path, query and body. The body is compared as JSON data when both
 sides are JSON: key order and whitespace do not matter, ``1`` equals ``1.0``, but ``true`` never
-equals ``1``; anything else is compared byte for byte. Scheme, host and port are *not* compared:
+equals ``1``; anything else is compared byte for byte. The query is compared without ``beta``
+(``?beta=true`` marks beta endpoints in some SDK versions and not in others). Scheme, host and port
+are *not* compared:
 a case recorded against ``https://api.anthropic.com`` replays wherever ``ANTHROPIC_BASE_URL`` points
 (a proxy, a closed loopback port in CI). The path is compared from its ``/v1/`` on, so a base URL
 with a path prefix replays too.
@@ -111,3 +113,15 @@ def api_path_matcher(live: Any, recorded: Any) -> None:
     """vcrpy matcher: the same API path, whatever the base URL's host, port or path prefix."""
     if api_path(live.path) != api_path(recorded.path):
         raise AssertionError(f"{live.path} here, {recorded.path} recorded")
+
+
+#: Query parameters that say which SDK sent a request rather than what it asks for.
+IGNORED_QUERY_PARAMETERS = frozenset({"beta"})
+
+
+def api_query_matcher(live: Any, recorded: Any) -> None:
+    """vcrpy matcher: the same query parameters, apart from :data:`IGNORED_QUERY_PARAMETERS`."""
+    mine = [pair for pair in live.query if pair[0] not in IGNORED_QUERY_PARAMETERS]
+    theirs = [pair for pair in recorded.query if pair[0] not in IGNORED_QUERY_PARAMETERS]
+    if mine != theirs:
+        raise AssertionError(f"query {mine} here, {theirs} recorded")

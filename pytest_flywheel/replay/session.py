@@ -35,7 +35,13 @@ from vcr.config import VCR
 
 from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer
 from pytest_flywheel.replay.errors import CassetteMissError
-from pytest_flywheel.replay.matching import api_path_matcher, first_difference, json_body, parse_json_body
+from pytest_flywheel.replay.matching import (
+    api_path_matcher,
+    api_query_matcher,
+    first_difference,
+    json_body,
+    parse_json_body,
+)
 from pytest_flywheel.replay.misses import (
     describe_request,
     missing_cassette_error,
@@ -50,7 +56,7 @@ from pytest_flywheel.tracing.hooks import tool_interceptor
 JUDGE_HEADER = "x-flywheel-judge"
 
 _VCR_MODES = {"none": "none", "once": "once", "new_episodes": "new_episodes", "all": "all", "rewrite": "all"}
-_MATCH_ON = ("method", "flywheel_path", "query", "flywheel_json_body")
+_MATCH_ON = ("method", "flywheel_path", "flywheel_query", "flywheel_json_body")
 
 # Headers that only say which client sent a request, or change on every response: left out of what
 # is recorded, so that re-recording a case shows in its diff only what really changed.
@@ -287,6 +293,7 @@ class ReplaySession:
             drop_unused_requests=self.record_mode == "rewrite",
         )
         config.register_matcher("flywheel_path", api_path_matcher)
+        config.register_matcher("flywheel_query", api_query_matcher)
         config.register_matcher("flywheel_json_body", json_body)
         config.register_serializer("flywheel", self._serializer())
         config.register_persister(AtomicPersister)
