@@ -14,6 +14,7 @@ to be running.
 
 from __future__ import annotations
 
+import os
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,8 +31,21 @@ if TYPE_CHECKING:
     from pytest_flywheel.pytest_plugin.items import CaseItem
     from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
 
-#: How many cases after the running one have their agents run and judge calls submitted.
+#: How many cases after the running one have their agents run and judge calls submitted; the
+#: environment variable FLYWHEEL_JUDGE_LOOKAHEAD overrides it (0 turns the run-ahead off).
 DEFAULT_LOOKAHEAD = 16
+
+
+def lookahead_from_env() -> int:
+    value = os.environ.get("FLYWHEEL_JUDGE_LOOKAHEAD", "").strip()
+    if not value:
+        return DEFAULT_LOOKAHEAD
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise FlywheelError(
+            f"FLYWHEEL_JUDGE_LOOKAHEAD={value!r}: expected a whole number of cases (0 turns the run-ahead off)"
+        ) from None
 
 
 @dataclass
@@ -77,9 +91,9 @@ class PendingCase:
 class CasePipeline:
     """Starts cases ahead of the item that runs, so that their judge calls overlap."""
 
-    def __init__(self, runtime: FlywheelRuntime, *, lookahead: int = DEFAULT_LOOKAHEAD) -> None:
+    def __init__(self, runtime: FlywheelRuntime, *, lookahead: int | None = None) -> None:
         self.runtime = runtime
-        self.lookahead = lookahead
+        self.lookahead = lookahead_from_env() if lookahead is None else lookahead
         self._pending: dict[str, PendingCase] = {}
         self._positions: dict[str, int] | None = None
 
