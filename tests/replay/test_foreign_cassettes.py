@@ -42,7 +42,9 @@ def _response_text(response: dict[str, Any]) -> str:
 
 def _blocks_of_sse(text: str) -> tuple[str, list[dict[str, Any]]]:
     """(message id, content blocks) of an event stream, reassembled independently of the SDK."""
-    message_id, blocks, partial = "", [], {}
+    message_id = ""
+    blocks: list[dict[str, Any]] = []
+    partial: dict[int, str] = {}
     for line in text.splitlines():
         if not line.startswith("data:"):
             continue
