@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_flywheel.testing import RecordedRequest
+from support_agent.retrieval import score
 from support_agent.shop import help_center
 
 STANDIN_JUDGE_MODEL = "flywheel-standin-judge"
@@ -74,21 +75,28 @@ def _asks_order_number(criterion: str, output: str, _: str) -> tuple[bool, str] 
     return asks, "it asks for the order number" if asks else "it does not ask for the order number"
 
 
-def _unsupported_numbers(criterion: str, output: str, trajectory: str) -> tuple[bool, str] | None:
+def _unsupported_numbers(
+    criterion: str, output: str, trajectory: str, question: str = ""
+) -> tuple[bool, str] | None:
     if not re.search(r"invent|make up|made up|grounded|supported by|only what|consistent with", criterion):
         return None
-    known = " ".join(f"{entry.title} {entry.body}" for entry in help_center()) + " " + trajectory
+    # What a careful reviewer would check against: the articles that answer this question, and the tools.
+    relevant = [entry for _, entry in score(question)[:2]] if question else list(help_center())
+    known = " ".join(f"{entry.title} {entry.body}" for entry in relevant) + " " + trajectory + " " + question
     known_numbers = set(_NUMBER.findall(known))
     unsupported = sorted({number for number in _NUMBER.findall(output) if number not in known_numbers})
     words = [
-        w for w in ("guarantee", "price match", "STUDENT10", "satisfaction") if w.lower() in output.lower()
+        w
+        for w in ("guarantee", "price match", "competitor", "STUDENT10", "satisfaction")
+        if w.lower() in output.lower()
     ]
     problems = unsupported + words
     ok = not problems
     return ok, (
-        "every figure it states is in the help center or a tool result"
+        "every figure it states is in the relevant help-center articles or a tool result"
         if ok
-        else f"it states {', '.join(problems)}, which no help-center article or tool result supports"
+        else f"it states {', '.join(problems)}, which neither the articles that answer this question nor a tool "
+        "result support"
     )
 
 
@@ -105,7 +113,7 @@ def _handoff(criterion: str, output: str, trajectory: str) -> tuple[bool, str] |
         r"hand(s|ed)? (it |the question |the request |this )?(over|to)|customer care|a person", criterion
     ):
         return None
-    done = "handoff_to_human" in trajectory and re.search(r"\bHO-[0-9A-F]{6}\b", output) is not None
+    done = re.search(r"\bHO-[0-9A-F]{6}\b", output) is not None  # the ticket number handoff_to_human gives
     offered = bool(re.search(r"hand (your|it|this)|customer care team", output, re.IGNORECASE))
     ok = done if re.search(r"ticket|opened|passes|passed", criterion) else (done or offered)
     return ok, "it hands over (or offers to)" if ok else "it neither hands over nor offers to"
@@ -158,10 +166,15 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def judge_criterion(criterion: str, output: str, trajectory: str) -> tuple[bool, str, float]:
+def judge_criterion(
+    criterion: str, output: str, trajectory: str, question: str = ""
+) -> tuple[bool, str, float]:
     lowered = criterion.lower()
     for rule in RULES:
-        decided = rule(lowered if rule is not _quoted else criterion, output, trajectory)
+        if rule is _unsupported_numbers:
+            decided = _unsupported_numbers(lowered, output, trajectory, question)
+        else:
+            decided = rule(lowered if rule is not _quoted else criterion, output, trajectory)
         if decided is not None:
             passed, evidence = decided
             return passed, f"[stand-in judge] {evidence}.", 0.7
@@ -184,6 +197,16 @@ def judge_criterion(criterion: str, output: str, trajectory: str) -> tuple[bool,
     )
 
 
+def _question(blocks: dict[str, str]) -> str:
+    """The customer's question, when the judged input is the agent's ``{"question": ...}``."""
+    text = blocks.get("INPUT", "")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return str(value.get("question", "")) if isinstance(value, dict) else text
+
+
 def respond(request: RecordedRequest) -> dict[str, Any]:
     """The ``record_verdicts`` tool call answering one judge request."""
     messages = request.body.get("messages") or []
@@ -195,7 +218,7 @@ def respond(request: RecordedRequest) -> dict[str, Any]:
     output, trajectory = blocks.get("OUTPUT", ""), blocks.get("TRAJECTORY", "")
     verdicts = []
     for index, criterion in _CRITERION.findall(blocks.get("CRITERIA", "")):
-        passed, reason, confidence = judge_criterion(criterion, output, trajectory)
+        passed, reason, confidence = judge_criterion(criterion, output, trajectory, _question(blocks))
         verdicts.append({"index": int(index), "reason": reason, "passed": passed, "confidence": confidence})
     digest = hashlib.sha256(json.dumps(verdicts, sort_keys=True).encode()).hexdigest()[:24]
     return {

@@ -22,9 +22,7 @@ def _short_hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:6].upper()
 
 
-@track(type="tool")
-def lookup_order(order_id: str, customer_id: str | None = None) -> dict[str, Any]:
-    """The order's status, items, dates and tracking, or ``{"error": ...}``."""
+def _order_for(order_id: str, customer_id: str | None) -> dict[str, Any]:
     order = find_order(order_id)
     if order is None:
         return {"error": f"No order {order_id} was found."}
@@ -34,9 +32,17 @@ def lookup_order(order_id: str, customer_id: str | None = None) -> dict[str, Any
 
 
 @track(type="tool")
+def lookup_order(order_id: str, customer_id: str | None = None) -> dict[str, Any]:
+    """The order's status, items, dates and tracking, or ``{"error": ...}``."""
+    return _order_for(order_id, customer_id)
+
+
+@track(type="tool")
 def check_refund_eligibility(order_id: str, condition: str, customer_id: str | None = None) -> dict[str, Any]:
     """Whether the shop's refund policy allows a refund for ``order_id`` with items in ``condition``."""
-    order = lookup_order(order_id, customer_id)
+    # Not through lookup_order: a tool calling a tool would nest two recorded calls, and a replay
+    # that answers the outer one from the cassette would never make the inner one.
+    order = _order_for(order_id, customer_id)
     if "error" in order:
         return order
     return {"order_id": order["id"], **refund_decision(order, condition)}
