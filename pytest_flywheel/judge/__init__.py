@@ -24,12 +24,19 @@ Vocabulary (``types.py``)
 The Anthropic judge (``anthropic_judge.py``, prompt in ``prompt.py``)
 
 * ``AnthropicJudge(*, model="claude-sonnet-5-5", client=None, api_key=None, base_url=None,
-  max_workers=8, reply_retries=1, max_tokens=2048, timeout=120.0, prices=None)`` — official SDK, sync
-  client created on first call, temperature 0, a forced tool (``record_verdicts``) as structured
-  output, header ``x-flywheel-judge: 1`` on every request. ``.usage: UsageTotals``. ``.close()``.
-  ``PROMPT_VERSION = "flywheel-judge/1"``.
+  max_workers=8, reply_retries=1, max_tokens=2048, timeout=120.0, max_api_retries=2, prices=None,
+  effort=None)`` — official SDK, sync client created on first call, a forced tool (``record_verdicts``)
+  as structured output, header ``x-flywheel-judge: 1`` (``JUDGE_HEADER``) on every request.
+  ``.usage: UsageTotals``; ``.close()``. ``PROMPT_VERSION = "flywheel-judge/1"``.
+  No temperature is sent: SDK 2.x has no sampling parameters and the API rejects them for current
+  models; repeatability comes from the verdict cache. ``effort`` goes to ``output_config.effort``.
+  Cost: the tracing piece's price table (``pytest_flywheel.tracing.pricing``), ``prices`` overriding.
 * ``make_default_judge(settings, *, model=None, max_workers=8) -> AnthropicJudge`` — what the plugin
   uses when no ``pytest_flywheel_make_judge`` hook answers.
+* ``loopback.py`` (tests, benchmarks): ``verdict_handler(rule=...)`` for
+  ``MessagesAPIServer.respond_with`` answers judge requests with a ``record_verdicts`` tool call (by
+  default a criterion passes when every 'single-quoted' word in it is in the OUTPUT block);
+  ``parse_judge_request(body)`` reads a request's fenced blocks back; ``LOOPBACK_MODEL``.
 
 Deterministic checks (``checks.py``)
 
@@ -66,10 +73,14 @@ Caching judge (``service.py``)
 * ``CachedJudge(judge, cache, *, offline=False, update=False)`` (alias ``JudgeService``):
   ``evaluate(request) -> list[Verdict]``, ``submit(request) -> Future[list[Verdict]]``, ``.stats``
   (``JudgeStats``: cached, new, calls, input_tokens, output_tokens, cost_usd; ``as_dict()``),
-  ``close()``. ``offline``: an uncached assertion is a ``JudgeError`` (no call). ``update``: judge
-  again and overwrite the cached verdict.
+  ``close()``, ``keys_for(request)``. ``offline``: an uncached assertion is a ``JudgeError`` (no
+  call). ``update``: judge again and overwrite the cached verdict. Cancelling a ``submit`` future
+  cancels its judge call if it has not started. Verdicts come back in the request's assertion order,
+  ``cached=True`` for those read from the file; a fully cached request makes no call.
 
-Hooks: ``pytest_flywheel/hookspecs.py`` (``pytest_flywheel_make_judge``, ``pytest_flywheel_redact``, ...).
+Hooks: ``pytest_flywheel/hookspecs.py``: ``pytest_flywheel_make_judge(config, settings)`` and
+``pytest_flywheel_redact(text)`` and ``pytest_flywheel_check(name, spec, output, trajectory)`` (all
+firstresult), ``pytest_flywheel_verdicts(item, verdicts)`` (observe only).
 """
 
 from __future__ import annotations

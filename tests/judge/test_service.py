@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
 
-from pytest_flywheel.judge import AnthropicJudge, CachedJudge, JudgeError, JudgeRequest, Verdict, VerdictCache
+from pytest_flywheel.judge import (
+    AnthropicJudge,
+    CachedJudge,
+    Judge,
+    JudgeError,
+    JudgeRequest,
+    PooledJudge,
+    Verdict,
+    VerdictCache,
+)
 from pytest_flywheel.judge.loopback import LOOPBACK_MODEL, ParsedJudgePrompt, verdict_handler
 from pytest_flywheel.testing import MessagesAPIServer
 
@@ -193,3 +203,53 @@ def test_cancelling_a_submitted_case_skips_its_call_if_not_started(tmp_path: Pat
 
         assert len(verdicts) == 2 and queued.cancelled()
         assert len(server.message_requests) == 1  # the queued case's call was never made
+
+
+class KeywordJudge(PooledJudge):
+    """A judge another backend could plug in through pytest_flywheel_make_judge: no LLM at all."""
+
+    backend = "keyword"
+    model = "keyword-1"
+    prompt_version = "keyword/1"
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.settings: dict[str, Any] = {}
+        self.seen: list[JudgeRequest] = []
+
+    def judge(self, request: JudgeRequest) -> list[Verdict]:
+        self.seen.append(request)
+        return [Verdict(passed="refund" in str(request.output), reason="keyword", confidence=1.0)
+                for _ in request.assertions]
+
+
+def test_any_judge_satisfying_the_protocol_is_cached_under_its_own_identity(tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    judge = KeywordJudge()
+    assert isinstance(judge, Judge)
+    first = CachedJudge(judge, VerdictCache.load(path))
+    verdicts = [first.submit(case).result(timeout=30) for case in CASES]
+    first.close()
+    first.cache.write()
+
+    assert [[v.passed for v in case] for case in verdicts] == [[True, True], [False]]
+    assert first.stats.calls == 2 and first.stats.new == 3  # counted by the service: no usage totals
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {(e["backend"], e["model"], e["prompt_version"]) for e in entries} == {("keyword", "keyword-1", "keyword/1")}
+
+    again = CachedJudge(KeywordJudge(), VerdictCache.load(path))
+    assert all(v.cached for v in again.evaluate(CASES[0]))
+    assert again.stats.calls == 0
+    # the Anthropic judge never reuses the keyword judge's verdicts: its identity is in the key
+    other = CachedJudge(AnthropicJudge(), VerdictCache.load(path), offline=True)
+    with pytest.raises(JudgeError, match="No cached verdict for 2 assertions"):
+        other.evaluate(CASES[0])
+
+
+def test_a_judge_answering_the_wrong_number_of_verdicts_is_an_error(tmp_path: Path) -> None:
+    class Short(KeywordJudge):
+        def judge(self, request: JudgeRequest) -> list[Verdict]:
+            return super().judge(request)[:1]
+
+    with pytest.raises(JudgeError, match="answered 1 verdicts for 2 assertions"):
+        CachedJudge(Short(), VerdictCache()).evaluate(CASES[0])
