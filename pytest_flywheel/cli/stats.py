@@ -7,8 +7,8 @@ import argparse
 from pytest_flywheel.cli._common import add_store_option, format_time, print_json, store_path
 from pytest_flywheel.cli.traces import format_table
 from pytest_flywheel.config import load_settings
-from pytest_flywheel.runs.trends import PeriodStats, ProductionStats, compute_stats, covered_trace_ids
-from pytest_flywheel.store.queries import QueryError, open_store_for_reading, parse_since, require_traces
+from pytest_flywheel.runs.trends import PeriodStats, ProductionStats, production_stats
+from pytest_flywheel.store.queries import QueryError, parse_since
 
 DESCRIPTION = """\
 Per period (UTC hours or days): trace volume, error rate, task success rate, latency p50/p95
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--project", help="Only traces of this project")
     parser.add_argument("--since", default="7d", metavar="WHEN", help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)")
     parser.add_argument("--by", default="day", help="Period: hour or day (default day)")
-    parser.add_argument("--top", type=int, default=10, metavar="N", help="Rows per list (default 10)")
+    parser.add_argument("--top", default="10", metavar="N", help="Rows per list (default 10)")
     parser.add_argument("--json", action="store_true", help="Print every figure as one JSON document")
     add_store_option(parser)
     parser.set_defaults(func=run_stats)
@@ -40,16 +40,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_stats(args: argparse.Namespace) -> int:
     if args.by not in ("hour", "day"):
         raise QueryError(f"--by {args.by!r}: expected hour or day")
-    if args.top <= 0:
-        raise QueryError(f"--top {args.top}: expected a number above 0")
-    since = parse_since(args.since)
-    covered, warnings = covered_trace_ids(load_settings())
-    with open_store_for_reading(store_path(args)) as store:
-        require_traces(store)
-        stats = compute_stats(
-            store, since=since, by=args.by, project=args.project, covered_trace_ids=covered, top=args.top
-        )
-    stats.warnings.extend(warnings)
+    top = int(args.top) if args.top.isdigit() else 0
+    if top <= 0:
+        raise QueryError(f"--top {args.top!r}: expected a whole number above 0")
+    stats = production_stats(
+        load_settings(), since=parse_since(args.since), by=args.by, project=args.project,
+        store_path=store_path(args), top=top,
+    )
     if args.json:
         print_json(stats.to_json())
     else:

@@ -368,6 +368,27 @@ ORDER BY n DESC, last_seen DESC, entrypoint LIMIT :top
 """
 
 
+def production_stats(
+    settings: Settings,
+    *,
+    since: float | None,
+    by: str = "day",
+    project: str | None = None,
+    store_path: Path | None = None,
+    top: int = 10,
+) -> ProductionStats:
+    """:func:`compute_stats` for a project: its store (or ``store_path``), read-only, with the trace ids
+    its suite files cover. What ``flywheel stats`` and the HTML report's ``--stats`` charts show."""
+    from pytest_flywheel.store.queries import open_store_for_reading, require_traces
+
+    covered, warnings = covered_trace_ids(settings)
+    with open_store_for_reading(store_path or settings.store) as store:
+        require_traces(store)
+        stats = compute_stats(store, since=since, by=by, project=project, covered_trace_ids=covered, top=top)
+    stats.warnings.extend(warnings)
+    return stats
+
+
 # -- which traces the suites already cover ----------------------------------------------------------
 
 

@@ -102,7 +102,8 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["stats", "--by", "week"], "--by 'week': expected hour or day"),
         (["stats", "--since", "soon"], "--since 'soon': expected a span of time"),
-        (["stats", "--top", "0"], "--top 0: expected a number above 0"),
+        (["stats", "--top", "0"], "--top '0': expected a whole number above 0"),
+        (["stats", "--top", "many"], "--top 'many': expected a whole number above 0"),
         (["stats", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db"),
     ],
 )
