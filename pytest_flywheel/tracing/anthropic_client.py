@@ -52,7 +52,9 @@ def track_anthropic(client: C, *, project_name: str | None = None) -> C:
         )
     import inspect
 
-    proxy_class = AsyncTracedMessages if inspect.iscoroutinefunction(create) else TracedMessages
+    # the SDK wraps create() in a plain-function decorator, so the async resource is told by its class
+    is_async = type(current).__name__.startswith("Async") or inspect.iscoroutinefunction(create)
+    proxy_class = AsyncTracedMessages if is_async else TracedMessages
     proxy = proxy_class(current, base_url=_base_url(client), project=project_name)
     try:
         setattr(client, "messages", proxy)
