@@ -266,5 +266,5 @@ def test_wrapping_is_per_client_and_idempotent(messages_api: MessagesAPIServer) 
 def test_track_anthropic_rejects_what_is_not_a_client() -> None:
     from pytest_flywheel.tracing import TrackUsageError
 
-    with pytest.raises(TrackUsageError, match="expects an anthropic.Anthropic"):
+    with pytest.raises(TrackUsageError, match=r"expects an anthropic\.Anthropic"):
         track_anthropic(object())
