@@ -296,6 +296,8 @@ def resolve_trace(store: Store, prefix: str) -> str:
     found = store.resolve_trace_id(prefix)
     if found is not None:
         return found
+    if store.conn.execute("SELECT 1 FROM traces WHERE id = ?", (prefix,)).fetchone():
+        return prefix  # a whole id that also begins a longer one
     upper = prefix + "\uffff"
     candidates = [
         row[0] for row in store.conn.execute(

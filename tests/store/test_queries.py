@@ -147,6 +147,12 @@ def test_resolve_full_unique_ambiguous_unknown(store: Store) -> None:
         resolve_trace(store, "zz")
 
 
+def test_a_whole_id_wins_over_longer_ids_it_begins(store: Store) -> None:
+    write_traces(store, TraceSpec("aaa10", T0))
+    assert resolve_trace(store, "aaa1") == "aaa1"
+    assert resolve_trace(store, "aaa10") == "aaa10"
+
+
 def test_unique_prefix_length(store: Store) -> None:
     assert unique_prefix_length(store, "aaa1", minimum=1) == 4
     assert unique_prefix_length(store, "abb3", minimum=1) == 2
