@@ -1,0 +1,163 @@
+"""The README's main job, end to end: the example project's suite passes offline, in a fresh copy.
+
+Each test copies ``example_project/`` to a temporary folder and runs pytest there in a subprocess,
+as a user would, with no API key and ``ANTHROPIC_BASE_URL`` on a closed port (the root conftest): any
+model or judge call that escaped a cassette or the verdict cache would fail the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_flywheel.config import load_settings
+from pytest_flywheel.suites import load_suite
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
+SUITE = "customer-support-qa"
+SUITE_FILE = EXAMPLE / "flywheel" / "suites" / f"{SUITE}.yaml"
+STANDIN_JUDGE = "flywheel-standin-judge"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh copy of the example project, without local state."""
+    copy = tmp_path / "example_project"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns(".flywheel", "__pycache__", ".pytest_cache"))
+    return copy
+
+
+def run_pytest(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--flywheel-suite={SUITE}", *args],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return report
+
+
+def case_ids() -> list[str]:
+    return [case.id for case in load_suite(SUITE_FILE).suite.cases]
+
+
+def test_main_job_passes_offline_from_the_committed_corpus(project: Path, tmp_path: Path) -> None:
+    verdicts = project / "flywheel" / "verdicts.jsonl"
+    before = verdicts.read_bytes()
+    report_path = tmp_path / "report.json"
+
+    done = run_pytest(project, f"--flywheel-report={report_path}")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = read_report(report_path)
+    suite = report["suites"][SUITE]
+    assert len(case_ids()) >= 10
+    assert (suite["cases"], suite["passed"], suite["failed"], suite["errors"]) == (
+        len(case_ids()),
+        len(case_ids()),
+        0,
+        0,
+    )
+    assert report["suites"]["(hand-written tests)"]["passed"] == 6
+    assert re.search(rf"\b{len(case_ids()) + 22} passed\b", done.stdout), done.stdout
+    # Every sentence verdict came from the committed cache: no judge call, nothing new to write.
+    assert report["judge"]["calls"] == 0
+    assert report["judge"]["new"] == 0
+    assert report["judge"]["cached"] > 0
+    assert verdicts.read_bytes() == before
+
+
+def test_production_agent_replays_red_offline(project: Path, tmp_path: Path) -> None:
+    """The walkthrough's red step: the v1 agent replays the production replies, and they fail."""
+    report_path = tmp_path / "report.json"
+
+    done = run_pytest(
+        project,
+        f"flywheel/suites/{SUITE}.yaml",
+        f"--flywheel-report={report_path}",
+        env={"SUPPORT_AGENT_VERSION": "v1"},
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = read_report(report_path)
+    outcomes = {case["case_id"]: case["outcome"] for case in report["cases"]}
+    # The two good production answers still pass; every captured failure fails again, none errors.
+    assert {case for case, outcome in outcomes.items() if outcome == "passed"} == {
+        "order-status-shipped",
+        "password-reset-link",
+    }
+    assert set(outcomes.values()) == {"passed", "failed"}
+    assert report["judge"]["calls"] == 0
+    loop = next(case for case in report["cases"] if case["case_id"] == "unknown-order-loop")
+    assert loop["cost_usd"] > 0.01
+
+
+def test_committed_corpus_holds_no_secrets() -> None:
+    placeholders = ("standin-placeholder-not-a-key", "no-key-set", "sk-ant-", "test-key")
+    for path in sorted((EXAMPLE / "flywheel").rglob("*")):
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        for secret in placeholders:
+            assert secret not in text, f"{path} holds {secret!r}"
+        for header in ("authorization", "x-api-key", "cookie", "set-cookie", "anthropic-organization-id"):
+            for value in re.findall(rf"^\s+{header}:\n\s+- (.+)$", text, flags=re.MULTILINE | re.IGNORECASE):
+                assert value.strip("'\"") == "[REDACTED]", f"{path}: {header} is {value}"
+
+
+def test_every_case_names_its_source_trace_and_has_a_cassette() -> None:
+    settings = load_settings(EXAMPLE, environ={})
+    for case in load_suite(SUITE_FILE).suite.cases:
+        assert case.source is not None and re.fullmatch(r"[0-9a-f]{32}", case.source.trace_id), case.id
+        assert case.cassette_path(settings, SUITE).is_file(), case.id
+    kinds = [type(a).__name__ for case in load_suite(SUITE_FILE).suite.cases for a in case.assertions]
+    assert "str" in kinds and len(set(kinds)) > 1  # sentences and deterministic checks, mixed
+
+
+def test_verdicts_say_which_judge_gave_them() -> None:
+    lines = (EXAMPLE / "flywheel" / "verdicts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines
+    for line in lines:
+        entry = json.loads(line)
+        if entry["model"] == STANDIN_JUDGE:
+            assert entry["reason"].startswith("[stand-in judge]"), entry
+        else:
+            assert entry["model"].startswith("claude-"), entry
+
+
+def test_simulated_production_runs_without_a_key(tmp_path: Path) -> None:
+    store = tmp_path / "flywheel.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "support_agent.simulate", "--requests", "30"],
+        cwd=EXAMPLE,
+        env={**os.environ, "FLYWHEEL_STORE": str(store), "PYTHONPATH": str(EXAMPLE)},
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "STAND-IN, not Claude" in done.stdout
+    from pytest_flywheel.store import Store
+
+    db = Store(store, readonly=True)
+    traces = db.conn.execute("SELECT count(*) FROM traces WHERE name = 'answer'").fetchone()[0]
+    feedback = db.conn.execute("SELECT count(DISTINCT trace_id) FROM feedback").fetchone()[0]
+    assert (traces, feedback) == (30, 30)
