@@ -16,6 +16,7 @@ is unused when its case ran in this session and no assertion of that case asked 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.judge.canonical import sha256_key
+from pytest_flywheel.judge.canonical import canonical_json
 from pytest_flywheel.judge.types import Verdict
 
 #: The key under which an xdist worker hands its session to the controller (``config.workeroutput``).
@@ -52,22 +53,33 @@ class JudgeIdentity(Protocol):
     settings: dict[str, Any]
 
 
+def verdict_keys(
+    judge: JudgeIdentity, assertions: list[str], input: Any, output: Any, trajectory: list[dict[str, Any]]
+) -> list[str]:
+    """The key of each assertion judged against one run (see :func:`verdict_key`).
+
+    Byte for byte the canonical JSON of the whole object, assembled from canonical pieces in sorted
+    key order, so that a case's input, output and trajectory are serialised once, not per assertion.
+    """
+    head = (
+        f'"backend":{canonical_json(judge.backend)},"input":{canonical_json(input)},'
+        f'"model":{canonical_json(judge.model)},"output":{canonical_json(output)},'
+        f'"prompt_version":{canonical_json(judge.prompt_version)},"settings":{canonical_json(judge.settings)},'
+        f'"trajectory":{canonical_json(trajectory)}}}'
+    )
+    return [
+        "sha256:" + hashlib.sha256(f'{{"assertion":{canonical_json(assertion)},{head}'.encode()).hexdigest()
+        for assertion in assertions
+    ]
+
+
 def verdict_key(
     judge: JudgeIdentity, assertion: str, input: Any, output: Any, trajectory: list[dict[str, Any]]
 ) -> str:
-    """``"sha256:<hex>"`` of the canonical JSON of everything that can change this verdict."""
-    return sha256_key(
-        {
-            "backend": judge.backend,
-            "model": judge.model,
-            "prompt_version": judge.prompt_version,
-            "settings": judge.settings,
-            "assertion": assertion,
-            "input": input,
-            "output": output,
-            "trajectory": trajectory,
-        }
-    )
+    """``"sha256:<hex>"`` of the canonical JSON (sorted keys, compact, UTF-8) of everything that can
+    change this verdict: ``{assertion, backend, input, model, output, prompt_version, settings,
+    trajectory}``."""
+    return verdict_keys(judge, [assertion], input, output, trajectory)[0]
 
 
 def _now() -> str:

@@ -12,7 +12,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry, verdict_key
+from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry, verdict_keys
 from pytest_flywheel.judge.types import Judge, JudgeError, JudgeRequest, UsageTotals, Verdict
 
 
@@ -76,10 +76,7 @@ class CachedJudge:
 
     def keys_for(self, request: JudgeRequest) -> list[str]:
         """The cache key of each of ``request``'s assertions."""
-        return [
-            verdict_key(self.judge, assertion, request.input, request.output, request.trajectory)
-            for assertion in request.assertions
-        ]
+        return verdict_keys(self.judge, request.assertions, request.input, request.output, request.trajectory)
 
     def _split(self, request: JudgeRequest) -> tuple[list[str], dict[int, Verdict], list[int]]:
         keys = self.keys_for(request)

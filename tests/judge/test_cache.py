@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from pytest_flywheel.judge import (
     VerdictEntry,
     verdict_key,
 )
+from pytest_flywheel.judge.cache import verdict_keys
 
 
 class FakeIdentity:
@@ -30,7 +32,7 @@ class FakeIdentity:
 BASE: dict[str, Any] = {
     "assertion": "The reply must apologise.",
     "input": {"question": "Where is my order?", "user": {"id": 7, "tier": "gold"}},
-    "output": "Sorry, it is late.",
+    "output": "Désolé — it is late.",
     "trajectory": [{"type": "tool", "name": "lookup", "arguments": {"id": 7}, "result": "late"}],
 }
 
@@ -54,6 +56,15 @@ def k(n: int) -> str:
 # -- keys -----------------------------------------------------------------------------------------
 
 
+def test_key_is_sha256_of_the_canonical_json_of_every_component() -> None:
+    identity = FakeIdentity()
+    whole = {"backend": identity.backend, "model": identity.model, "prompt_version": identity.prompt_version,
+             "settings": identity.settings, **BASE}
+    text = json.dumps(whole, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert key_of() == "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert verdict_keys(identity, ["a", BASE["assertion"]], BASE["input"], BASE["output"], BASE["trajectory"])[1] == key_of()
+
+
 def test_key_is_sha256_of_canonical_json_and_ignores_dict_order() -> None:
     reordered = {"user": {"tier": "gold", "id": 7}, "question": "Where is my order?"}
     assert key_of().startswith("sha256:") and len(key_of()) == len("sha256:") + 64
@@ -69,7 +80,7 @@ def test_key_is_sha256_of_canonical_json_and_ignores_dict_order() -> None:
         {"identity": FakeIdentity(settings={"effort": "high"})},
         {"assertion": "The reply must apologise!"},
         {"input": {"question": "Where is my order?", "user": {"id": 8, "tier": "gold"}}},
-        {"output": "Sorry, it is late"},
+        {"output": "Désolé — it is late!"},
         {"trajectory": [{"type": "tool", "name": "lookup", "arguments": {"id": 7}, "result": "on time"}]},
         {"trajectory": []},
     ],
