@@ -128,6 +128,8 @@ def format_table(rows: list[list[str]]) -> str:
 
 
 def format_duration(ms: float) -> str:
+    if ms < 10:
+        return f"{ms:.1f} ms"
     if ms < 1000:
         return f"{ms:.0f} ms"
     if ms < 60_000:
@@ -211,9 +213,44 @@ def _draw_node(node: SpanNode, lines: list[str], *, prefix: str, last: bool, top
     lines.append(f"{prefix}{branch}{span_line(node.span)}{orphan}")
     child_prefix = prefix if top else prefix + ("    " if last else "│   ")
     detail_prefix = child_prefix + ("│   " if node.children else "    ")
+    shown_in, shown_out = _message_views(node.span) if node.span.type == "llm" else (None, None)
     if node.span.input is not None:
-        lines.append(f"{detail_prefix}in:  {preview(node.span.input, 100, arguments=True)}")
+        lines.append(f"{detail_prefix}in:  {shown_in or preview(node.span.input, 100, arguments=True)}")
     if node.span.output is not None:
-        lines.append(f"{detail_prefix}out: {preview(node.span.output, 100)}")
+        lines.append(f"{detail_prefix}out: {shown_out or preview(node.span.output, 100)}")
     for index, child in enumerate(node.children):
         _draw_node(child, lines, prefix=child_prefix, last=index == len(node.children) - 1)
+
+
+def _blocks_text(content: Any) -> str | None:
+    """Text of a Messages API ``content`` (a string or a list of blocks); tool calls as ``name(args)``."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return None
+    parts = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        elif block.get("type") == "tool_use":
+            parts.append(f"[tool_use {block.get('name')}({preview(block.get('input'), 40)})]")
+        elif block.get("type") == "tool_result":
+            parts.append(f"[tool_result {preview(block.get('content'), 40)}]")
+    return " ".join(parts) if parts else None
+
+
+def _message_views(span: SpanRecord) -> tuple[str | None, str | None]:
+    """For an LLM span: the last message sent and the reply's text, instead of the raw JSON."""
+    shown_in = shown_out = None
+    if isinstance(span.input, dict) and isinstance(span.input.get("messages"), list) and span.input["messages"]:
+        last = span.input["messages"][-1]
+        text = _blocks_text(last.get("content")) if isinstance(last, dict) else None
+        if text is not None:
+            shown_in = preview(f"{last.get('role', 'user')}: {text}", 100)
+    if isinstance(span.output, dict):
+        text = _blocks_text(span.output.get("content"))
+        if text is not None:
+            shown_out = preview(f"assistant: {text}", 100)
+    return shown_in, shown_out

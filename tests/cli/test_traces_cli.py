@@ -25,7 +25,9 @@ def db(tmp_path: Path) -> Path:
                   feedback=[Feedback("thumbs", False, reason="wrong order")],
                   children=[
                       Child("anthropic.messages.create", type="llm", key="llm", ms=800, model="claude-haiku-5-5",
-                            tokens=(1200, 300), cost=0.0042, input={"model": "claude-haiku-5-5", "messages": []},
+                            tokens=(1200, 300), cost=0.0042,
+                            input={"model": "claude-haiku-5-5",
+                                   "messages": [{"role": "user", "content": "Where is order 42?"}]},
                             output={"content": [{"type": "text", "text": "Let me look."}]}),
                       Child("lookup_order", key="tool", offset_ms=900, ms=200, input={"order_id": 42},
                             error=("KeyError", "'order 42'")),
@@ -122,7 +124,9 @@ def test_show_draws_the_span_tree(db: Path, capsys: pytest.CaptureFixture[str]) 
         "└── tool  lookup_order  200 ms  ✗ KeyError: 'order 42'\n"
         "    └── tool  db_query  50 ms"
     )
-    assert '│       out: {"content":[{"type":"text","text":"Let me look."}]}' in lines
+    # LLM spans show the last message sent and the reply's text rather than the raw JSON
+    assert "│       in:  user: Where is order 42?" in lines
+    assert "│       out: assistant: Let me look." in lines
     assert "    │   in:  42" in lines  # a lone argument previews as its value
     assert "            out: []" in lines
 
