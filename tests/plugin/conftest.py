@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
+# Imported here, in the outer session, so that in-process pytester runs (which put sys.modules back
+# after each run) never import them twice: ruamel's C extension does not survive a second import.
+import pytest_flywheel.replay.session
+import pytest_flywheel.suites.loading  # noqa: F401
 from pytest_flywheel.judge.loopback import verdict_handler
 from pytest_flywheel.testing import MessagesAPIServer
 
 PYPROJECT = """\
 [tool.pytest.ini_options]
-addopts = "-p no:cacheprovider"
+# In-process pytester runs see pytest_flywheel already imported by the outer session.
+filterwarnings = ["ignore::pytest.PytestAssertRewriteWarning"]
 
 [tool.flywheel]
 store = ".flywheel/flywheel.db"
@@ -88,7 +93,9 @@ def judge_server() -> Iterator[MessagesAPIServer]:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, judge_server: MessagesAPIServer) -> Project:
+def project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, judge_server: MessagesAPIServer
+) -> Project:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", judge_server.base_url)
     pytester.makefile(".toml", pyproject=PYPROJECT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.plugin.conftest import Project
 
 
@@ -22,3 +24,151 @@ def test_cases_run_as_items_and_failures_show_each_assertion(project: Project) -
     )
     assert project.judge_calls() == 2  # one call per case, all its sentences at once
 
+
+def test_k_matches_case_ids_and_tags_and_tags_are_markers(project: Project) -> None:
+    by_tag = project.pytester.runpytest("--flywheel-suite=qa", "-k", "billing", "-v")
+    by_tag.assert_outcomes(passed=1, deselected=1)
+    by_tag.stdout.fnmatch_lines(["flywheel/suites/qa.yaml::refund PASSED*"])
+
+    by_id = project.pytester.runpytest("--flywheel-suite=qa", "-k", "shipping")
+    by_id.assert_outcomes(failed=1, deselected=1)
+
+    by_marker = project.pytester.runpytest("--flywheel-suite=qa", "-m", "smoke", "--strict-markers")
+    by_marker.assert_outcomes(passed=1, deselected=1)
+
+
+def test_deselect_and_last_failed(project: Project) -> None:
+    deselected = project.pytester.runpytest(
+        "--flywheel-suite=qa", "--deselect", "flywheel/suites/qa.yaml::shipping"
+    )
+    deselected.assert_outcomes(passed=1, deselected=1)
+
+    project.pytester.runpytest("--flywheel-suite=qa").assert_outcomes(passed=1, failed=1)
+    last_failed = project.pytester.runpytest("--flywheel-suite=qa", "--lf", "-v")
+    last_failed.assert_outcomes(failed=1)
+    last_failed.stdout.fnmatch_lines(["flywheel/suites/qa.yaml::shipping FAILED*"])
+
+
+def test_a_node_id_argument_runs_one_case_without_the_option(project: Project) -> None:
+    result = project.pytester.runpytest("flywheel/suites/qa.yaml::refund", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["flywheel/suites/qa.yaml::refund PASSED*"])
+
+
+def test_yaml_files_are_left_alone_without_the_option(project: Project) -> None:
+    result = project.pytester.runpytest()
+    result.assert_outcomes()
+    assert project.judge_calls() == 0
+
+
+def test_reportinfo_points_at_the_case_line(project: Project) -> None:
+    items, _ = project.pytester.inline_genitems("--flywheel-suite=qa")
+    lines = (project.path / "flywheel/suites/qa.yaml").read_text().splitlines()
+    shipping_line = next(number for number, line in enumerate(lines) if "id: shipping" in line)
+    assert [item.nodeid for item in items] == [
+        "flywheel/suites/qa.yaml::refund",
+        "flywheel/suites/qa.yaml::shipping",
+    ]
+    assert items[1].location == ("flywheel/suites/qa.yaml", shipping_line, "case shipping of suite qa")
+
+
+def test_a_bad_suite_file_is_a_collection_error_without_traceback(project: Project) -> None:
+    project.write_suite(
+        "bad",
+        """\
+        version: 1
+        name: bad
+        target: agent:answer
+        cases:
+          - id: one
+            input: {question: "x"}
+            assertions: []
+        """,
+    )
+    result = project.pytester.runpytest("--flywheel-suite=bad")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR collecting flywheel/suites/bad.yaml*", "*bad.yaml:7: *assertions*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_unknown_suite_is_a_usage_error_naming_the_suites(project: Project) -> None:
+    result = project.pytester.runpytest("--flywheel-suite=nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--flywheel-suite nope*no suite named 'nope'*qa*"])
+
+
+def test_all_runs_every_suite(project: Project) -> None:
+    project.write_suite(
+        "more",
+        """\
+        version: 1
+        name: more
+        target: agent:answer
+        cases:
+          - id: extra
+            input: {question: "an extra"}
+            assertions: [{contains: "extra"}]
+        """,
+    )
+    result = project.pytester.runpytest("--flywheel-suite=all", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["flywheel/suites/more.yaml::extra PASSED*"])
+
+
+def test_a_target_that_raises_fails_and_shows_the_exception(project: Project) -> None:
+    project.write_suite(
+        "crash",
+        """\
+        version: 1
+        name: crash
+        target: agent:answer
+        cases:
+          - id: boom
+            input: {question: "please crash"}
+            assertions: ["The reply must mention 'refund'"]
+        """,
+    )
+    result = project.pytester.runpytest("--flywheel-suite=crash")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*the target raised an exception, so no assertion was checked:*",
+            "*RuntimeError: the agent crashed on purpose*",
+        ]
+    )
+    assert project.judge_calls() == 0
+
+
+def test_an_import_error_is_an_error_outcome(project: Project) -> None:
+    project.write_suite(
+        "broken",
+        """\
+        version: 1
+        name: broken
+        target: missing_module:answer
+        cases:
+          - id: one
+            input: {question: "x"}
+            assertions: ["The reply must mention 'x'"]
+        """,
+    )
+    result = project.pytester.runpytest("--flywheel-suite=broken")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*importing module 'missing_module' failed with ModuleNotFoundError*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_async_target_is_awaited(project: Project) -> None:
+    project.write_suite(
+        "aio",
+        """\
+        version: 1
+        name: aio
+        target: agent:answer_async
+        cases:
+          - id: one
+            input: {question: "money back"}
+            assertions: ["The reply must mention 'refund approved'"]
+        """,
+    )
+    project.pytester.runpytest("--flywheel-suite=aio").assert_outcomes(passed=1)
