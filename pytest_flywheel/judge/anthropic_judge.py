@@ -6,6 +6,7 @@ the first call, so importing this module (and collecting tests) costs nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -69,6 +70,11 @@ def parse_verdicts(message: dict[str, Any], count: int) -> list[dict[str, Any]]:
         raise _UnusableReply(f"it did not call {TOOL_NAME} (it answered with {found})")
     tool_input = calls[0].get("input")
     verdicts = tool_input.get("verdicts") if isinstance(tool_input, dict) else None
+    if isinstance(verdicts, str):  # models now and then send a nested array as JSON text
+        try:
+            verdicts = json.loads(verdicts)
+        except json.JSONDecodeError:
+            pass
     if not isinstance(verdicts, list):
         truncated = message.get("stop_reason") == "max_tokens"
         raise _UnusableReply(f"the {TOOL_NAME} input has no verdicts list", truncated=truncated)

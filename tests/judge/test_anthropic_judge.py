@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import wait
 
@@ -292,3 +293,13 @@ def test_a_tool_use_for_another_tool_is_not_a_verdict(
     judge_api.queue(tool_use_message("something_else", {}), tool_use_message("something_else", {}))
     with pytest.raises(JudgeError, match="did not call record_verdicts"):
         AnthropicJudge(client=judge_client).judge(REQUEST)
+
+
+def test_verdicts_sent_as_json_text_are_read(judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer) -> None:
+    as_text = json.dumps([{"index": 0, "reason": "It is polite.", "passed": True, "confidence": 0.8}])
+    judge_api.queue(tool_use_message(TOOL_NAME, {"verdicts": as_text}))
+
+    verdicts = AnthropicJudge(client=judge_client).judge(JudgeRequest(assertions=["Polite."], output="Hi"))
+
+    assert len(judge_api.message_requests) == 1
+    assert (verdicts[0].passed, verdicts[0].reason, verdicts[0].confidence) == (True, "It is polite.", 0.8)
