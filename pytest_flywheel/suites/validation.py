@@ -135,10 +135,10 @@ def _schema_problems(error: SchemaValidationError) -> Iterator[FieldProblem]:
         yield path, f"expected a number {bound} {limit}, found {describe_value(instance)}"
     elif kind == "minProperties":
         yield path, f"expected {_expected_type(schema)}, found an empty mapping"
-    elif kind == "oneOf" and schema.get("x-kind") == "one-check":
+    elif kind == "maxProperties" and schema.get("x-kind") == "one-check":
         found = [key for key in CHECK_KINDS if isinstance(instance, dict) and key in instance]
-        # With no check key at all, the unknown key, the lone args or the empty mapping is reported.
-        if found:
+        # With fewer than two check keys, what is wrong is an unknown key, reported on its own.
+        if len(found) > 1:
             yield path, f"a check holds exactly one of {', '.join(CHECK_KINDS)}; found {', '.join(found)}"
     else:
         yield path, error.message
