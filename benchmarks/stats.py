@@ -45,10 +45,21 @@ NOW = 1_790_000_000.0  # a fixed "now", so the cached store and the window agree
 DAYS = 14
 ENTRYPOINTS = (("support", "support_agent"), ("support", "triage_agent"), ("billing", "billing_agent"))
 TOOLS = ("lookup_order", "search_kb", "refund", "send_email")
-ERRORS = (("TimeoutError", "the tool timed out after 30 s"), ("ValueError", "order id is not valid"),
-          ("KeyError", "'customer'"), ("RateLimitError", "429 from the API"))
-FEEDBACK = (("thumbs", True), ("thumbs", False), ("task_failed", True), ("rating", "up"), ("rating", "down"),
-            ("score", 0.9), ("score", 0.2))
+ERRORS = (
+    ("TimeoutError", "the tool timed out after 30 s"),
+    ("ValueError", "order id is not valid"),
+    ("KeyError", "'customer'"),
+    ("RateLimitError", "429 from the API"),
+)
+FEEDBACK = (
+    ("thumbs", True),
+    ("thumbs", False),
+    ("task_failed", True),
+    ("rating", "up"),
+    ("rating", "down"),
+    ("score", 0.9),
+    ("score", 0.2),
+)
 
 
 def build_store(path: Path, *, traces: int, seed: int = 7) -> None:
@@ -63,11 +74,19 @@ def build_store(path: Path, *, traces: int, seed: int = 7) -> None:
     conn.execute("PRAGMA synchronous = OFF")
     span_sql = "INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     trace_sql = "INSERT INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    feedback_sql = ("INSERT INTO feedback (trace_id, name, value, value_num, reason, created_at)"
-                    " VALUES (?,?,?,?,?,?)")
-    llm_input = json.dumps({"model": "claude-haiku-5-5", "max_tokens": 512,
-                            "messages": [{"role": "user", "content": "Where is my order? " * 8}]})
-    llm_output = json.dumps({"role": "assistant", "content": [{"type": "text", "text": "It ships today. " * 6}]})
+    feedback_sql = (
+        "INSERT INTO feedback (trace_id, name, value, value_num, reason, created_at) VALUES (?,?,?,?,?,?)"
+    )
+    llm_input = json.dumps(
+        {
+            "model": "claude-haiku-5-5",
+            "max_tokens": 512,
+            "messages": [{"role": "user", "content": "Where is my order? " * 8}],
+        }
+    )
+    llm_output = json.dumps(
+        {"role": "assistant", "content": [{"type": "text", "text": "It ships today. " * 6}]}
+    )
     span_rows: list[tuple[Any, ...]] = []
     trace_rows: list[tuple[Any, ...]] = []
     feedback_rows: list[tuple[Any, ...]] = []
@@ -93,8 +112,15 @@ def build_store(path: Path, *, traces: int, seed: int = 7) -> None:
         tokens_in = tokens_out = 0
         cost = 0.0
         children: list[tuple[Any, ...]] = []
-        plan = ["retrieval", "llm", *(f"tool{k}" for k in range(2)), "llm", *(f"tool{k}" for k in range(2, 4)),
-                "llm", "guardrail"]
+        plan = [
+            "retrieval",
+            "llm",
+            *(f"tool{k}" for k in range(2)),
+            "llm",
+            *(f"tool{k}" for k in range(2, 4)),
+            "llm",
+            "guardrail",
+        ]
         root_error = None
         for j, kind in enumerate(plan):
             duration = rng.lognormvariate(-3.5, 0.8) if kind != "llm" else rng.lognormvariate(-0.7, 0.5)
@@ -116,12 +142,36 @@ def build_store(path: Path, *, traces: int, seed: int = 7) -> None:
                     payload_out = None
                     if index == failing_tool:
                         root_error = error
-            children.append((
-                f"{trace_id}-{j:02x}", trace_id, f"{trace_id}-root", project, name, span_type,
-                "error" if error else "ok", span_start, clock, duration * 1000, payload_in, payload_out, error,
-                "[]", "{}", "agent.tools", name, "agent/tools.py", 10 + j, model, t_in, t_out, 0 if t_in else None,
-                0 if t_in else None, span_cost, "end_turn" if model else None,
-            ))
+            children.append(
+                (
+                    f"{trace_id}-{j:02x}",
+                    trace_id,
+                    f"{trace_id}-root",
+                    project,
+                    name,
+                    span_type,
+                    "error" if error else "ok",
+                    span_start,
+                    clock,
+                    duration * 1000,
+                    payload_in,
+                    payload_out,
+                    error,
+                    "[]",
+                    "{}",
+                    "agent.tools",
+                    name,
+                    "agent/tools.py",
+                    10 + j,
+                    model,
+                    t_in,
+                    t_out,
+                    0 if t_in else None,
+                    0 if t_in else None,
+                    span_cost,
+                    "end_turn" if model else None,
+                )
+            )
             if root_error:
                 break  # the failure propagates: the rest of the plan never runs
         end = clock + 0.001
@@ -129,16 +179,58 @@ def build_store(path: Path, *, traces: int, seed: int = 7) -> None:
         root_input = json.dumps({"question": f"Where is order {i}?"})
         root_output = None if root_error else json.dumps("Your order ships today.")
         tags = json.dumps(["prod", "eu" if i % 3 else "us"])
-        span_rows.append((
-            f"{trace_id}-root", trace_id, None, project, entry, "general", status, start, end, (end - start) * 1000,
-            root_input, root_output, root_error, tags, "{}", "agent.main", entry, "agent/main.py", 1, None, None,
-            None, None, None, None, None,
-        ))
+        span_rows.append(
+            (
+                f"{trace_id}-root",
+                trace_id,
+                None,
+                project,
+                entry,
+                "general",
+                status,
+                start,
+                end,
+                (end - start) * 1000,
+                root_input,
+                root_output,
+                root_error,
+                tags,
+                "{}",
+                "agent.main",
+                entry,
+                "agent/main.py",
+                1,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        )
         span_rows.extend(children)
-        trace_rows.append((
-            trace_id, project, entry, status, start, end, (end - start) * 1000, root_input, root_output, root_error,
-            tags, "{}", f"agent.main:{entry}", len(children) + 1, tokens_in, tokens_out, cost,
-        ))
+        trace_rows.append(
+            (
+                trace_id,
+                project,
+                entry,
+                status,
+                start,
+                end,
+                (end - start) * 1000,
+                root_input,
+                root_output,
+                root_error,
+                tags,
+                "{}",
+                f"agent.main:{entry}",
+                len(children) + 1,
+                tokens_in,
+                tokens_out,
+                cost,
+            )
+        )
         if rng.random() < 0.2:
             name, value = FEEDBACK[rng.randrange(len(FEEDBACK))]
             if root_error and rng.random() < 0.5:
@@ -170,29 +262,52 @@ def _rank(values: list[float], p: int) -> float:
     return ordered[(p * len(ordered) + 99) // 100 - 1]
 
 
-def python_stats(store: Store, *, since: float, until: float, by: str, project: str | None = None,
-                 covered: set[str] | frozenset[str] = frozenset(), top: int = 10, examples: int = 3
-                 ) -> ProductionStats:
+def python_stats(
+    store: Store,
+    *,
+    since: float,
+    until: float,
+    by: str,
+    project: str | None = None,
+    covered: set[str] | frozenset[str] = frozenset(),
+    top: int = 10,
+    examples: int = 3,
+) -> ProductionStats:
     """The same figures as :func:`compute_stats`, from rows loaded into Python."""
     width = PERIOD_SECONDS[by]
     conn = store.conn
     project_sql = " AND project = :project" if project is not None else ""
     window = {"since": since, "until": until, "project": project}
-    traces = {row["id"]: row for row in conn.execute(
-        "SELECT id, name, status, start_time, duration_ms, input_tokens, output_tokens, cost_usd, error"
-        f" FROM traces WHERE start_time >= :since AND start_time < :until{project_sql}", window)}
+    traces = {
+        row["id"]: row
+        for row in conn.execute(
+            "SELECT id, name, status, start_time, duration_ms, input_tokens, output_tokens, cost_usd, error"
+            f" FROM traces WHERE start_time >= :since AND start_time < :until{project_sql}",
+            window,
+        )
+    }
     feedback = [row for row in conn.execute("SELECT trace_id, name, value FROM feedback") if row[0] in traces]
-    spans = [row for row in conn.execute(
-        "SELECT trace_id, id, parent_id, name, type, status, end_time, error FROM spans"
-        f" WHERE start_time >= :since{project_sql}", window) if row["trace_id"] in traces]
+    spans = [
+        row
+        for row in conn.execute(
+            "SELECT trace_id, id, parent_id, name, type, status, end_time, error FROM spans"
+            f" WHERE start_time >= :since{project_sql}",
+            window,
+        )
+        if row["trace_id"] in traces
+    ]
 
     def figures(rows: list[Any], start: float, label: str) -> PeriodStats:
         durations = [r["duration_ms"] for r in rows]
         return PeriodStats(
-            start=start, label=label, traces=len(rows), errors=sum(r["status"] == "error" for r in rows),
+            start=start,
+            label=label,
+            traces=len(rows),
+            errors=sum(r["status"] == "error" for r in rows),
             latency_p50_ms=_rank(durations, 50) if rows else None,
             latency_p95_ms=_rank(durations, 95) if rows else None,
-            input_tokens=sum(r["input_tokens"] for r in rows), output_tokens=sum(r["output_tokens"] for r in rows),
+            input_tokens=sum(r["input_tokens"] for r in rows),
+            output_tokens=sum(r["output_tokens"] for r in rows),
             cost_usd=sum(r["cost_usd"] for r in rows),
         )
 
@@ -218,8 +333,11 @@ def python_stats(store: Store, *, since: float, until: float, by: str, project: 
     periods = []
     for bucket in range(int(since // width), int(-(-until // width))):
         rows = by_bucket.get(bucket, [])
-        periods.append(add_rated(figures(rows, bucket * width, period_label(bucket * width, by)),
-                                 {r["id"] for r in rows}))
+        periods.append(
+            add_rated(
+                figures(rows, bucket * width, period_label(bucket * width, by)), {r["id"] for r in rows}
+            )
+        )
     totals = add_rated(figures(list(traces.values()), since, "total"), set(traces))
 
     errored_parents = {s["parent_id"] for s in spans if s["status"] == "error"}
@@ -235,14 +353,24 @@ def python_stats(store: Store, *, since: float, until: float, by: str, project: 
         if current is None or (s["end_time"], s["id"]) < (current["end_time"], current["id"]):
             first_origin[s["trace_id"]] = s
     failing_spans = sorted(
-        (FailingSpan(name=n, type=t, failures=len(g), traces=len({s["trace_id"] for s in g}))
-         for (n, t), g in span_groups.items()),
-        key=lambda f: (-f.failures, -f.traces, f.name, f.type))[:top]
+        (
+            FailingSpan(name=n, type=t, failures=len(g), traces=len({s["trace_id"] for s in g}))
+            for (n, t), g in span_groups.items()
+        ),
+        key=lambda f: (-f.failures, -f.traces, f.name, f.type),
+    )[:top]
     error_types = sorted(
-        (ErrorType(type=t, failures=len(g), traces=len({s["trace_id"] for s, _ in g}),
-                   example_message=max((m for _, m in g if m is not None), default=None))
-         for t, g in type_groups.items()),
-        key=lambda e: (-e.failures, -e.traces, e.type))[:top]
+        (
+            ErrorType(
+                type=t,
+                failures=len(g),
+                traces=len({s["trace_id"] for s, _ in g}),
+                example_message=max((m for _, m in g if m is not None), default=None),
+            )
+            for t, g in type_groups.items()
+        ),
+        key=lambda e: (-e.failures, -e.traces, e.type),
+    )[:top]
 
     failing: list[tuple[tuple[Any, ...], float, str]] = []
     for tid, row in traces.items():
@@ -251,7 +379,13 @@ def python_stats(store: Store, *, since: float, until: float, by: str, project: 
             etype = json.loads(origin["error"]).get("type") if origin else None
             if etype is None and row["error"]:
                 etype = json.loads(row["error"]).get("type")
-            key: tuple[Any, ...] = ("error", row["name"], etype or "Error", origin["name"] if origin else None, None)
+            key: tuple[Any, ...] = (
+                "error",
+                row["name"],
+                etype or "Error",
+                origin["name"] if origin else None,
+                None,
+            )
         elif tid in rated and rated[tid][1] > 0 and rated[tid][1] >= rated[tid][0]:
             key = ("feedback", row["name"], None, None, negative_names[tid])
         else:
@@ -262,15 +396,33 @@ def python_stats(store: Store, *, since: float, until: float, by: str, project: 
         if tid not in covered:
             groups[key].append((start, tid))
     uncovered = sorted(
-        (FailurePattern(kind=k[0], entrypoint=k[1], error_type=k[2], span=k[3], feedback=k[4], count=len(g),
-                        last_seen=max(s for s, _ in g),
-                        example_trace_ids=[tid for _, tid in sorted(g, reverse=True)[:examples]])
-         for k, g in groups.items()),
-        key=lambda p: (-p.count, -p.last_seen, p.entrypoint))[:top]
+        (
+            FailurePattern(
+                kind=k[0],
+                entrypoint=k[1],
+                error_type=k[2],
+                span=k[3],
+                feedback=k[4],
+                count=len(g),
+                last_seen=max(s for s, _ in g),
+                example_trace_ids=[tid for _, tid in sorted(g, reverse=True)[:examples]],
+            )
+            for k, g in groups.items()
+        ),
+        key=lambda p: (-p.count, -p.last_seen, p.entrypoint),
+    )[:top]
     return ProductionStats(
-        by=by, since=since, until=until, project=project, periods=periods, totals=totals,
-        failing_spans=failing_spans, error_types=error_types, uncovered=uncovered,
-        failing_traces=len(failing), covered_failing_traces=sum(1 for _, _, tid in failing if tid in covered),
+        by=by,
+        since=since,
+        until=until,
+        project=project,
+        periods=periods,
+        totals=totals,
+        failing_spans=failing_spans,
+        error_types=error_types,
+        uncovered=uncovered,
+        failing_traces=len(failing),
+        covered_failing_traces=sum(1 for _, _, tid in failing if tid in covered),
     )
 
 
@@ -299,8 +451,12 @@ def main() -> int:
     store = Store(path, readonly=True)
     spans = store.conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0]
     since, until = NOW - 7 * 86400, NOW
-    covered = {row[0] for row in store.conn.execute(
-        "SELECT id FROM traces WHERE status = 'error' AND start_time >= ? ORDER BY id LIMIT 200", (since,))}
+    covered = {
+        row[0]
+        for row in store.conn.execute(
+            "SELECT id FROM traces WHERE status = 'error' AND start_time >= ? ORDER BY id LIMIT 200", (since,)
+        )
+    }
 
     def sql_side() -> ProductionStats:
         return compute_stats(store, since=since, until=until, by="day", covered_trace_ids=covered)
@@ -318,11 +474,19 @@ def main() -> int:
             run()
             timings[name].append(time.perf_counter() - started)
     sql_median, py_median = statistics.median(timings["sql"]), statistics.median(timings["python"])
-    print(f"store: {args.traces:,} traces, {spans:,} spans, {path.stat().st_size / 1e6:.0f} MB; window 7 days by day")
-    print(f"flywheel stats (SQL):      median {sql_median:.3f} s  runs {[round(t, 3) for t in timings['sql']]}")
-    print(f"rows loaded into Python:   median {py_median:.3f} s  runs {[round(t, 3) for t in timings['python']]}")
-    print(f"ratio Python / SQL: {py_median / sql_median:.1f}x; target <= 2 s: "
-          f"{'met' if sql_median <= 2.0 else 'NOT met'}")
+    print(
+        f"store: {args.traces:,} traces, {spans:,} spans, {path.stat().st_size / 1e6:.0f} MB; window 7 days by day"
+    )
+    print(
+        f"flywheel stats (SQL):      median {sql_median:.3f} s  runs {[round(t, 3) for t in timings['sql']]}"
+    )
+    print(
+        f"rows loaded into Python:   median {py_median:.3f} s  runs {[round(t, 3) for t in timings['python']]}"
+    )
+    print(
+        f"ratio Python / SQL: {py_median / sql_median:.1f}x; target <= 2 s: "
+        f"{'met' if sql_median <= 2.0 else 'NOT met'}"
+    )
     return 0
 
 

@@ -25,11 +25,15 @@ no signal. A feedback name that reports a failure (task_failed, thumbs_down) fli
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "stats", help="Production trends and the failures to capture next",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "stats",
+        help="Production trends and the failures to capture next",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--project", help="Only traces of this project")
-    parser.add_argument("--since", default="7d", metavar="WHEN", help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)")
+    parser.add_argument(
+        "--since", default="7d", metavar="WHEN", help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)"
+    )
     parser.add_argument("--by", default="day", help="Period: hour or day (default day)")
     parser.add_argument("--top", default="10", metavar="N", help="Rows per list (default 10)")
     parser.add_argument("--json", action="store_true", help="Print every figure as one JSON document")
@@ -44,8 +48,12 @@ def run_stats(args: argparse.Namespace) -> int:
     if top <= 0:
         raise QueryError(f"--top {args.top!r}: expected a whole number above 0")
     stats = production_stats(
-        load_settings(), since=parse_since(args.since), by=args.by, project=args.project,
-        store_path=store_path(args), top=top,
+        load_settings(),
+        since=parse_since(args.since),
+        by=args.by,
+        project=args.project,
+        store_path=store_path(args),
+        top=top,
     )
     if args.json:
         print_json(stats.to_json())
@@ -84,16 +92,38 @@ def render_stats(stats: ProductionStats) -> str:
     """The plain-text report ``flywheel stats`` prints."""
     scope = f"project {stats.project}" if stats.project else "all projects"
     lines = [f"Production trends, {scope}, by {stats.by} (UTC)", ""]
-    rows = [["PERIOD", "TRACES", "ERRORS", "SUCCESS", "RATED", "P50 MS", "P95 MS", "TOKENS IN", "TOKENS OUT", "COST"]]
+    rows = [
+        [
+            "PERIOD",
+            "TRACES",
+            "ERRORS",
+            "SUCCESS",
+            "RATED",
+            "P50 MS",
+            "P95 MS",
+            "TOKENS IN",
+            "TOKENS OUT",
+            "COST",
+        ]
+    ]
     for p in [*_collapse_quiet(stats.periods), stats.totals]:
         if isinstance(p, str):
             rows.append([p, "0", *["-"] * 8])
             continue
-        rows.append([
-            p.label, f"{p.traces:,}", _pct(p.error_rate), _pct(p.success_rate), f"{p.rated:,}",
-            _ms(p.latency_p50_ms), _ms(p.latency_p95_ms), f"{p.input_tokens:,}", f"{p.output_tokens:,}",
-            f"${p.cost_usd:,.4f}",
-        ])
+        rows.append(
+            [
+                p.label,
+                f"{p.traces:,}",
+                _pct(p.error_rate),
+                _pct(p.success_rate),
+                f"{p.rated:,}",
+                _ms(p.latency_p50_ms),
+                _ms(p.latency_p95_ms),
+                f"{p.input_tokens:,}",
+                f"{p.output_tokens:,}",
+                f"${p.cost_usd:,.4f}",
+            ]
+        )
     lines.append(format_table(rows))
 
     lines += ["", "Where failures start (spans that raised, none of their children did):"]
@@ -102,20 +132,29 @@ def render_stats(stats: ProductionStats) -> str:
         span_rows += [[s.name, s.type, f"{s.failures:,}", f"{s.traces:,}"] for s in stats.failing_spans]
         lines.append(format_table(span_rows))
         type_rows = [["ERROR TYPE", "FAILURES", "TRACES", "EXAMPLE"]]
-        type_rows += [[e.type, f"{e.failures:,}", f"{e.traces:,}", (e.example_message or "")[:60]]
-                      for e in stats.error_types]
+        type_rows += [
+            [e.type, f"{e.failures:,}", f"{e.traces:,}", (e.example_message or "")[:60]]
+            for e in stats.error_types
+        ]
         lines += ["", format_table(type_rows)]
     else:
         lines.append("  no span raised in this window")
 
-    lines += ["", f"Uncovered failures: what to capture next ({stats.failing_traces:,} failed or negatively rated "
-              f"traces, {stats.covered_failing_traces:,} already captured into a suite):"]
+    lines += [
+        "",
+        f"Uncovered failures: what to capture next ({stats.failing_traces:,} failed or negatively rated "
+        f"traces, {stats.covered_failing_traces:,} already captured into a suite):",
+    ]
     if stats.uncovered:
         pattern_rows = [["COUNT", "PATTERN", "LAST SEEN", "EXAMPLES"]]
-        pattern_rows += [[f"{p.count:,}", p.label, format_time(p.last_seen), " ".join(p.example_trace_ids)]
-                         for p in stats.uncovered]
+        pattern_rows += [
+            [f"{p.count:,}", p.label, format_time(p.last_seen), " ".join(p.example_trace_ids)]
+            for p in stats.uncovered
+        ]
         lines.append(format_table(pattern_rows))
-        lines.append("Capture one into a suite with `flywheel suite add` (or Client().get_or_create_test_suite).")
+        lines.append(
+            "Capture one into a suite with `flywheel suite add` (or Client().get_or_create_test_suite)."
+        )
     else:
         lines.append("  none: every failing trace in this window is covered by a suite case")
     for warning in stats.warnings:

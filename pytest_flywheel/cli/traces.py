@@ -36,14 +36,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="List traces, newest first. Filters combine with AND.",
     )
     listing.add_argument("--project", help="Only traces of this project")
-    listing.add_argument("--name", help="Only traces of this entrypoint name (glob patterns like 'support_*' work)")
+    listing.add_argument(
+        "--name", help="Only traces of this entrypoint name (glob patterns like 'support_*' work)"
+    )
     listing.add_argument("--status", help="ok or error")
-    listing.add_argument("--since", metavar="WHEN", help="Started within 30m, 2h, 3d, 1w, or since an ISO-8601 time")
+    listing.add_argument(
+        "--since", metavar="WHEN", help="Started within 30m, 2h, 3d, 1w, or since an ISO-8601 time"
+    )
     listing.add_argument("--min-latency-ms", metavar="MS", help="Took at least this many milliseconds")
     listing.add_argument("--min-cost", metavar="USD", help="Cost at least this many US dollars")
     listing.add_argument("--tag", action="append", default=[], help="Carries this tag (repeat: all of them)")
     listing.add_argument(
-        "--feedback", action="append", default=[], metavar="NAME<VALUE",
+        "--feedback",
+        action="append",
+        default=[],
+        metavar="NAME<VALUE",
         help="Has feedback NAME comparing so to VALUE: <, >, =, <=, >=, != (e.g. 'thumbs<1', 'rating=bad')",
     )
     listing.add_argument("--limit", default="50", metavar="N", help="How many traces (default 50)")
@@ -111,10 +118,17 @@ def found_rows(found: list[Any], *, id_width: int) -> list[list[str]]:
     rows = [["ID", "START", "STATUS", "DURATION", "COST", "NAME", "INPUT"]]
     for summary in found:
         t: TraceRecord = summary.trace
-        rows.append([
-            t.id[:id_width], format_time(t.start_time), t.status, format_duration(t.duration_ms),
-            format_cost(t.cost_usd), t.name, preview(t.input, arguments=True),
-        ])
+        rows.append(
+            [
+                t.id[:id_width],
+                format_time(t.start_time),
+                t.status,
+                format_duration(t.duration_ms),
+                format_cost(t.cost_usd),
+                t.name,
+                preview(t.input, arguments=True),
+            ]
+        )
     return rows
 
 
@@ -174,7 +188,11 @@ def draw_trace(detail: TraceDetail) -> str:
     lines: list[str] = []
     t = detail.trace
     if t is not None:
-        tokens = f"  {t.input_tokens:,} in / {t.output_tokens:,} out tokens" if t.input_tokens or t.output_tokens else ""
+        tokens = (
+            f"  {t.input_tokens:,} in / {t.output_tokens:,} out tokens"
+            if t.input_tokens or t.output_tokens
+            else ""
+        )
         lines.append(
             f"trace {t.id}  {t.project}/{t.name}  {t.status}  {format_duration(t.duration_ms)}"
             f"{tokens}  {format_cost(t.cost_usd)}  {format_time(t.start_time)}"
@@ -244,7 +262,11 @@ def _blocks_text(content: Any) -> str | None:
 def _message_views(span: SpanRecord) -> tuple[str | None, str | None]:
     """For an LLM span: the last message sent and the reply's text, instead of the raw JSON."""
     shown_in = shown_out = None
-    if isinstance(span.input, dict) and isinstance(span.input.get("messages"), list) and span.input["messages"]:
+    if (
+        isinstance(span.input, dict)
+        and isinstance(span.input.get("messages"), list)
+        and span.input["messages"]
+    ):
         last = span.input["messages"][-1]
         text = _blocks_text(last.get("content")) if isinstance(last, dict) else None
         if text is not None:

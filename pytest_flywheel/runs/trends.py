@@ -188,9 +188,15 @@ def compute_stats(
     for row in conn.execute(_PERIODS_SQL.format(where=where), params):
         bucket = int(row["bucket"])
         periods[bucket] = PeriodStats(
-            start=float(bucket * width), label=period_label(bucket * width, by), traces=row["traces"],
-            errors=row["errors"], latency_p50_ms=row["p50"], latency_p95_ms=row["p95"],
-            input_tokens=row["input_tokens"], output_tokens=row["output_tokens"], cost_usd=row["cost"],
+            start=float(bucket * width),
+            label=period_label(bucket * width, by),
+            traces=row["traces"],
+            errors=row["errors"],
+            latency_p50_ms=row["p50"],
+            latency_p95_ms=row["p95"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cost_usd=row["cost"],
         )
     signal = feedback_signal_params(store)
     for row in conn.execute(_RATED_SQL.format(where=where, signal=FEEDBACK_SIGNAL_SQL), {**params, **signal}):
@@ -201,8 +207,10 @@ def compute_stats(
     totals = _totals(store, where, params, periods.values(), since=since)
     first = int(since // width) if since is not None else min(periods, default=int(until // width))
     last = math.ceil(until / width) - 1
-    filled = [periods.get(b) or PeriodStats(start=float(b * width), label=period_label(b * width, by))
-              for b in range(first, max(first, last) + 1)]
+    filled = [
+        periods.get(b) or PeriodStats(start=float(b * width), label=period_label(b * width, by))
+        for b in range(first, max(first, last) + 1)
+    ]
 
     origin_params = {**params, "since_spans": since if since is not None else float("-inf")}
     origins = _ORIGINS_SQL.format(where=where)
@@ -211,11 +219,20 @@ def compute_stats(
     # One pass over where failures start serves both lists; the groups are few, so they sort here.
     for row in conn.execute(_ORIGIN_GROUPS_SQL.format(origins=origins), origin_params):
         if row["section"] == "span":
-            failing_spans.append(FailingSpan(name=row["name"], type=row["type"], failures=row["failures"],
-                                             traces=row["traces"]))
+            failing_spans.append(
+                FailingSpan(
+                    name=row["name"], type=row["type"], failures=row["failures"], traces=row["traces"]
+                )
+            )
         else:
-            error_types.append(ErrorType(type=row["name"], failures=row["failures"], traces=row["traces"],
-                                         example_message=row["message"]))
+            error_types.append(
+                ErrorType(
+                    type=row["name"],
+                    failures=row["failures"],
+                    traces=row["traces"],
+                    example_message=row["message"],
+                )
+            )
     failing_spans.sort(key=lambda f: (-f.failures, -f.traces, f.name, f.type))
     error_types.sort(key=lambda e: (-e.failures, -e.traces, e.type))
 
@@ -235,14 +252,23 @@ def compute_stats(
         ).fetchone()
         counts = (row[0], row[1])
     return ProductionStats(
-        by=by, since=since, until=until, project=project, periods=filled, totals=totals,
-        failing_spans=failing_spans[:top], error_types=error_types[:top], uncovered=uncovered,
-        failing_traces=counts[0], covered_failing_traces=counts[1],
+        by=by,
+        since=since,
+        until=until,
+        project=project,
+        periods=filled,
+        totals=totals,
+        failing_spans=failing_spans[:top],
+        error_types=error_types[:top],
+        uncovered=uncovered,
+        failing_traces=counts[0],
+        covered_failing_traces=counts[1],
     )
 
 
-def _totals(store: Store, where: str, params: dict[str, Any], periods: Iterable[PeriodStats], *,
-            since: float | None) -> PeriodStats:
+def _totals(
+    store: Store, where: str, params: dict[str, Any], periods: Iterable[PeriodStats], *, since: float | None
+) -> PeriodStats:
     """The whole window: counts are the periods' sums (each trace is in one period); the
     percentiles need one more ranking, over all the window's durations."""
     totals = PeriodStats(start=since if since is not None else 0.0, label="total")
@@ -269,8 +295,13 @@ def _totals(store: Store, where: str, params: dict[str, Any], periods: Iterable[
 def _pattern(row: Any) -> FailurePattern:
     examples = sorted((tuple(pair) for pair in json.loads(row["examples"])), reverse=True)
     return FailurePattern(
-        kind=row["kind"], entrypoint=row["entrypoint"], count=row["n"], last_seen=row["last_seen"],
-        example_trace_ids=[pair[1] for pair in examples], error_type=row["error_type"], span=row["span"],
+        kind=row["kind"],
+        entrypoint=row["entrypoint"],
+        count=row["n"],
+        last_seen=row["last_seen"],
+        example_trace_ids=[pair[1] for pair in examples],
+        error_type=row["error_type"],
+        span=row["span"],
         feedback=row["feedback"],
     )
 
@@ -442,7 +473,9 @@ def _trace_ids_from_yaml(path: Path, warnings: list[str]) -> set[str]:
     try:
         data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except (OSError, YAMLError, UnicodeDecodeError) as exc:
-        warnings.append(f"{path}: cannot read the suite file ({str(exc).splitlines()[0]}); its cases were skipped")
+        warnings.append(
+            f"{path}: cannot read the suite file ({str(exc).splitlines()[0]}); its cases were skipped"
+        )
         return set()
     cases = data.get("cases") if isinstance(data, dict) else None
     found: set[str] = set()

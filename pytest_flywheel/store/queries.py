@@ -194,7 +194,9 @@ class TraceFilter:
                 condition = f"value {fb.op} {bind(text)}"
             else:
                 condition = f"value_num {fb.op} {bind(fb.value)}"
-            clauses.append(f"{t}.id IN (SELECT trace_id FROM feedback WHERE name = {bind(fb.name)} AND {condition})")
+            clauses.append(
+                f"{t}.id IN (SELECT trace_id FROM feedback WHERE name = {bind(fb.name)} AND {condition})"
+            )
         return (" AND ".join(clauses) or "1"), params
 
 
@@ -258,8 +260,14 @@ def feedback_for_traces(store: Store, trace_ids: Iterable[str]) -> dict[str, lis
     ).fetchall()
     for row in rows:
         found.setdefault(row["trace_id"], []).append(
-            FeedbackRecord(id=row["id"], trace_id=row["trace_id"], name=row["name"],
-                           value=json.loads(row["value"]), reason=row["reason"], created_at=row["created_at"])
+            FeedbackRecord(
+                id=row["id"],
+                trace_id=row["trace_id"],
+                name=row["name"],
+                value=json.loads(row["value"]),
+                reason=row["reason"],
+                created_at=row["created_at"],
+            )
         )
     return found
 
@@ -292,7 +300,9 @@ def resolve_trace(store: Store, prefix: str) -> str:
     """
     prefix = prefix.strip()
     if not prefix:
-        raise TraceNotFoundError("an empty trace id was given: pass an id or a prefix from `flywheel traces list`")
+        raise TraceNotFoundError(
+            "an empty trace id was given: pass an id or a prefix from `flywheel traces list`"
+        )
     found = store.resolve_trace_id(prefix)
     if found is not None:
         return found
@@ -300,13 +310,15 @@ def resolve_trace(store: Store, prefix: str) -> str:
         return prefix  # a whole id that also begins a longer one
     upper = prefix + "\uffff"
     candidates = [
-        row[0] for row in store.conn.execute(
+        row[0]
+        for row in store.conn.execute(
             "SELECT id FROM traces WHERE id >= ? AND id < ? ORDER BY id LIMIT 4", (prefix, upper)
         )
     ]
     if not candidates:
         candidates = [
-            row[0] for row in store.conn.execute(
+            row[0]
+            for row in store.conn.execute(
                 "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT 4",
                 (prefix, upper),
             )
@@ -418,19 +430,72 @@ def load_trace(store: Store, prefix: str) -> TraceDetail:
 
 #: Feedback values that count as a positive signal (strings compare case-insensitively).
 POSITIVE_WORDS: tuple[str, ...] = (
-    "up", "thumbs_up", "thumbsup", "thumbs-up", "+1", "👍", "success", "succeeded", "successful", "pass",
-    "passed", "good", "great", "yes", "true", "correct", "resolved", "solved", "positive", "helpful", "ok",
+    "up",
+    "thumbs_up",
+    "thumbsup",
+    "thumbs-up",
+    "+1",
+    "👍",
+    "success",
+    "succeeded",
+    "successful",
+    "pass",
+    "passed",
+    "good",
+    "great",
+    "yes",
+    "true",
+    "correct",
+    "resolved",
+    "solved",
+    "positive",
+    "helpful",
+    "ok",
 )
 #: Feedback values that count as a negative signal.
 NEGATIVE_WORDS: tuple[str, ...] = (
-    "down", "thumbs_down", "thumbsdown", "thumbs-down", "-1", "👎", "failure", "fail", "failed", "bad",
-    "poor", "no", "false", "incorrect", "wrong", "unresolved", "negative", "unhelpful", "error",
+    "down",
+    "thumbs_down",
+    "thumbsdown",
+    "thumbs-down",
+    "-1",
+    "👎",
+    "failure",
+    "fail",
+    "failed",
+    "bad",
+    "poor",
+    "no",
+    "false",
+    "incorrect",
+    "wrong",
+    "unresolved",
+    "negative",
+    "unhelpful",
+    "error",
 )
 #: Words in a feedback *name* that say the feedback reports a failure, so its polarity flips:
 #: ``task_failed=True`` and ``thumbs_down=1`` are negative signals.
 NEGATED_NAME_WORDS: frozenset[str] = frozenset(
-    {"fail", "failed", "failure", "down", "thumbsdown", "error", "errors", "wrong", "incorrect", "bad",
-     "complaint", "complained", "unhelpful", "unresolved", "negative", "escalated", "flagged"}
+    {
+        "fail",
+        "failed",
+        "failure",
+        "down",
+        "thumbsdown",
+        "error",
+        "errors",
+        "wrong",
+        "incorrect",
+        "bad",
+        "complaint",
+        "complained",
+        "unhelpful",
+        "unresolved",
+        "negative",
+        "escalated",
+        "flagged",
+    }
 )
 #: Numbers at or above this count as positive (fits 1/0 and 1/-1 thumbs and 0-1 scores).
 POSITIVE_THRESHOLD = 0.5

@@ -26,13 +26,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     timeout = Child("lookup_order", error=("TimeoutError", "the order service timed out"))
     write_traces(
         store,
-        TraceSpec("t-ok-1", now - 3 * HOUR, ms=100, feedback=[Feedback("thumbs", "up")],
-                  children=[Child("anthropic.messages.create", type="llm", tokens=(500, 50), cost=0.002)]),
+        TraceSpec(
+            "t-ok-1",
+            now - 3 * HOUR,
+            ms=100,
+            feedback=[Feedback("thumbs", "up")],
+            children=[Child("anthropic.messages.create", type="llm", tokens=(500, 50), cost=0.002)],
+        ),
         TraceSpec("t-ok-2", now - 2 * HOUR, ms=300, feedback=[Feedback("thumbs", "down")]),
-        TraceSpec("t-err-1", now - 2 * HOUR + 10, ms=200, error=("TimeoutError", "the order service timed out"),
-                  children=[timeout]),
-        TraceSpec("t-err-2", now - HOUR, ms=400, error=("TimeoutError", "the order service timed out"),
-                  children=[timeout]),
+        TraceSpec(
+            "t-err-1",
+            now - 2 * HOUR + 10,
+            ms=200,
+            error=("TimeoutError", "the order service timed out"),
+            children=[timeout],
+        ),
+        TraceSpec(
+            "t-err-2",
+            now - HOUR,
+            ms=400,
+            error=("TimeoutError", "the order service timed out"),
+            children=[timeout],
+        ),
         TraceSpec("t-bill", now - 600, ms=50, name="billing_agent", project="billing"),
     )
     store.close()
@@ -57,7 +72,9 @@ def test_json_figures(project: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert 5 <= len(data["periods"]) <= 6 and sum(p["traces"] for p in data["periods"]) == 5
     assert data["failing_spans"] == [{"name": "lookup_order", "type": "tool", "failures": 2, "traces": 2}]
     assert [p["label"] for p in data["uncovered"]] == [
-        "TimeoutError in lookup_order (support_agent)", "negative thumbs (support_agent)"]
+        "TimeoutError in lookup_order (support_agent)",
+        "negative thumbs (support_agent)",
+    ]
     assert data["uncovered"][0]["example_trace_ids"] == ["t-err-2", "t-err-1"]
 
 
@@ -107,8 +124,9 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["stats", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db"),
     ],
 )
-def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-                             ) -> None:
+def test_errors_are_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == ""
     assert err.startswith("flywheel: error: ") and message in err and err.count("\n") == 1
@@ -127,8 +145,9 @@ def test_quiet_window_reports_zeroes(project: Path, capsys: pytest.CaptureFixtur
     assert data["uncovered"] == []
 
 
-def test_stats_over_traces_from_the_real_sdk(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stats_over_traces_from_the_real_sdk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pytest_flywheel.tracing as tracing
 
     if not hasattr(tracing, "track"):
@@ -171,4 +190,6 @@ def test_stats_over_traces_from_the_real_sdk(tmp_path: Path, capsys: pytest.Capt
     assert (totals["traces"], totals["errors"], totals["rated"], totals["successes"]) == (4, 2, 4, 3)
     assert data["failing_spans"] == [{"name": "charge_card", "type": "tool", "failures": 2, "traces": 2}]
     assert [(p["label"], p["count"]) for p in data["uncovered"]] == [
-        ("ValueError in charge_card (billing_agent)", 2), ("negative task_failed (billing_agent)", 1)]
+        ("ValueError in charge_card (billing_agent)", 2),
+        ("negative task_failed (billing_agent)", 1),
+    ]

@@ -21,21 +21,56 @@ def db(tmp_path: Path) -> Path:
     store = Store(path)
     write_traces(
         store,
-        TraceSpec("0190aaaa01", T0 - 7200, ms=1234, tags=["prod"], input={"question": "Where is order 42?\n(urgent)"},
-                  feedback=[Feedback("thumbs", False, reason="wrong order")],
-                  children=[
-                      Child("anthropic.messages.create", type="llm", key="llm", ms=800, model="claude-haiku-5-5",
-                            tokens=(1200, 300), cost=0.0042,
-                            input={"model": "claude-haiku-5-5",
-                                   "messages": [{"role": "user", "content": "Where is order 42?"}]},
-                            output={"content": [{"type": "text", "text": "Let me look."}]}),
-                      Child("lookup_order", key="tool", offset_ms=900, ms=200, input={"order_id": 42},
-                            error=("KeyError", "'order 42'")),
-                      Child("db_query", parent="tool", key="db", offset_ms=901, ms=50, input={"sql": "SELECT 1"},
-                            output=[]),
-                  ]),
-        TraceSpec("0190aaaa02", T0 - 3600, ms=90, name="billing_agent", project="billing",
-                  error=("TimeoutError", "the bank timed out"), feedback=[Feedback("score", 0.9)]),
+        TraceSpec(
+            "0190aaaa01",
+            T0 - 7200,
+            ms=1234,
+            tags=["prod"],
+            input={"question": "Where is order 42?\n(urgent)"},
+            feedback=[Feedback("thumbs", False, reason="wrong order")],
+            children=[
+                Child(
+                    "anthropic.messages.create",
+                    type="llm",
+                    key="llm",
+                    ms=800,
+                    model="claude-haiku-5-5",
+                    tokens=(1200, 300),
+                    cost=0.0042,
+                    input={
+                        "model": "claude-haiku-5-5",
+                        "messages": [{"role": "user", "content": "Where is order 42?"}],
+                    },
+                    output={"content": [{"type": "text", "text": "Let me look."}]},
+                ),
+                Child(
+                    "lookup_order",
+                    key="tool",
+                    offset_ms=900,
+                    ms=200,
+                    input={"order_id": 42},
+                    error=("KeyError", "'order 42'"),
+                ),
+                Child(
+                    "db_query",
+                    parent="tool",
+                    key="db",
+                    offset_ms=901,
+                    ms=50,
+                    input={"sql": "SELECT 1"},
+                    output=[],
+                ),
+            ],
+        ),
+        TraceSpec(
+            "0190aaaa02",
+            T0 - 3600,
+            ms=90,
+            name="billing_agent",
+            project="billing",
+            error=("TimeoutError", "the bank timed out"),
+            feedback=[Feedback("score", 0.9)],
+        ),
         TraceSpec("0190bbbb03", T0 - 60, ms=15, tags=["canary"], input={"question": "Hello"}),
     )
     store.close()
@@ -87,8 +122,9 @@ def test_list_json_one_object_per_line(db: Path, capsys: pytest.CaptureFixture[s
         (["--limit", "1"], ["0190bbbb03"]),
     ],
 )
-def test_each_list_option(db: Path, capsys: pytest.CaptureFixture[str], options: list[str], expected: list[str]
-                          ) -> None:
+def test_each_list_option(
+    db: Path, capsys: pytest.CaptureFixture[str], options: list[str], expected: list[str]
+) -> None:
     code, out, _ = run(capsys, "traces", "list", "--store", str(db), "--json", *options)
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == expected
@@ -115,7 +151,9 @@ def test_show_draws_the_span_tree(db: Path, capsys: pytest.CaptureFixture[str]) 
     code, out, err = run(capsys, "traces", "show", "0190aaaa01", "--store", str(db))
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].startswith("trace 0190aaaa01  default/support_agent  ok  1.23 s  1,200 in / 300 out tokens")
+    assert lines[0].startswith(
+        "trace 0190aaaa01  default/support_agent  ok  1.23 s  1,200 in / 300 out tokens"
+    )
     assert "feedback: thumbs = false  (wrong order)" in lines
     tree = "\n".join(line for line in lines if not line.lstrip("│ ").startswith(("in:", "out:")))
     assert tree.endswith(
@@ -136,8 +174,12 @@ def test_show_accepts_a_unique_prefix_and_prints_json(db: Path, capsys: pytest.C
     assert code == 0
     data = json.loads(out)
     assert data["id"] == "0190aaaa01"
-    assert [s["name"] for s in data["spans"]] == ["support_agent", "anthropic.messages.create", "lookup_order",
-                                                  "db_query"]
+    assert [s["name"] for s in data["spans"]] == [
+        "support_agent",
+        "anthropic.messages.create",
+        "lookup_order",
+        "db_query",
+    ]
     by_name = {s["name"]: s for s in data["spans"]}
     assert by_name["db_query"]["parent_id"] == by_name["lookup_order"]["id"]
     assert by_name["anthropic.messages.create"]["tokens"]["input"] == 1200
@@ -151,8 +193,11 @@ def test_show_accepts_a_unique_prefix_and_prints_json(db: Path, capsys: pytest.C
     ("argv", "message"),
     [
         (["traces", "show", "zzz"], "no trace id starts with 'zzz'"),
-        (["traces", "show", "0190aaaa"], "the trace id prefix '0190aaaa' is ambiguous: it matches 0190aaaa01, "
-                                         "0190aaaa02; type more of the id"),
+        (
+            ["traces", "show", "0190aaaa"],
+            "the trace id prefix '0190aaaa' is ambiguous: it matches 0190aaaa01, "
+            "0190aaaa02; type more of the id",
+        ),
         (["traces", "list", "--since", "last tuesday"], "--since 'last tuesday': expected a span of time"),
         (["traces", "list", "--feedback", "thumbs"], "--feedback 'thumbs': expected NAME<VALUE"),
         (["traces", "list", "--feedback", "rating<bad"], "'<' needs a number"),
@@ -162,7 +207,9 @@ def test_show_accepts_a_unique_prefix_and_prints_json(db: Path, capsys: pytest.C
         (["traces", "list", "--min-cost", "cheap"], "--min-cost 'cheap': expected a number"),
     ],
 )
-def test_errors_are_one_line(db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+def test_errors_are_one_line(
+    db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     code, out, err = run(capsys, *argv, "--store", str(db))
     assert code == 1 and out == ""
     assert err.startswith("flywheel: error: ") and message in err
@@ -178,8 +225,9 @@ def test_missing_and_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert code == 1 and "holds no traces yet" in err and err.count("\n") == 1
 
 
-def test_store_comes_from_the_settings_without_store_option(db: Path, capsys: pytest.CaptureFixture[str],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_comes_from_the_settings_without_store_option(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FLYWHEEL_STORE", str(db))
     code, out, _ = run(capsys, "traces", "list", "--json", "--limit", "1")
     assert code == 0 and json.loads(out)["id"] == "0190bbbb03"
@@ -189,18 +237,34 @@ def test_the_console_script_in_a_real_process(db: Path) -> None:
     script = Path(sys.executable).with_name("flywheel")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "pytest_flywheel.cli"]
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    done = subprocess.run([*command, "traces", "show", "0190aaaa01", "--store", str(db)], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)
+    done = subprocess.run(
+        [*command, "traces", "show", "0190aaaa01", "--store", str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "└── tool  lookup_order  200 ms  ✗ KeyError: 'order 42'" in done.stdout
-    failed = subprocess.run([*command, "traces", "show", "nope", "--store", str(db)], capture_output=True,
-                            text=True, env=env, timeout=60, check=False)
+    failed = subprocess.run(
+        [*command, "traces", "show", "nope", "--store", str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert failed.returncode == 1 and failed.stdout == ""
-    assert failed.stderr.startswith("flywheel: error: no trace id starts with 'nope'") and "Traceback" not in failed.stderr
+    assert (
+        failed.stderr.startswith("flywheel: error: no trace id starts with 'nope'")
+        and "Traceback" not in failed.stderr
+    )
 
 
-def test_traces_written_by_the_real_sdk(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_traces_written_by_the_real_sdk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pytest_flywheel.tracing as tracing
 
     if not hasattr(tracing, "track"):

@@ -35,13 +35,25 @@ def store(tmp_path: Path) -> Store:
     write_traces(
         store,
         TraceSpec("aaa1", T0 - 3 * DAY, ms=50, tags=["prod", "eu"], feedback=[Feedback("thumbs", True)]),
-        TraceSpec("aaa2", T0 - 2 * DAY, ms=900, name="billing_agent", project="billing",
-                  error=("TimeoutError", "slow"), tags=["prod"],
-                  children=[Child("refund", cost=0.02, tokens=(100, 10), type="llm")],
-                  feedback=[Feedback("thumbs", False), Feedback("rating", "bad", reason="wrong refund")]),
-        TraceSpec("abb3", T0 - 3600, ms=2500, tags=["eu"],
-                  children=[Child("llm", type="llm", cost=0.5, tokens=(1000, 200))],
-                  feedback=[Feedback("score", 0.3)]),
+        TraceSpec(
+            "aaa2",
+            T0 - 2 * DAY,
+            ms=900,
+            name="billing_agent",
+            project="billing",
+            error=("TimeoutError", "slow"),
+            tags=["prod"],
+            children=[Child("refund", cost=0.02, tokens=(100, 10), type="llm")],
+            feedback=[Feedback("thumbs", False), Feedback("rating", "bad", reason="wrong refund")],
+        ),
+        TraceSpec(
+            "abb3",
+            T0 - 3600,
+            ms=2500,
+            tags=["eu"],
+            children=[Child("llm", type="llm", cost=0.5, tokens=(1000, 200))],
+            feedback=[Feedback("score", 0.3)],
+        ),
         TraceSpec("bcc4", T0 - 60, ms=10, name="support_agent_v2", feedback=[Feedback("score", 0.9)]),
     )
     return store
@@ -92,10 +104,25 @@ def test_feedback_filter(store: Store, text: str, expected: list[str]) -> None:
 def test_listing_carries_feedback_and_the_json_shape(store: Store) -> None:
     (summary,) = list_traces(store, TraceFilter(project="billing"))
     data = summary.to_json()
-    assert set(data) == {"id", "name", "project", "status", "start", "duration_ms", "input", "output", "tokens",
-                         "cost", "tags", "feedback", "error"}
-    assert data["feedback"] == [{"name": "thumbs", "value": False, "reason": None},
-                                {"name": "rating", "value": "bad", "reason": "wrong refund"}]
+    assert set(data) == {
+        "id",
+        "name",
+        "project",
+        "status",
+        "start",
+        "duration_ms",
+        "input",
+        "output",
+        "tokens",
+        "cost",
+        "tags",
+        "feedback",
+        "error",
+    }
+    assert data["feedback"] == [
+        {"name": "thumbs", "value": False, "reason": None},
+        {"name": "rating", "value": "bad", "reason": "wrong refund"},
+    ]
     assert data["tokens"] == {"input": 100, "output": 10}
     assert data["error"]["type"] == "TimeoutError"
     assert datetime.fromisoformat(data["start"]).timestamp() == pytest.approx(T0 - 2 * DAY)
@@ -106,7 +133,8 @@ def test_filters_use_the_indexes(store: Store) -> None:
     def plan(filters: TraceFilter) -> str:
         where, params = filters.where()
         rows = store.conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT t.* FROM traces t WHERE {where} ORDER BY t.start_time DESC LIMIT 50", params
+            f"EXPLAIN QUERY PLAN SELECT t.* FROM traces t WHERE {where} ORDER BY t.start_time DESC LIMIT 50",
+            params,
         ).fetchall()
         return " | ".join(row["detail"] for row in rows)
 
@@ -164,8 +192,19 @@ def test_unfinished_trace_is_found_through_its_spans(tmp_path: Path) -> None:
     from pytest_flywheel.store import SpanRecord
 
     store = Store(tmp_path / "s.db")
-    store.write_spans([SpanRecord(id="s1", trace_id="dead1", parent_id="root-never-written", name="tool",
-                                  type="tool", start_time=T0, end_time=T0 + 1)])
+    store.write_spans(
+        [
+            SpanRecord(
+                id="s1",
+                trace_id="dead1",
+                parent_id="root-never-written",
+                name="tool",
+                type="tool",
+                start_time=T0,
+                end_time=T0 + 1,
+            )
+        ]
+    )
     detail = load_trace(store, "dea")
     assert detail.trace is None
     (root,) = detail.roots
@@ -174,11 +213,18 @@ def test_unfinished_trace_is_found_through_its_spans(tmp_path: Path) -> None:
 
 def test_span_tree_nests_children_in_start_order(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    write_traces(store, TraceSpec("t1", T0, children=[
-        Child("second", offset_ms=20, key="b"),
-        Child("first", offset_ms=5, key="a"),
-        Child("inner", offset_ms=6, parent="a", key="a1"),
-    ]))
+    write_traces(
+        store,
+        TraceSpec(
+            "t1",
+            T0,
+            children=[
+                Child("second", offset_ms=20, key="b"),
+                Child("first", offset_ms=5, key="a"),
+                Child("inner", offset_ms=6, parent="a", key="a1"),
+            ],
+        ),
+    )
     (root,) = span_tree(store.get_spans("t1"))
     assert root.span.name == "support_agent"
     assert [c.span.name for c in root.children] == ["first", "second"]
@@ -187,19 +233,46 @@ def test_span_tree_nests_children_in_start_order(tmp_path: Path) -> None:
 
 
 def test_missing_and_foreign_and_empty_stores_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(QueryError, match=r"no trace store at .*nothing\.db: run an agent decorated with @track"):
+    with pytest.raises(
+        QueryError, match=r"no trace store at .*nothing\.db: run an agent decorated with @track"
+    ):
         open_store_for_reading(tmp_path / "nothing.db")
     foreign = tmp_path / "notes.db"
     foreign.write_text("just some text, not SQLite at all" * 100)
     with pytest.raises(QueryError, match=r"is not a pytest-flywheel trace store"):
         open_store_for_reading(foreign)
     Store(tmp_path / "empty.db").close()
-    with open_store_for_reading(tmp_path / "empty.db") as empty, pytest.raises(QueryError, match="holds no traces"):
+    with (
+        open_store_for_reading(tmp_path / "empty.db") as empty,
+        pytest.raises(QueryError, match="holds no traces"),
+    ):
         require_traces(empty)
 
 
-VALUES = [True, False, 1, 0, -1, 0.9, 0.2, 0.5, "up", "Down", "thumbs_up", "success", "failure", "👍", "👎",
-          "meh", "1", "0", "  yes ", float("nan"), {"nested": 1}, [1]]
+VALUES = [
+    True,
+    False,
+    1,
+    0,
+    -1,
+    0.9,
+    0.2,
+    0.5,
+    "up",
+    "Down",
+    "thumbs_up",
+    "success",
+    "failure",
+    "👍",
+    "👎",
+    "meh",
+    "1",
+    "0",
+    "  yes ",
+    float("nan"),
+    {"nested": 1},
+    [1],
+]
 
 
 @pytest.mark.parametrize("name", ["thumbs", "task_failed", "user-thumbs-down", "markdown_ok"])
@@ -208,9 +281,12 @@ def test_sql_and_python_feedback_signals_agree(tmp_path: Path, name: str) -> Non
     for value in VALUES:
         store.add_feedback(FeedbackRecord(trace_id="t", name=name, value=value))
     rows = store.conn.execute(
-        f"SELECT value, {FEEDBACK_SIGNAL_SQL} AS signal FROM feedback f ORDER BY id", feedback_signal_params(store)
+        f"SELECT value, {FEEDBACK_SIGNAL_SQL} AS signal FROM feedback f ORDER BY id",
+        feedback_signal_params(store),
     ).fetchall()
-    assert [row["signal"] for row in rows] == [feedback_signal(name, json.loads(row["value"])) for row in rows]
+    assert [row["signal"] for row in rows] == [
+        feedback_signal(name, json.loads(row["value"])) for row in rows
+    ]
 
 
 def test_feedback_signal_vocabulary() -> None:

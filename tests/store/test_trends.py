@@ -29,26 +29,63 @@ def hand_built(store: Store) -> None:
         # before the window: never counted
         TraceSpec("old0", T0 - 3 * DAY, ms=10, error=("ValueError", "x"), children=[LOOKUP_FAILS]),
         # 2026-09-19
-        TraceSpec("d1a", SINCE + 100, ms=100, feedback=[Feedback("thumbs", True)],
-                  children=[Child("anthropic.messages.create", type="llm", tokens=(100, 10), cost=0.01)]),
-        TraceSpec("d1b", SINCE + 200, ms=300, error=("ValueError", "order id is not valid"),
-                  children=[LOOKUP_FAILS], feedback=[Feedback("thumbs", False)]),
+        TraceSpec(
+            "d1a",
+            SINCE + 100,
+            ms=100,
+            feedback=[Feedback("thumbs", True)],
+            children=[Child("anthropic.messages.create", type="llm", tokens=(100, 10), cost=0.01)],
+        ),
+        TraceSpec(
+            "d1b",
+            SINCE + 200,
+            ms=300,
+            error=("ValueError", "order id is not valid"),
+            children=[LOOKUP_FAILS],
+            feedback=[Feedback("thumbs", False)],
+        ),
         TraceSpec("d1c", SINCE + 300, ms=200),
         # 2026-09-20
         TraceSpec("d2a", T0 - DAY - 500, ms=400, feedback=[Feedback("rating", "down")]),
-        TraceSpec("d2b", T0 - DAY + 100, ms=1000, feedback=[Feedback("task_failed", True), Feedback("thumbs", True)]),
-        TraceSpec("d2c", T0 - DAY + 200, ms=600, error=("ValueError", "order id is not valid"),
-                  children=[LOOKUP_FAILS]),
+        TraceSpec(
+            "d2b", T0 - DAY + 100, ms=1000, feedback=[Feedback("task_failed", True), Feedback("thumbs", True)]
+        ),
+        TraceSpec(
+            "d2c",
+            T0 - DAY + 200,
+            ms=600,
+            error=("ValueError", "order id is not valid"),
+            children=[LOOKUP_FAILS],
+        ),
         # 2026-09-21
-        TraceSpec("d3a", T0 - 3000, ms=50, error=("ValueError", "order id is not valid"), children=[LOOKUP_FAILS]),
-        TraceSpec("d3b", T0 - 2000, ms=80, error=("TimeoutError", "timed out"), children=[
-            Child("search_kb", key="kb", error=("TimeoutError", "timed out")),
-            Child("http_get", parent="kb", offset_ms=2, ms=5, error=("TimeoutError", "timed out")),
-        ]),
-        TraceSpec("d3c", T0 - 1000, ms=20, children=[Child("send_email", error=("KeyError", "'to'"))],
-                  feedback=[Feedback("score", 0.9)]),
-        TraceSpec("b1", T0 - 500, ms=5000, name="billing_agent", project="billing",
-                  children=[Child("anthropic.messages.create", type="llm", tokens=(1000, 100), cost=0.25)]),
+        TraceSpec(
+            "d3a", T0 - 3000, ms=50, error=("ValueError", "order id is not valid"), children=[LOOKUP_FAILS]
+        ),
+        TraceSpec(
+            "d3b",
+            T0 - 2000,
+            ms=80,
+            error=("TimeoutError", "timed out"),
+            children=[
+                Child("search_kb", key="kb", error=("TimeoutError", "timed out")),
+                Child("http_get", parent="kb", offset_ms=2, ms=5, error=("TimeoutError", "timed out")),
+            ],
+        ),
+        TraceSpec(
+            "d3c",
+            T0 - 1000,
+            ms=20,
+            children=[Child("send_email", error=("KeyError", "'to'"))],
+            feedback=[Feedback("score", 0.9)],
+        ),
+        TraceSpec(
+            "b1",
+            T0 - 500,
+            ms=5000,
+            name="billing_agent",
+            project="billing",
+            children=[Child("anthropic.messages.create", type="llm", tokens=(1000, 100), cost=0.25)],
+        ),
     )
 
 
@@ -61,8 +98,20 @@ def store(tmp_path: Path) -> Store:
 
 def test_periods_by_day(store: Store) -> None:
     stats = compute_stats(store, since=SINCE, until=T0, by="day", covered_trace_ids={"d3a"})
-    rows = [(p.label, p.traces, p.errors, p.rated, p.successes, p.latency_p50_ms, p.latency_p95_ms,
-             p.input_tokens, p.output_tokens) for p in stats.periods]
+    rows = [
+        (
+            p.label,
+            p.traces,
+            p.errors,
+            p.rated,
+            p.successes,
+            p.latency_p50_ms,
+            p.latency_p95_ms,
+            p.input_tokens,
+            p.output_tokens,
+        )
+        for p in stats.periods
+    ]
     assert rows == [
         ("2026-09-19", 3, 1, 2, 1, pytest.approx(200), pytest.approx(300), 100, 10),
         ("2026-09-20", 3, 1, 2, 0, pytest.approx(600), pytest.approx(1000), 0, 0),
@@ -82,10 +131,14 @@ def test_where_failures_start(store: Store) -> None:
     stats = compute_stats(store, since=SINCE, until=T0)
     # search_kb and the roots re-raised http_get's TimeoutError: only where it started counts.
     assert [(s.name, s.type, s.failures, s.traces) for s in stats.failing_spans] == [
-        ("lookup_order", "tool", 3, 3), ("http_get", "tool", 1, 1), ("send_email", "tool", 1, 1),
+        ("lookup_order", "tool", 3, 3),
+        ("http_get", "tool", 1, 1),
+        ("send_email", "tool", 1, 1),
     ]
     assert [(e.type, e.failures, e.example_message) for e in stats.error_types] == [
-        ("ValueError", 3, "order id is not valid"), ("KeyError", 1, "'to'"), ("TimeoutError", 1, "timed out"),
+        ("ValueError", 3, "order id is not valid"),
+        ("KeyError", 1, "'to'"),
+        ("TimeoutError", 1, "timed out"),
     ]
 
 
@@ -113,7 +166,10 @@ def test_once_captured_the_pattern_leaves_the_list(store: Store) -> None:
 def test_by_hour_fills_quiet_hours_and_project_narrows(store: Store) -> None:
     stats = compute_stats(store, since=T0 - 3 * 3600, until=T0, by="hour")
     assert [(p.label, p.traces) for p in stats.periods] == [
-        ("2026-09-21T11:00Z", 0), ("2026-09-21T12:00Z", 0), ("2026-09-21T13:00Z", 3), ("2026-09-21T14:00Z", 1),
+        ("2026-09-21T11:00Z", 0),
+        ("2026-09-21T12:00Z", 0),
+        ("2026-09-21T13:00Z", 3),
+        ("2026-09-21T14:00Z", 1),
     ]
     assert stats.periods[0].error_rate is None and stats.periods[0].latency_p50_ms is None
     billing = compute_stats(store, since=SINCE, until=T0, project="billing")
@@ -178,15 +234,20 @@ def _benchmark_module() -> ModuleType:
 
 
 @pytest.mark.parametrize(("by", "project"), [("day", None), ("hour", "billing")])
-def test_sql_matches_the_python_aggregation_on_a_generated_store(tmp_path: Path, by: str, project: str | None
-                                                                 ) -> None:
+def test_sql_matches_the_python_aggregation_on_a_generated_store(
+    tmp_path: Path, by: str, project: str | None
+) -> None:
     bench = _benchmark_module()
     path = tmp_path / "generated.db"
     bench.build_store(path, traces=3000)
     store = Store(path, readonly=True)
     since, until = bench.NOW - 5 * DAY, bench.NOW - DAY
-    covered = {row[0] for row in store.conn.execute(
-        "SELECT id FROM traces WHERE status = 'error' AND start_time >= ? LIMIT 20", (since,))}
+    covered = {
+        row[0]
+        for row in store.conn.execute(
+            "SELECT id FROM traces WHERE status = 'error' AND start_time >= ? LIMIT 20", (since,)
+        )
+    }
     sql = compute_stats(store, since=since, until=until, by=by, project=project, covered_trace_ids=covered)
     python = bench.python_stats(store, since=since, until=until, by=by, project=project, covered=covered)
     assert sql.totals.traces > 200 and sql.uncovered and sql.failing_spans
