@@ -1,0 +1,115 @@
+"""Cases and marked tests replay their cassettes (the agent's real SDK calls), with record modes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_flywheel.testing import MessagesAPIServer, text_message
+from tests.plugin.conftest import Project
+
+LLM_AGENT = '''
+import os
+
+import anthropic
+
+from pytest_flywheel import track, track_anthropic
+
+
+@track
+def answer(question):
+    client = track_anthropic(
+        anthropic.Anthropic(api_key="sk-ant-agent-secret-0123456789", base_url=os.environ["AGENT_BASE_URL"], max_retries=0)
+    )
+    message = client.messages.create(
+        model="claude-haiku-5-5", max_tokens=100, messages=[{"role": "user", "content": question}]
+    )
+    return message.content[0].text
+'''
+
+LLM_SUITE = """\
+version: 1
+name: llm
+target: llm_agent:answer
+cases:
+  - id: one
+    input: {question: "Where is my refund?"}
+    assertions:
+      - "The reply must mention 'refund'"
+      - {max_cost_usd: 1.0}
+"""
+
+LLM_MARKED = '''
+import pytest
+
+from llm_agent import answer
+
+
+@pytest.mark.assertion("The reply must mention 'refund'")
+def test_llm_reply():
+    return answer("Where is my refund?")
+'''
+
+
+@pytest.fixture
+def agent_api() -> Iterator[MessagesAPIServer]:
+    def reply(request: object) -> dict[str, object]:
+        return text_message("Your refund was sent today.", model="claude-haiku-5-5")
+
+    with MessagesAPIServer(reply) as server:
+        yield server
+
+
+@pytest.fixture
+def llm_project(project: Project, agent_api: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.setenv("AGENT_BASE_URL", agent_api.base_url)
+    project.pytester.makepyfile(llm_agent=LLM_AGENT)
+    project.write_suite("llm", LLM_SUITE)
+    return project
+
+
+def test_record_once_then_replay_with_the_agent_api_gone(
+    llm_project: Project, agent_api: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = llm_project.pytester.runpytest("--flywheel-suite=llm", "--flywheel-record=once")
+    recorded.assert_outcomes(passed=1)
+    assert len(agent_api.message_requests) == 1
+    cassette = llm_project.path / "flywheel/cassettes/llm/one.yaml"
+    text = cassette.read_text()
+    assert "Your refund was sent today." in text
+    assert "sk-ant-agent-secret" not in text
+    assert "x-flywheel-judge" not in text  # the judge's own calls never enter a case cassette
+
+    monkeypatch.setenv("AGENT_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    replayed = llm_project.pytester.runpytest("--flywheel-suite=llm", "--flywheel-offline")
+    replayed.assert_outcomes(passed=1)
+    assert len(agent_api.message_requests) == 1
+
+
+def test_a_cassette_miss_is_an_error_naming_the_cassette_and_the_fix(llm_project: Project) -> None:
+    result = llm_project.pytester.runpytest("--flywheel-suite=llm")  # record mode none, no cassette yet
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "flywheel/cassettes/llm/one.yaml" in output
+    assert "--flywheel-record" in output
+    assert llm_project.judge_calls() == 0
+
+
+def test_a_marked_test_runs_inside_its_own_cassette(
+    llm_project: Project, agent_api: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm_project.pytester.makepyfile(test_llm=LLM_MARKED)
+    llm_project.pytester.runpytest("test_llm.py", "--flywheel-record=once").assert_outcomes(passed=1)
+    assert (llm_project.path / "flywheel/cassettes/test_llm/test_llm_reply.yaml").is_file()
+
+    monkeypatch.setenv("AGENT_BASE_URL", "http://127.0.0.1:9")
+    llm_project.pytester.runpytest("test_llm.py", "--flywheel-offline").assert_outcomes(passed=1)
+    assert len(agent_api.message_requests) == 1
+
+
+def test_a_marked_test_missing_its_cassette_is_an_error(llm_project: Project) -> None:
+    llm_project.pytester.makepyfile(test_llm=LLM_MARKED)
+    result = llm_project.pytester.runpytest("test_llm.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*test_llm_reply.yaml*"])
