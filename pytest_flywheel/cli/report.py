@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pytest_flywheel.cli._common import add_store_option, open_store_for_reading
+from pytest_flywheel.cli._common import add_store_option, open_store_for_reading, store_path
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.runs import list_runs, load_run
 from pytest_flywheel.runs.html_report import render_html
@@ -51,19 +51,18 @@ def run_report(args: argparse.Namespace) -> int:
         summaries = list_runs(store, suite=args.suite, limit=args.runs)
         runs = [load_run(store, run.id) for run in reversed(summaries)]
         stats = None
-        if args.stats:
-            from pytest_flywheel.config import load_settings
-            from pytest_flywheel.runs.trends import compute_stats, covered_trace_ids
-            from pytest_flywheel.store.queries import parse_since
+    if args.stats:
+        from pytest_flywheel.config import load_settings
+        from pytest_flywheel.runs.trends import production_stats
+        from pytest_flywheel.store.queries import parse_since
 
-            covered, _warnings = covered_trace_ids(load_settings())
-            stats = compute_stats(
-                store,
-                since=parse_since(args.since),
-                by=args.by,
-                project=args.project,
-                covered_trace_ids=covered,
-            ).to_json()
+        stats = production_stats(
+            load_settings(),
+            since=parse_since(args.since),
+            by=args.by,
+            project=args.project,
+            store_path=store_path(args),
+        ).to_json()
     if not runs and stats is None:
         where = f" of suite {args.suite!r}" if args.suite else ""
         raise FlywheelError(f"no recorded runs{where}: run `pytest --flywheel-suite=NAME` first")
