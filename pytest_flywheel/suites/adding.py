@@ -21,7 +21,7 @@ from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.suites.capture import CapturedTrace, read_trace_for_capture, write_cassette
 from pytest_flywheel.suites.case_ids import derive_case_id
-from pytest_flywheel.suites.editing import SuiteDocument, write_atomic
+from pytest_flywheel.suites.editing import SuiteDocument, suites_lock, write_atomic
 from pytest_flywheel.suites.errors import CaseError, SuiteFileError
 from pytest_flywheel.suites.loading import (
     LoadedSuite,
@@ -162,65 +162,69 @@ def add_case(
     captured: CapturedTrace | None = None
     if trace_id is not None:
         captured = read_trace_for_capture(settings, trace_id, redactor=redactor)
-    document, loaded = _open_suite(
-        path, name=suite_name, target=captured.target if captured else None, description=None
-    )
-    suite_target = loaded.suite.target if loaded else (captured.target if captured else None)
-    if captured is not None:
-        if suite_target is None:
-            document.set_target(captured.target)
-        elif suite_target != captured.target:
-            raise CaseError(
-                f"trace {captured.trace.id} ran {captured.target}, but suite {suite_name!r} tests "
-                f"{suite_target}: add the trace to a suite of its own entrypoint"
-            )
-    if case_input is None:
-        if captured is None:
-            raise CaseError("a case needs an input (the target's arguments by parameter name) or a trace id")
-        final_input: Any = captured.input
-    else:
-        final_input = redactor.value(dict(case_input)) if isinstance(case_input, Mapping) else case_input
-
-    given_id = case_id
-    data = build_case_data(
-        case_input=final_input,
-        assertions=_normalise_assertions(assertions),
-        case_id=given_id,
-        tags=tags,
-        notes=notes,
-        source=captured.source.to_data() if captured else None,
-    )
-    new_id: str = data["id"]
-    index = document.case_index(new_id)
-    if index is not None:
-        if not replace:
-            where = f"line {loaded.line_of(new_id)} of " if loaded else ""
-            hint = "pass --replace (replace=True) to overwrite it" + (
-                "" if given_id else ", or give another id"
-            )
-            raise CaseError(
-                f"suite {suite_name!r} already has a case {new_id!r} ({where}{display_path(path)}); {hint}"
-            )
-        old = loaded.suite.case(new_id) if loaded else None
-        if old is not None and old.cassette:
-            data["cassette"] = old.cassette  # a hand-set cassette path stays where the user put it
-    document.put_case(data, replace_index=index)
-    text, reread = _checked_text(document, f"case {new_id!r}")
-    case = reread.case(new_id)
-    if case.to_data() != Case.model_validate(data).to_data():
-        raise FlywheelError(
-            f"case {new_id!r} would not read back as written, so {display_path(path)} is unchanged; "
-            "please report this with the case's input"
+    # From reading the suite to writing it back, no other edit of the project's suites may interleave.
+    with suites_lock(settings.root):
+        document, loaded = _open_suite(
+            path, name=suite_name, target=captured.target if captured else None, description=None
         )
-    cassette = case.cassette_path(settings, suite_name) if captured else None
-    _write_all(path, text, captured=captured, cassette=cassette, redactor=redactor)
-    return AddedCase(
-        case=case,
-        suite_path=path,
-        cassette_path=cassette,
-        replaced=index is not None,
-        created_suite=loaded is None,
-    )
+        suite_target = loaded.suite.target if loaded else (captured.target if captured else None)
+        if captured is not None:
+            if suite_target is None:
+                document.set_target(captured.target)
+            elif suite_target != captured.target:
+                raise CaseError(
+                    f"trace {captured.trace.id} ran {captured.target}, but suite {suite_name!r} tests "
+                    f"{suite_target}: add the trace to a suite of its own entrypoint"
+                )
+        if case_input is None:
+            if captured is None:
+                raise CaseError(
+                    "a case needs an input (the target's arguments by parameter name) or a trace id"
+                )
+            final_input: Any = captured.input
+        else:
+            final_input = redactor.value(dict(case_input)) if isinstance(case_input, Mapping) else case_input
+
+        given_id = case_id
+        data = build_case_data(
+            case_input=final_input,
+            assertions=_normalise_assertions(assertions),
+            case_id=given_id,
+            tags=tags,
+            notes=notes,
+            source=captured.source.to_data() if captured else None,
+        )
+        new_id: str = data["id"]
+        index = document.case_index(new_id)
+        if index is not None:
+            if not replace:
+                where = f"line {loaded.line_of(new_id)} of " if loaded else ""
+                hint = "pass --replace (replace=True) to overwrite it" + (
+                    "" if given_id else ", or give another id"
+                )
+                raise CaseError(
+                    f"suite {suite_name!r} already has a case {new_id!r} ({where}{display_path(path)}); {hint}"
+                )
+            old = loaded.suite.case(new_id) if loaded else None
+            if old is not None and old.cassette:
+                data["cassette"] = old.cassette  # a hand-set cassette path stays where the user put it
+        document.put_case(data, replace_index=index)
+        text, reread = _checked_text(document, f"case {new_id!r}")
+        case = reread.case(new_id)
+        if case.to_data() != Case.model_validate(data).to_data():
+            raise FlywheelError(
+                f"case {new_id!r} would not read back as written, so {display_path(path)} is unchanged; "
+                "please report this with the case's input"
+            )
+        cassette = case.cassette_path(settings, suite_name) if captured else None
+        _write_all(path, text, captured=captured, cassette=cassette, redactor=redactor)
+        return AddedCase(
+            case=case,
+            suite_path=path,
+            cassette_path=cassette,
+            replaced=index is not None,
+            created_suite=loaded is None,
+        )
 
 
 def _write_all(
@@ -270,6 +274,13 @@ def ensure_suite(
     An existing suite with no target takes ``target``; one with a different target is an error.
     """
     check_suite_name(name)
+    with suites_lock(settings.root):
+        return _ensure_suite_locked(settings, name, target=target, description=description)
+
+
+def _ensure_suite_locked(
+    settings: Settings, name: str, *, target: str | None, description: str | None
+) -> LoadedSuite:
     path = suite_path_for(name, settings)
     document, loaded = _open_suite(path, name=name, target=target, description=description)
     if loaded is not None:

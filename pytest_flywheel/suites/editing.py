@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +181,25 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def suites_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the suites folder while a suite file is read, changed and written back,
+    so that two ``flywheel suite add`` runs at once both land instead of one overwriting the other.
+
+    The folder itself is locked (``flock`` on its descriptor): no lock file appears in the committed tree.
+    Where ``fcntl`` does not exist (Windows) edits are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock

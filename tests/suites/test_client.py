@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -196,3 +199,28 @@ def test_multi_line_text_is_written_as_a_block_and_read_back_exactly(project: Pr
     case = suite.add_test_case(input=tricky, assertions=["ok"])
     assert case.input == tricky
     assert "question: |\n" in suite.path.read_text()
+
+
+ADD_CASES = """
+import sys
+from pytest_flywheel import Client
+
+suite = Client().get_or_create_test_suite(name="support")
+for number in range(int(sys.argv[2])):
+    suite.add_test_case(input={"question": f"worker {sys.argv[1]} question {number}"}, assertions=["ok"])
+"""
+
+
+def test_processes_adding_at_once_lose_no_case(project: Project) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    workers = [
+        subprocess.Popen([sys.executable, "-c", ADD_CASES, str(worker), "6"], cwd=project.root, env=env,
+                         stderr=subprocess.PIPE, text=True)
+        for worker in range(4)
+    ]  # fmt: skip
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    cases = load_suite(project.suites_dir / "support.yaml").suite.cases
+    assert len(cases) == 24
+    assert sorted(p.name for p in project.suites_dir.iterdir()) == ["support.yaml"]
