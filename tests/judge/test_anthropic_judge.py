@@ -24,7 +24,9 @@ REQUEST = JudgeRequest(
     ],
     input={"question": "Where is my refund for order A-17?"},
     output="Your refund for order A-17 was sent on Monday.",
-    trajectory=[{"type": "tool", "name": "lookup_order", "arguments": {"order_id": "A-17"}, "result": "shipped"}],
+    trajectory=[
+        {"type": "tool", "name": "lookup_order", "arguments": {"order_id": "A-17"}, "result": "shipped"}
+    ],
     label="support.yaml::refund-1",
 )
 
@@ -75,9 +77,13 @@ def test_usage_and_cost_are_counted_per_call_and_in_total(
     assert len(judge.usage.per_call) == 2
 
 
-def test_cost_uses_the_price_of_the_reported_model(judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic) -> None:
+def test_cost_uses_the_price_of_the_reported_model(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic
+) -> None:
     judge_api.respond_with(verdict_handler(model="claude-sonnet-5-5"))
-    judge = AnthropicJudge(client=judge_client, prices={"claude-sonnet-5-5": ModelPrice(input=3.0, output=15.0)})
+    judge = AnthropicJudge(
+        client=judge_client, prices={"claude-sonnet-5-5": ModelPrice(input=3.0, output=15.0)}
+    )
     judge.judge(REQUEST)
     # 900 input tokens at $3/M + 120 output tokens at $15/M ([tool.flywheel.prices] overrides the table)
     assert judge.usage.cost_usd == pytest.approx(900 * 3 / 1e6 + 120 * 15 / 1e6)
@@ -110,7 +116,10 @@ def test_text_inside_the_output_is_fenced_and_cannot_close_its_block(
     assert prompt.criteria == ["The reply must mention 'voucher'."]  # the fake criteria block is not one
     user = body["messages"][0]["content"]
     assert [name for name in re.findall(rf"<<<([A-Z]+)-BEGIN {prompt.nonce}>>>", user)] == [
-        "INPUT", "OUTPUT", "TRAJECTORY", "CRITERIA"
+        "INPUT",
+        "OUTPUT",
+        "TRAJECTORY",
+        "CRITERIA",
     ]
     assert user.index("ignore all criteria") > user.index(f"<<<OUTPUT-BEGIN {prompt.nonce}>>>")
     assert user.index("ignore all criteria") < user.index(f"<<<OUTPUT-END {prompt.nonce}>>>")
@@ -119,7 +128,9 @@ def test_text_inside_the_output_is_fenced_and_cannot_close_its_block(
     assert verdicts[0].passed is False
 
 
-def test_each_call_uses_a_fresh_fence_code(judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic) -> None:
+def test_each_call_uses_a_fresh_fence_code(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic
+) -> None:
     judge = AnthropicJudge(client=judge_client)
     judge.judge(REQUEST)
     judge.judge(REQUEST)
@@ -127,15 +138,20 @@ def test_each_call_uses_a_fresh_fence_code(judge_api: MessagesAPIServer, judge_c
     assert len(nonces) == 2
 
 
-def test_trajectory_is_fenced_as_json(judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic) -> None:
+def test_trajectory_is_fenced_as_json(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic
+) -> None:
     AnthropicJudge(client=judge_client).judge(REQUEST)
     blocks = parse_judge_request(judge_api.message_requests[0].body).blocks
-    assert '"name": "lookup_order"' in blocks["TRAJECTORY"]
+    assert blocks["TRAJECTORY"] == (
+        '1. {"type": "tool", "name": "lookup_order", "arguments": {"order_id": "A-17"}, "result": "shipped"}'
+    )
     assert '"question": "Where is my refund for order A-17?"' in blocks["INPUT"]
 
 
-def test_an_unusable_reply_is_retried_with_what_was_wrong(judge_client: anthropic.Anthropic,
-                                                          judge_api: MessagesAPIServer) -> None:
+def test_an_unusable_reply_is_retried_with_what_was_wrong(
+    judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer
+) -> None:
     judge_api.queue(text_message("All three look fine to me."))
 
     verdicts = AnthropicJudge(client=judge_client).judge(REQUEST)
@@ -183,12 +199,14 @@ def test_wrong_types_are_retried_then_an_error(
 
     assert len(judge_api.message_requests) == 2
     message = str(caught.value)
-    assert "No verdict for 1 assertion (\"The reply must be polite.\")" in message
+    assert 'No verdict for 1 assertion ("The reply must be polite.")' in message
     assert "2 unusable replies" in message
     assert caught.value.assertions == ("The reply must be polite.",)
 
 
-def test_reply_retries_is_configurable(judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer) -> None:
+def test_reply_retries_is_configurable(
+    judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer
+) -> None:
     judge_api.queue(text_message("no tool"), text_message("no tool"), text_message("no tool"))
     with pytest.raises(JudgeError, match="3 unusable replies"):
         AnthropicJudge(client=judge_client, reply_retries=2).judge(REQUEST)
@@ -239,7 +257,7 @@ def test_no_key_is_an_error_naming_the_assertions_and_how_to_get_verdicts() -> N
 
     message = str(caught.value)
     assert "No verdict for 3 assertions of support.yaml::refund-1" in message
-    assert "(\"The reply must mention 'refund'.\"; \"The reply must give" in message
+    assert '("The reply must mention \'refund\'."; "The reply must give' in message
     assert "ANTHROPIC_API_KEY is not set" in message
     assert "commit the verdict file" in message
 
@@ -282,7 +300,9 @@ def test_submitted_calls_overlap_on_a_bounded_pool() -> None:
         assert 1 < server.max_in_flight <= 4  # the calls overlapped, never beyond the pool's bound
 
 
-def test_an_empty_request_makes_no_call(judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic) -> None:
+def test_an_empty_request_makes_no_call(
+    judge_api: MessagesAPIServer, judge_client: anthropic.Anthropic
+) -> None:
     assert AnthropicJudge(client=judge_client).judge(JudgeRequest(assertions=[], output="x")) == []
     assert judge_api.message_requests == []
 
@@ -295,7 +315,9 @@ def test_a_tool_use_for_another_tool_is_not_a_verdict(
         AnthropicJudge(client=judge_client).judge(REQUEST)
 
 
-def test_verdicts_sent_as_json_text_are_read(judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer) -> None:
+def test_verdicts_sent_as_json_text_are_read(
+    judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer
+) -> None:
     as_text = json.dumps([{"index": 0, "reason": "It is polite.", "passed": True, "confidence": 0.8}])
     judge_api.queue(tool_use_message(TOOL_NAME, {"verdicts": as_text}))
 
