@@ -131,9 +131,11 @@ def check_label(spec: dict[str, Any]) -> str:
 
 def _message_text(message: Any) -> str | None:
     """The text of an Anthropic message (SDK object or JSON), or None when ``message`` is not one."""
-    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
-    if isinstance(message, dict) and message.get("type") not in (None, "message"):
+    # only a real message: a JSON output that merely has a "content" list is checked as JSON
+    kind = message.get("type") if isinstance(message, dict) else getattr(message, "type", None)
+    if kind != "message":
         return None
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
     if not isinstance(content, list):
         return None
     texts: list[str] = []

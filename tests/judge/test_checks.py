@@ -67,6 +67,8 @@ def test_other_values_are_checked_as_json() -> None:
     assert output_text({"b": 1, "a": "é"}) == '{"a": "é", "b": 1}'
     assert check({"contains": '"status": "ok"'}, {"status": "ok"}).passed
     assert output_text(None) == ""
+    not_a_message = {"content": [{"type": "text", "text": "hi"}]}
+    assert output_text(not_a_message) == '{"content": [{"text": "hi", "type": "text"}]}'
 
 
 SCHEMA = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}
