@@ -2,7 +2,9 @@
 
 Requests match on method, API path, query and body. The body is compared as JSON data when both
 sides are JSON: key order and whitespace do not matter, ``1`` equals ``1.0``, but ``true`` never
-equals ``1``; anything else is compared byte for byte. The query is compared without ``beta``
+equals ``1``, and a key whose value is ``null`` counts as absent (the API treats them alike, and
+the SDK sends ``"citations": null`` back or not depending on whether the response it parsed had the
+key); anything else is compared byte for byte. The query is compared without ``beta``
 (``?beta=true`` marks beta endpoints in some SDK versions and not in others). Scheme, host and port
 are *not* compared:
 a case recorded against ``https://api.anthropic.com`` replays wherever ``ANTHROPIC_BASE_URL`` points
@@ -12,6 +14,7 @@ with a path prefix replays too.
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -26,10 +29,15 @@ def json_equal(left: Any, right: Any) -> bool:
     if isinstance(left, int | float) and isinstance(right, int | float):
         return left == right
     if isinstance(left, dict) and isinstance(right, dict):
+        left, right = _present(left), _present(right)
         return left.keys() == right.keys() and all(json_equal(left[key], right[key]) for key in left)
     if isinstance(left, list | tuple) and isinstance(right, list | tuple):
         return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
     return type(left) is type(right) and bool(left == right)
+
+
+def _present(mapping: dict[Any, Any]) -> dict[Any, Any]:
+    return {key: value for key, value in mapping.items() if value is not None}
 
 
 def _short(value: Any) -> str:
@@ -42,6 +50,7 @@ def _short(value: Any) -> str:
 def first_difference(live: Any, recorded: Any, path: str = "") -> str | None:
     """Where two JSON values first differ, as ``path: live value != recorded value``, or None."""
     if isinstance(live, dict) and isinstance(recorded, dict):
+        live, recorded = _present(live), _present(recorded)
         for key in list(recorded) + [key for key in live if key not in recorded]:
             found = first_difference(live.get(key, _MISSING), recorded.get(key, _MISSING), f"{path}.{key}")
             if found:
@@ -53,11 +62,29 @@ def first_difference(live: Any, recorded: Any, path: str = "") -> str | None:
             if found:
                 return found
         if len(live) != len(recorded):
-            return f"{path or '(body)'}: {len(live)} items here, {len(recorded)} recorded"
+            return f"{path.lstrip('.') or '(body)'}: {len(live)} items here, {len(recorded)} recorded"
         return None
     if live is _MISSING or recorded is _MISSING or not json_equal(live, recorded):
         return f"{path.lstrip('.') or '(body)'}: {_short(live)} here, {_short(recorded)} recorded"
     return None
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, dict):
+        value = {key: item for key, item in value.items() if item is not None}
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+
+
+def similarity(live_body: Any, recorded_body: Any) -> float:
+    """How alike two request bodies are, from 0 to 1 (to point at the closest recorded request)."""
+    live, recorded = parse_json_body(live_body), parse_json_body(recorded_body)
+    left = _canonical(live) if live is not _MISSING else _as_bytes(live_body).decode("utf-8", "replace")
+    right = (
+        _canonical(recorded)
+        if recorded is not _MISSING
+        else _as_bytes(recorded_body).decode("utf-8", "replace")
+    )
+    return difflib.SequenceMatcher(None, left, right, autojunk=False).ratio()
 
 
 def parse_json_body(body: Any) -> Any:

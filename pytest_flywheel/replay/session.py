@@ -41,6 +41,7 @@ from pytest_flywheel.replay.matching import (
     first_difference,
     json_body,
     parse_json_body,
+    similarity,
 )
 from pytest_flywheel.replay.misses import (
     describe_request,
@@ -185,12 +186,14 @@ class ReplaySession:
             already_played = bool(similar) and not similar[0][2]
             difference = None
             if similar and not already_played:
-                recorded = similar[0][0]
+                # vcrpy ranks by how many matchers pass, a tie when only bodies differ: the closest
+                # recorded request is the one whose body is most alike.
+                recorded, _, failed = max(similar, key=lambda item: similarity(request.body, item[0].body))
                 live_data, recorded_data = parse_json_body(request.body), parse_json_body(recorded.body)
                 difference = first_difference(live_data, recorded_data)
                 if difference is None:
-                    names = ", ".join(name for name, _ in similar[0][2])
-                    difference = f"{names} ({'; '.join(str(message) for _, message in similar[0][2])})"
+                    names = ", ".join(name for name, _ in failed)
+                    difference = f"{names} ({'; '.join(str(message) for _, message in failed)})"
             error = request_miss_error(
                 cassette=self.cassette_path,
                 record_mode=self.record_mode,

@@ -54,7 +54,8 @@ def test_json_bodies_match_as_data_whatever_their_key_order_and_whitespace(casse
 def test_json_equality_is_by_value_but_never_confuses_booleans_and_numbers() -> None:
     assert json_equal({"a": 1, "b": [1.0, "x"]}, {"b": [1, "x"], "a": 1.0})
     assert not json_equal({"stream": True}, {"stream": 1})
-    assert not json_equal({"a": None}, {})
+    assert json_equal({"a": None, "b": [{"c": None}]}, {"b": [{}]})  # null counts as absent
+    assert not json_equal([None], [])
     assert (
         first_difference({"m": [{"c": "new"}]}, {"m": [{"c": "old"}]}) == 'm[0].c: "new" here, "old" recorded'
     )
@@ -236,3 +237,10 @@ def test_no_secret_header_value_reaches_a_recorded_cassette(
     request_headers = data["interactions"][0]["request"]["headers"]
     assert request_headers["authorization"] == ["[REDACTED]"] and request_headers["cookie"] == ["[REDACTED]"]
     assert data["interactions"][1]["response"]["headers"]["set-cookie"] == ["[REDACTED]"]
+
+
+def test_the_closest_recorded_request_is_the_most_alike_not_the_first(cassette: Path) -> None:
+    with replay_case(cassette) as session:
+        with pytest.raises(CassetteMissError):
+            sdk().messages.create(**ask("thanks!"))
+    assert 'differs at messages[0].content: "thanks!" here, "thanks" recorded.' in str(session.misses[0])
