@@ -113,6 +113,8 @@ def write_terminal_summary(runtime: FlywheelRuntime, terminal: pytest.TerminalRe
     )
     if runtime.options.report is not None:
         terminal.write_line(f"report: {runtime._report_path()}")
+    for problem in runtime.problems:
+        terminal.write_line(f"warning: {problem}", yellow=True)
 
 
 def _first_line(text: str | None) -> str:

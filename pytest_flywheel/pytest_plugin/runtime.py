@@ -46,7 +46,8 @@ class FlywheelRuntime:
         self.write_result: WriteResult | None = None
         self.unused_keys: list[str] = []
         self.report: dict[str, Any] | None = None
-        self.worker_stats: list[dict[str, Any]] = []
+        #: Problems around the tests (the verdict file or the run not written), also shown in the summary.
+        self.problems: list[str] = []
         self._cache: VerdictCache | None = None
         self._services: dict[str, CachedJudge] = {}
         self._hook_judge: Any = None
@@ -215,7 +216,7 @@ class FlywheelRuntime:
         try:
             self.write_result = cache.write(prune=self.options.prune, ran_cases=ran)
         except Exception as exc:  # the tests ran; say so loudly, but keep their result
-            warnings.warn(FlywheelWarning(f"the verdict file was not written: {exc}"), stacklevel=1)
+            self._warn(f"the verdict file was not written: {exc}")
             return
         if self.options.prune:
             self.unused_keys = []
@@ -236,12 +237,11 @@ class FlywheelRuntime:
         try:
             record_run(self.settings, report)
         except Exception as exc:  # recording is a convenience: it must never break the test run
-            warnings.warn(
-                FlywheelWarning(
-                    f"this run was not recorded in {self.settings.store}: {type(exc).__name__}: {exc}"
-                ),
-                stacklevel=1,
-            )
+            self._warn(f"this run was not recorded in {self.settings.store}: {type(exc).__name__}: {exc}")
+
+    def _warn(self, message: str) -> None:
+        self.problems.append(message)
+        warnings.warn(FlywheelWarning(message), stacklevel=2)
 
     def close(self) -> None:
         for service in self._services.values():

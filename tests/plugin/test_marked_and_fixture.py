@@ -6,7 +6,7 @@ import pytest
 
 from tests.plugin.conftest import Project
 
-MARKED = '''
+MARKED = """
 import pytest
 
 from agent import answer
@@ -24,9 +24,9 @@ def test_tracking_reply():
 
 def test_unmarked_still_plain():
     assert answer("x").startswith("About")
-'''
+"""
 
-FIXTURE = '''
+FIXTURE = """
 import pytest
 
 
@@ -57,7 +57,7 @@ def test_expect_lists_every_failing_assertion(judge):
 def test_expect_passes(judge):
     verdicts = judge.expect("a refund, in 5 days", "The reply must mention 'refund'")
     assert [v.passed for v in verdicts] == [True]
-'''
+"""
 
 
 def test_marked_tests_judge_their_return_value_without_the_return_warning(project: Project) -> None:

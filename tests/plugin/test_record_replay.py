@@ -9,7 +9,7 @@ import pytest
 from pytest_flywheel.testing import MessagesAPIServer, text_message
 from tests.plugin.conftest import Project
 
-LLM_AGENT = '''
+LLM_AGENT = """
 import os
 
 import anthropic
@@ -26,7 +26,7 @@ def answer(question):
         model="claude-haiku-5-5", max_tokens=100, messages=[{"role": "user", "content": question}]
     )
     return message.content[0].text
-'''
+"""
 
 LLM_SUITE = """\
 version: 1
@@ -40,7 +40,7 @@ cases:
       - {max_cost_usd: 1.0}
 """
 
-LLM_MARKED = '''
+LLM_MARKED = """
 import pytest
 
 from llm_agent import answer
@@ -49,7 +49,7 @@ from llm_agent import answer
 @pytest.mark.assertion("The reply must mention 'refund'")
 def test_llm_reply():
     return answer("Where is my refund?")
-'''
+"""
 
 
 @pytest.fixture
