@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_flywheel.suites.adding import AddedCase, add_case, ensure_suite
+    from pytest_flywheel.suites.capture import CapturedTrace, capture_trace, write_cassette
     from pytest_flywheel.suites.case_ids import derive_case_id
     from pytest_flywheel.suites.client import Client, TestSuite
     from pytest_flywheel.suites.errors import (
@@ -56,6 +57,9 @@ _EXPORTS: dict[str, str] = {
     "AddedCase": "pytest_flywheel.suites.adding",
     "add_case": "pytest_flywheel.suites.adding",
     "ensure_suite": "pytest_flywheel.suites.adding",
+    "CapturedTrace": "pytest_flywheel.suites.capture",
+    "capture_trace": "pytest_flywheel.suites.capture",
+    "write_cassette": "pytest_flywheel.suites.capture",
     "derive_case_id": "pytest_flywheel.suites.case_ids",
     "Client": "pytest_flywheel.suites.client",
     "TestSuite": "pytest_flywheel.suites.client",
@@ -92,6 +96,7 @@ __all__ = [
     "AddedCase",
     "Assertion",
     "CaptureError",
+    "CapturedTrace",
     "Case",
     "CaseError",
     "CaseSource",
@@ -112,6 +117,7 @@ __all__ = [
     "TestSuite",
     "ToolCalledCheck",
     "add_case",
+    "capture_trace",
     "check_spec",
     "derive_case_id",
     "ensure_suite",
@@ -120,6 +126,7 @@ __all__ = [
     "load_suite",
     "parse_suite_text",
     "suite_schema",
+    "write_cassette",
 ]
 
 

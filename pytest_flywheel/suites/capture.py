@@ -10,6 +10,7 @@ marked repr or cut short. The input is redacted like everything else written to 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import sys
 from collections.abc import Iterator
@@ -98,7 +99,28 @@ def read_trace_for_capture(settings: Settings, trace_id: str, *, redactor: Redac
     root = min(roots, key=lambda span: span.start_time)
     target = check_target(root, root_dir=settings.root)
     case_input = check_replayable_input(root)
+    check_arguments_fit(resolve_target(target, root_dir=settings.root), target, case_input, trace_id=trace.id)
     return CapturedTrace(trace=trace, root=root, spans=spans, target=target, input=redactor.value(case_input))
+
+
+def check_arguments_fit(entrypoint: Any, target: str, arguments: dict[str, Any], *, trace_id: str) -> None:
+    """The case will call ``entrypoint(**arguments)``: refuse now what would be a TypeError at every run
+    (a method that needs ``self``, an argument the tracer was told to leave out, a renamed parameter)."""
+    try:
+        signature = inspect.signature(entrypoint)
+    except (TypeError, ValueError):  # no signature to check (a builtin, a C extension)
+        return
+    try:
+        signature.bind(**arguments)
+    except TypeError as exc:
+        hint = (
+            "it is a method, and a case calls its target without an instance; trace a module-level function"
+            if "self" in signature.parameters
+            else "was an argument left out with @track(ignore_arguments=...), or the signature changed?"
+        )
+        raise CaptureError(
+            f"trace {trace_id}: its input does not fit {target}{signature} ({exc}); {hint}"
+        ) from None
 
 
 def check_target(root: SpanRecord, *, root_dir: Path) -> str:
@@ -211,6 +233,16 @@ def _unreplayable(value: Any, where: str) -> str | None:
     if value is None or isinstance(value, str | int | float | bool):
         return None
     return f"{where} is a {type(value).__name__}, not a JSON value"
+
+
+def capture_trace(settings: Settings, trace_id: str, *, redactor: Redactor | None = None) -> CapturedTrace:
+    """Read the trace ``trace_id`` (or a unique prefix) and check it can become a replayable case; with no
+    ``redactor``, the project's (``build_redactor(settings)``). Write its cassette with :func:`write_cassette`."""
+    if redactor is None:
+        from pytest_flywheel.replay import build_redactor
+
+        redactor = build_redactor(settings)
+    return read_trace_for_capture(settings, trace_id, redactor=redactor)
 
 
 def write_cassette(captured: CapturedTrace, path: Path, *, redactor: Redactor) -> Path:

@@ -45,6 +45,9 @@ def make_project(tmp_path: Path, *, pyproject_extra: str = "") -> Project:
             def answer(question, user_id=0):
                 return "answer to " + question
 
+            def other(question):
+                return question
+
             class Agent:
                 def run(self, question):
                     return question

@@ -134,9 +134,9 @@ def test_a_trace_of_another_entrypoint_is_refused(project: Project) -> None:
     settings = project.settings
     add_case(settings, "support", trace_id=write_trace(settings, module=project.module), assertions=["ok"])
     before = files_under(project.root / "flywheel")
-    other = write_trace(settings, module=project.module, qualname="Agent.run", case_input={"question": "x"})
+    other = write_trace(settings, module=project.module, qualname="other", case_input={"question": "x"})
     with pytest.raises(
-        CaseError, match=rf"ran {project.module}:Agent.run, but suite 'support' tests {project.target}"
+        CaseError, match=rf"ran {project.module}:other, but suite 'support' tests {project.target}"
     ):
         add_case(settings, "support", trace_id=other, assertions=["ok"])
     assert files_under(project.root / "flywheel") == before
@@ -198,3 +198,21 @@ def test_a_broken_suite_file_is_reported_and_never_written_over(project: Project
         )
     assert broken.read_text() == "version: 1\nname: support\ncases:\n  - id: a\n"
     assert not (project.root / "flywheel" / "cassettes").exists()
+
+
+@pytest.mark.parametrize(
+    "qualname, case_input, message",
+    [
+        ("answer", {"user_id": 7}, r"its input does not fit agent_\w+:answer\(question, user_id=0\) \(missing a "
+         r"required argument: 'question'\); was an argument left out with @track\(ignore_arguments=...\)"),
+        ("answer", {"question": "q", "colour": "red"}, r"got an unexpected keyword argument 'colour'"),
+        ("Agent.run", {"question": "q"}, r"it is a method, and a case calls its target without an instance"),
+    ],
+)  # fmt: skip
+def test_an_input_that_does_not_fit_the_signature_is_refused(
+    project: Project, qualname: str, case_input: dict[str, object], message: str
+) -> None:
+    trace_id = write_trace(project.settings, module=project.module, qualname=qualname, case_input=case_input)
+    with pytest.raises(CaptureError, match=message):
+        add_case(project.settings, "support", trace_id=trace_id, assertions=["ok"])
+    assert not (project.root / "flywheel").exists()
