@@ -31,8 +31,9 @@ The Anthropic judge (``anthropic_judge.py``, prompt in ``prompt.py``)
   No temperature is sent: SDK 2.x has no sampling parameters and the API rejects them for current
   models; repeatability comes from the verdict cache. ``effort`` goes to ``output_config.effort``.
   Cost: the tracing piece's price table (``pytest_flywheel.tracing.pricing``), ``prices`` overriding.
-* ``make_default_judge(settings, *, model=None, max_workers=8) -> AnthropicJudge`` — what the plugin
-  uses when no ``pytest_flywheel_make_judge`` hook answers.
+* ``make_default_judge(settings, *, model=None, max_workers=None) -> AnthropicJudge`` — what the
+  plugin uses when no ``pytest_flywheel_make_judge`` hook answers. Workers: ``judge_workers(settings)``
+  = ``FLYWHEEL_JUDGE_WORKERS`` > ``[tool.flywheel] judge_workers`` > 8.
 * ``loopback.py`` (tests, benchmarks): ``verdict_handler(rule=...)`` for
   ``MessagesAPIServer.respond_with`` answers judge requests with a ``record_verdicts`` tool call (by
   default a criterion passes when every 'single-quoted' word in it is in the OUTPUT block);

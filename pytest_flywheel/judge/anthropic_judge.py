@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from pytest_flywheel.config import DEFAULT_JUDGE_MODEL, ModelPrice, Settings
+from pytest_flywheel.config import DEFAULT_JUDGE_MODEL, ConfigError, ModelPrice, Settings
 from pytest_flywheel.judge.pool import DEFAULT_WORKERS, PooledJudge
 from pytest_flywheel.judge.pricing import cost_usd
 from pytest_flywheel.judge.prompt import (
@@ -332,7 +332,10 @@ class AnthropicJudge(PooledJudge):
         elif status == 404:
             advice = f"Check the judge model name ({self.model!r}; --flywheel-judge-model or judge_model)."
         elif status == 429:
-            advice = "The API is rate limiting: run again later, or with fewer judge workers."
+            advice = (
+                f"The API is rate limiting: run again later, or with fewer judge calls at once "
+                f"(FLYWHEEL_JUDGE_WORKERS or [tool.flywheel] judge_workers; now {self.max_workers})."
+            )
         elif status >= 500:
             advice = "The API failed or is overloaded: run again later (verdicts already given are kept)."
         else:
@@ -340,8 +343,29 @@ class AnthropicJudge(PooledJudge):
         return f"No verdict for {_subject(request)}: the judge's API call failed with {detail}. {advice}"
 
 
+def judge_workers(settings: Settings, environ: Mapping[str, str] | None = None) -> int:
+    """How many judge calls may run at once: ``FLYWHEEL_JUDGE_WORKERS``, else ``[tool.flywheel]
+    judge_workers``, else 8. Lower it when the API rate-limits (HTTP 429)."""
+    env = os.environ if environ is None else environ
+    raw: Any = env.get("FLYWHEEL_JUDGE_WORKERS") or settings.raw.get("judge_workers") or DEFAULT_WORKERS
+    try:
+        workers = int(raw)
+    except (TypeError, ValueError):
+        workers = 0
+    if workers < 1 or isinstance(raw, bool):
+        raise ConfigError(
+            f"judge_workers={raw!r} (FLYWHEEL_JUDGE_WORKERS or [tool.flywheel] judge_workers): expected a whole "
+            "number above 0, the number of judge calls that may run at once."
+        )
+    return workers
+
+
 def make_default_judge(
-    settings: Settings, *, model: str | None = None, max_workers: int = DEFAULT_WORKERS
+    settings: Settings, *, model: str | None = None, max_workers: int | None = None
 ) -> AnthropicJudge:
     """The judge the plugin uses when no ``pytest_flywheel_make_judge`` hook answers."""
-    return AnthropicJudge(model=model or settings.judge_model, max_workers=max_workers, prices=settings.prices)
+    return AnthropicJudge(
+        model=model or settings.judge_model,
+        max_workers=max_workers or judge_workers(settings),
+        prices=settings.prices,
+    )

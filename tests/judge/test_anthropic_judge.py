@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from concurrent.futures import wait
+from pathlib import Path
 
 import anthropic
 import pytest
 
-from pytest_flywheel.config import ModelPrice
+from pytest_flywheel.config import ConfigError, ModelPrice, load_settings
 from pytest_flywheel.judge import PROMPT_VERSION, AnthropicJudge, JudgeError, JudgeRequest
+from pytest_flywheel.judge.anthropic_judge import judge_workers, make_default_judge
 from pytest_flywheel.judge.loopback import LOOPBACK_MODEL, parse_judge_request, verdict_handler, verdict_reply
 from pytest_flywheel.judge.prompt import TOOL_NAME
 from pytest_flywheel.testing import ErrorReply, MessagesAPIServer, text_message, tool_use_message
@@ -325,3 +327,25 @@ def test_verdicts_sent_as_json_text_are_read(
 
     assert len(judge_api.message_requests) == 1
     assert (verdicts[0].passed, verdicts[0].reason, verdicts[0].confidence) == (True, "It is polite.", 0.8)
+
+
+def test_default_judge_takes_model_prices_and_workers_from_settings(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.flywheel]\njudge_model = "claude-haiku-5-5"\njudge_workers = 3\n'
+        '[tool.flywheel.prices.claude-haiku-5-5]\ninput = 1.0\noutput = 5.0\n'
+    )
+    settings = load_settings(tmp_path, environ={})
+    judge = make_default_judge(settings)
+    assert (judge.model, judge.max_workers, judge.prices["claude-haiku-5-5"].output) == ("claude-haiku-5-5", 3, 5.0)
+    assert judge_workers(settings, {"FLYWHEEL_JUDGE_WORKERS": "12"}) == 12
+    assert make_default_judge(settings, model="claude-opus-5-5").model == "claude-opus-5-5"
+    with pytest.raises(ConfigError, match="judge_workers='many'"):
+        judge_workers(settings, {"FLYWHEEL_JUDGE_WORKERS": "many"})
+
+
+def test_rate_limiting_advice_names_the_workers_setting(
+    judge_client: anthropic.Anthropic, judge_api: MessagesAPIServer
+) -> None:
+    judge_api.queue(ErrorReply(429, "rate_limit_error", "Too many requests"))
+    with pytest.raises(JudgeError, match=r"HTTP 429 rate_limit_error.*judge_workers; now 5"):
+        AnthropicJudge(client=judge_client, max_workers=5).judge(REQUEST)
