@@ -133,8 +133,8 @@ def bounded(value: Any, max_bytes: int) -> Any:
     Strings that UTF-8 cannot encode (lone surrogates) are repaired on the way, so that one odd
     string never makes SQLite refuse a whole batch.
     """
-    if value is None:
-        return None
+    if value is None or value == {} or value == []:
+        return value
     if type(value) is str and len(value) * 6 + 2 <= max_bytes:  # JSON escapes at most 6 bytes a char
         try:
             value.encode("utf-8")
