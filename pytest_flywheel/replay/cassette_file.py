@@ -109,8 +109,11 @@ def load_cassette_data(text: str, *, source: Path | str = "<cassette>") -> dict[
     try:
         data = yamlserializer.deserialize(text)
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise CassetteFormatError(
-            f"{source}: not valid YAML ({exc}); fix the file or record it again."
+            f"{where}: not valid YAML ({problem}); fix the file or record it again."
         ) from None
     if data is None:
         data = {}

@@ -145,8 +145,15 @@ CALLS = {
         tool_use_message(
             "lookup_order", {"order_id": "W123", "fields": ["status", "eta"]}, text="Let me check."
         ),
+        {
+            **text_message("After thinking: yes."),
+            "content": [
+                {"type": "thinking", "thinking": "The order shipped Monday.", "signature": "c2lnbmF0dXJl"},
+                {"type": "text", "text": "After thinking: yes."},
+            ],
+        },
     ],
-    ids=["text", "tool-use"],
+    ids=["text", "tool-use", "thinking"],
 )
 def test_the_sdk_gets_the_recorded_message_back(tmp_path: Path, call: str, reply: dict[str, Any]) -> None:
     run, endpoint, stream = CALLS[call]
@@ -229,3 +236,22 @@ def test_client_options_stay_out_of_the_body_and_extra_body_goes_in(tmp_path: Pa
         client.messages.create(**ask("hi"), timeout=30, extra_body={"top_k": 3})
     session.raise_for_miss()
     assert "sk-ant" not in path.read_text()
+
+
+def test_a_broken_cassette_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    from pytest_flywheel.replay.cassette_file import CassetteFormatError
+
+    path = tmp_path / "broken.yaml"
+    path.write_text("interactions: [unclosed\n")
+    with pytest.raises(
+        CassetteFormatError,
+        match=r"broken\.yaml:2: not valid YAML \(did not find expected ',' or '\]'\); fix the file or record",
+    ):
+        with replay_case(path):
+            pass
+    path.write_text("version: 1\ninteractions: []\ntool_interactions:\n- tool: x\n  arguments: {}\n")
+    with pytest.raises(
+        CassetteFormatError, match=r"tool_interactions\[0\]: expected exactly one of 'result' or 'error'"
+    ):
+        with replay_case(path):
+            pass

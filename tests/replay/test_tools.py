@@ -237,3 +237,37 @@ def test_no_interceptor_outside_a_session(cassette: Path) -> None:
     with replay_case(cassette):
         assert active_tool_interceptor.get() is not None
     assert active_tool_interceptor.get() is None
+
+
+def test_the_real_track_decorator_routes_sync_and_async_tools_through_the_session(cassette: Path) -> None:
+    from pytest_flywheel.tracing import track
+
+    ran: list[str] = []
+
+    @track(type="tool", name="lookup_order")
+    def lookup_order(order_id: str, fields: dict[str, int] | None = None) -> dict[str, str]:
+        ran.append(order_id)
+        return {"status": "live"}
+
+    @track(type="tool", name="cancel")
+    async def cancel(order_id: str) -> str:
+        ran.append(order_id)
+        return "cancelled"
+
+    with replay_case(cassette, record_mode="new_episodes") as session:
+        assert lookup_order("W1", fields={"a": 1, "b": 2}) == {"status": "packed"}
+        with pytest.raises(ValueError, match="already shipped"):
+            asyncio.run(cancel("W1"))
+        assert asyncio.run(cancel(order_id="W5")) == "cancelled"
+    session.raise_for_miss()
+    assert ran == ["W5"]
+    assert [(c["tool"], c["source"]) for c in session.tool_calls] == [
+        ("lookup_order", "replayed"),
+        ("cancel", "replayed"),
+        ("cancel", "recorded"),
+    ]
+    assert tools_in(cassette)[-1] == {
+        "tool": "cancel",
+        "arguments": {"order_id": "W5"},
+        "result": "cancelled",
+    }
