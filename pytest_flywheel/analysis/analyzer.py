@@ -9,7 +9,7 @@ from typing import Any
 from pytest_flywheel.analysis.analyst import AnalystConfig, AnalystError, run_analyst, unavailable_reason
 from pytest_flywheel.analysis.compare import build_comparison
 from pytest_flywheel.analysis.findings import AnalystOutcome, Assertion, Comparison, Finding
-from pytest_flywheel.analysis.rules import EntrypointHistory, run_rules
+from pytest_flywheel.analysis.rules import SYMPTOM_RULES, EntrypointHistory, run_rules
 from pytest_flywheel.analysis.tree import SpanTree
 from pytest_flywheel.store import Store, TraceRecord
 from pytest_flywheel.store.queries import TraceNotFoundError, require_traces, resolve_trace
@@ -34,10 +34,12 @@ class Analysis:
 
     @property
     def root_cause_span_id(self) -> str | None:
-        """The analyst's root cause when it answered, else the most severe rule finding's span."""
+        """The analyst's root cause when it answered, else the span of the most severe finding about a
+        step (an answer- or total-level finding is a symptom: it wins only when it is all there is)."""
         if self.analyst.answer is not None:
             return self.analyst.answer.root_cause_span_id
-        return self.findings[0].span_id if self.findings else None
+        causes = [f for f in self.findings if f.rule not in SYMPTOM_RULES] or self.findings
+        return causes[0].span_id if causes else None
 
     @property
     def nothing_wrong(self) -> bool:
@@ -58,10 +60,16 @@ class Analysis:
         trace = self.trace
         return {
             "trace": {
-                "id": trace.id, "name": trace.name, "project": trace.project, "status": trace.status,
-                "location": trace.location, "duration_ms": round(trace.duration_ms, 1),
-                "cost_usd": trace.cost_usd, "span_count": trace.span_count or len(self.tree.by_id),
-                "error": trace.error and {"type": trace.error.get("type"), "message": trace.error.get("message")},
+                "id": trace.id,
+                "name": trace.name,
+                "project": trace.project,
+                "status": trace.status,
+                "location": trace.location,
+                "duration_ms": round(trace.duration_ms, 1),
+                "cost_usd": trace.cost_usd,
+                "span_count": trace.span_count or len(self.tree.by_id),
+                "error": trace.error
+                and {"type": trace.error.get("type"), "message": trace.error.get("message")},
             },
             "question": self.question,
             "nothing_wrong": self.nothing_wrong,
@@ -91,10 +99,18 @@ def load_trace_record(store: Store, trace_id: str) -> TraceRecord:
         raise TraceNotFoundError(f"trace {full_id} has no spans in {store.path}.")
     root = roots[0]
     return TraceRecord(
-        id=full_id, project=root.project, name=root.name, status="error" if any(s.error for s in spans) else "ok",
-        start_time=min(s.start_time for s in spans), end_time=max(s.end_time for s in spans),
-        input=root.input, output=root.output, error=root.error, location=root.location,
-        span_count=len(spans), cost_usd=sum(s.cost_usd or 0.0 for s in spans),
+        id=full_id,
+        project=root.project,
+        name=root.name,
+        status="error" if any(s.error for s in spans) else "ok",
+        start_time=min(s.start_time for s in spans),
+        end_time=max(s.end_time for s in spans),
+        input=root.input,
+        output=root.output,
+        error=root.error,
+        location=root.location,
+        span_count=len(spans),
+        cost_usd=sum(s.cost_usd or 0.0 for s in spans),
     )
 
 
@@ -144,16 +160,26 @@ def analyze(store: Store, trace_id: str, options: AnalyzeOptions | None = None) 
     else:
         try:
             answer = run_analyst(
-                tree, findings,
+                tree,
+                findings,
                 config=AnalystConfig(model=options.model, max_rounds=options.max_rounds),
-                comparison=comparison, good_tree=good_tree, comparison_note=note,
-                question=options.question, client=options.client,
+                comparison=comparison,
+                good_tree=good_tree,
+                comparison_note=note,
+                question=options.question,
+                client=options.client,
             )
             outcome = AnalystOutcome("used", f"{answer.model}, {answer.rounds} rounds", answer)
         except AnalystError as exc:
             outcome = AnalystOutcome("error", str(exc))
     return Analysis(
-        trace=trace, tree=tree, findings=findings, analyst=outcome, comparison=comparison,
-        comparison_note=note, good_tree=good_tree, question=options.question,
+        trace=trace,
+        tree=tree,
+        findings=findings,
+        analyst=outcome,
+        comparison=comparison,
+        comparison_note=note,
+        good_tree=good_tree,
+        question=options.question,
         history_size=len(history.durations_ms),
     )

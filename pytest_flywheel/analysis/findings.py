@@ -59,7 +59,8 @@ class StepDifference:
 
     ``kind``: ``different_step`` (another span name/type at this place), ``different_tool``,
     ``missing_step`` (the good run had it, the bad did not), ``extra_step``,
-    ``different_arguments``, ``empty_result`` (the good run's step returned data),
+    ``different_arguments``, ``empty_result`` / ``error_result`` (nothing, or an error payload, where
+    the good run's step returned data),
     ``different_prompt`` (system text, model or tool list of an LLM call), ``error`` (only the bad
     step raised).
     """
@@ -88,9 +89,17 @@ class Comparison:
     how_chosen: str  # "auto" (with the similarity) or "explicit"
     similarity: float | None
     differences: list[StepDifference] = field(default_factory=list)
+    #: Both runs got the very same input. When they did not, arguments that differ are expected
+    #: (they echo the different request), so the first divergence prefers any other kind.
+    same_input: bool = False
 
     @property
     def first(self) -> StepDifference | None:
+        """The first step where the runs part ways (see :attr:`same_input`)."""
+        if not self.same_input:
+            for difference in self.differences:
+                if difference.kind != "different_arguments":
+                    return difference
         return self.differences[0] if self.differences else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +107,7 @@ class Comparison:
             "good_trace_id": self.good_trace_id,
             "how_chosen": self.how_chosen,
             "similarity": None if self.similarity is None else round(self.similarity, 3),
+            "same_input": self.same_input,
             "first_divergence": None if self.first is None else self.first.to_dict(),
             "differences": [d.to_dict() for d in self.differences],
         }

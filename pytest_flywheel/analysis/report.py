@@ -33,8 +33,14 @@ def assertion_text(assertion: Assertion) -> str:
 
 
 def _wrap(text: str, indent: str, first: str | None = None) -> str:
-    return textwrap.fill(text, width=100, initial_indent=indent if first is None else first,
-                         subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(
+        text,
+        width=100,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def render_json(analysis: Analysis) -> str:
@@ -46,8 +52,10 @@ def render_text(analysis: Analysis) -> str:
     trace = analysis.trace
     out: list[str] = []
     out.append(f"Trace {trace.id}  {trace.name!r}" + (f" ({trace.location})" if trace.location else ""))
-    out.append(f"  status {trace.status}, {trace.span_count or len(analysis.tree.by_id)} spans, "
-               f"{trace.duration_ms:,.0f} ms, ${trace.cost_usd:.4f}")
+    out.append(
+        f"  status {trace.status}, {trace.span_count or len(analysis.tree.by_id)} spans, "
+        f"{trace.duration_ms:,.0f} ms, ${trace.cost_usd:.4f}"
+    )
     out.append(f"  input:  {short_json(trace.input, 110)}")
     out.append(f"  output: {short_json(trace.output, 110)}")
     if trace.error:
@@ -68,8 +76,10 @@ def render_text(analysis: Analysis) -> str:
         span = node.span
         mark = ">>" if span.id == root_cause else (" !" if span.id in flagged else "  ")
         flags = span_flags(node)
-        out.append(f"{mark}{'  ' * (node.depth + 1)}{span.name} [{span.type}] {short(span.id, width)} "
-                   f"{span.status} {span.duration_ms:,.0f} ms" + (f"  ({', '.join(flags)})" if flags else ""))
+        out.append(
+            f"{mark}{'  ' * (node.depth + 1)}{span.name} [{span.type}] {short(span.id, width)} "
+            f"{span.status} {span.duration_ms:,.0f} ms" + (f"  ({', '.join(flags)})" if flags else "")
+        )
     out.append("")
 
     if analysis.nothing_wrong:
@@ -77,8 +87,10 @@ def render_text(analysis: Analysis) -> str:
     elif analysis.findings:
         out.append(f"Findings ({len(analysis.findings)}, most severe first):")
         for number, finding in enumerate(analysis.findings, 1):
-            out.append(f"  {number}. [{finding.severity}, {finding.confidence:.0%} sure] {finding.rule}: "
-                       f"{finding.title}")
+            out.append(
+                f"  {number}. [{finding.severity}, {finding.confidence:.0%} sure] {finding.rule}: "
+                f"{finding.title}"
+            )
             out.append(f"     span {short(finding.span_id, width)} ({finding.span_name})")
             out.append(_wrap(finding.evidence, "     "))
             if finding.suggested_assertion is not None:
@@ -91,9 +103,11 @@ def render_text(analysis: Analysis) -> str:
     if comparison is None:
         out.append(f"Comparison: {analysis.comparison_note or 'none'}.")
     else:
-        how = ("picked automatically, input similarity "
-               f"{comparison.similarity:.2f}" if comparison.how_chosen == "auto" and comparison.similarity is not None
-               else comparison.how_chosen)
+        how = (
+            f"picked automatically, input similarity {comparison.similarity:.2f}"
+            if comparison.how_chosen == "auto" and comparison.similarity is not None
+            else comparison.how_chosen
+        )
         out.append(f"Compared with good trace {comparison.good_trace_id} ({how}):")
         first = comparison.first
         if first is None:
@@ -101,9 +115,9 @@ def render_text(analysis: Analysis) -> str:
         else:
             out.append(f"  first divergence at {first.path}: {first.kind}")
             out.append(_wrap(first.detail, "    "))
-            rest = comparison.differences[1:MAX_DIFFERENCES]
+            rest = [d for d in comparison.differences if d is not first][: MAX_DIFFERENCES - 1]
             for diff in rest:
-                out.append(_wrap(f"then at {diff.path}: {diff.kind}: {diff.detail}", "    ", "  - "))
+                out.append(_wrap(f"also at {diff.path}: {diff.kind}: {diff.detail}", "    ", "  - "))
             hidden = len(comparison.differences) - 1 - len(rest)
             if hidden > 0:
                 out.append(f"  ... {hidden} more differences (--json lists them all)")
@@ -119,8 +133,10 @@ def render_text(analysis: Analysis) -> str:
         answer = analyst.answer
         cause = analysis.tree.get(answer.root_cause_span_id)
         name = cause.span.name if cause else "?"
-        out.append(f"LLM analyst ({answer.model}, {answer.rounds} rounds, "
-                   f"{answer.input_tokens + answer.output_tokens:,} tokens):")
+        out.append(
+            f"LLM analyst ({answer.model}, {answer.rounds} rounds, "
+            f"{answer.input_tokens + answer.output_tokens:,} tokens):"
+        )
         out.append(f"  root cause: span {short(answer.root_cause_span_id, width)} ({name})")
         out.append(_wrap(answer.explanation, "  "))
         if answer.evidence_span_ids:
@@ -131,7 +147,9 @@ def render_text(analysis: Analysis) -> str:
     if assertions:
         out.append("")
         source = "the analyst" if analysis.analyst.answer is not None else "the rules"
-        out.append(f"Suggested assertions for a regression test (from {source}; --add-to-suite SUITE adds them):")
+        out.append(
+            f"Suggested assertions for a regression test (from {source}; --add-to-suite SUITE adds them):"
+        )
         for assertion in assertions:
             out.append(_wrap(assertion_text(assertion), "    ", "  - "))
     return "\n".join(out).rstrip() + "\n"

@@ -5,7 +5,8 @@ entrypoint) and returns :class:`Finding` values naming the span, the evidence, a
 the rule is, and an assertion a regression test could make.
 
 Rule ids: ``error.first``, ``tool.raised``, ``tool.empty``, ``tool.error_payload``,
-``llm.max_tokens``, ``llm.refusal``, ``answer.ungrounded``, ``tool.repeated``,
+``llm.max_tokens``, ``llm.refusal``, ``answer.ungrounded``, ``answer.unsupported_specifics``,
+``tool.repeated``,
 ``latency.outlier``, ``cost.outlier``.
 """
 
@@ -22,6 +23,11 @@ from pytest_flywheel.analysis.text import canonical_json, content_tokens, short_
 from pytest_flywheel.analysis.tree import SpanNode, SpanTree
 from pytest_flywheel.store.records import SpanRecord
 
+#: Rules that see the outcome (the final answer, the totals) rather than the step that caused it: the
+#: root cause is a step's finding when there is one.
+SYMPTOM_RULES: frozenset[str] = frozenset(
+    {"answer.ungrounded", "answer.unsupported_specifics", "latency.outlier", "cost.outlier"}
+)
 #: The answer shares less than this fraction of its content words with the retrieved context.
 GROUNDING_THRESHOLD = 0.2
 #: ...and has at least this many content words (a two-word answer says too little to judge).
@@ -108,7 +114,9 @@ def exception_chain(error: dict[str, Any]) -> list[str]:
         if line.startswith(("The above exception", "During handling")):
             continue
         match = _EXCEPTION_LINE.match(line)
-        if match and ("Error" in match.group(1) or "Exception" in match.group(1) or match.group(2) is not None):
+        if match and (
+            "Error" in match.group(1) or "Exception" in match.group(1) or match.group(2) is not None
+        ):
             entry = f"{match.group(1)}: {match.group(2) or ''}".rstrip(": ").rstrip()
             chain.append(f"{entry} ({last_frame})" if last_frame else entry)
             last_frame = None
@@ -181,32 +189,47 @@ def tool_results(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
         if span.error:
             if span.id != first_id:
                 chain = exception_chain(span.error)
-                findings.append(_finding(
-                    node, rule="tool.raised", title=f"{span.type} {span.name} raised",
-                    evidence=f"{chain[-1]}; arguments {short_json(span.input, 120)}",
-                    severity="high", confidence=0.9,
-                    suggested_assertion=f"When {span.name} fails, the answer tells the user it could not "
-                    "complete that step instead of guessing.",
-                ))
+                findings.append(
+                    _finding(
+                        node,
+                        rule="tool.raised",
+                        title=f"{span.type} {span.name} raised",
+                        evidence=f"{chain[-1]}; arguments {short_json(span.input, 120)}",
+                        severity="high",
+                        confidence=0.9,
+                        suggested_assertion=f"When {span.name} fails, the answer tells the user it could not "
+                        "complete that step instead of guessing.",
+                    )
+                )
             continue
         reason = error_payload(span.output)
         if reason is not None:
-            findings.append(_finding(
-                node, rule="tool.error_payload", title=f"{span.type} {span.name} returned an error",
-                evidence=f"{reason}; arguments {short_json(span.input, 120)}",
-                severity="high", confidence=0.8,
-                suggested_assertion=f"When {span.name} returns an error, the answer says so and does not "
-                "present made-up results.",
-            ))
+            findings.append(
+                _finding(
+                    node,
+                    rule="tool.error_payload",
+                    title=f"{span.type} {span.name} returned an error",
+                    evidence=f"{reason}; arguments {short_json(span.input, 120)}",
+                    severity="high",
+                    confidence=0.8,
+                    suggested_assertion=f"When {span.name} returns an error, the answer says so and does not "
+                    "present made-up results.",
+                )
+            )
         elif is_empty(span.output):
-            findings.append(_finding(
-                node, rule="tool.empty", title=f"{span.type} {span.name} returned nothing",
-                evidence=f"returned {short_json(span.output, 20)} for arguments {short_json(span.input, 120)}",
-                # An empty result can be the truth (nothing matched): a likely cause, not a sure one.
-                severity="medium", confidence=0.6,
-                suggested_assertion=f"When {span.name} finds nothing, the answer says no information was "
-                "found instead of inventing details.",
-            ))
+            findings.append(
+                _finding(
+                    node,
+                    rule="tool.empty",
+                    title=f"{span.type} {span.name} returned nothing",
+                    evidence=f"returned {short_json(span.output, 20)} for arguments {short_json(span.input, 120)}",
+                    # An empty result can be the truth (nothing matched): a likely cause, not a sure one.
+                    severity="medium",
+                    confidence=0.6,
+                    suggested_assertion=f"When {span.name} finds nothing, the answer says no information was "
+                    "found instead of inventing details.",
+                )
+            )
     return findings
 
 
@@ -220,21 +243,31 @@ def llm_stops(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
         stop = _stop_reason(span)
         limit = span.input.get("max_tokens") if isinstance(span.input, dict) else None
         if stop == "max_tokens":
-            findings.append(_finding(
-                node, rule="llm.max_tokens", title=f"{span.name} was cut off at max_tokens",
-                evidence=f"stop_reason=max_tokens after {span.output_tokens or '?'} output tokens"
-                f" (max_tokens={limit if limit is not None else '?'}); the reply ends "
-                f"{short_json(text_of(span.output)[-60:], 70)}",
-                severity="high", confidence=0.9,
-                suggested_assertion="The answer is complete: it is not cut off mid-sentence.",
-            ))
+            findings.append(
+                _finding(
+                    node,
+                    rule="llm.max_tokens",
+                    title=f"{span.name} was cut off at max_tokens",
+                    evidence=f"stop_reason=max_tokens after {span.output_tokens or '?'} output tokens"
+                    f" (max_tokens={limit if limit is not None else '?'}); the reply ends "
+                    f"{short_json(text_of(span.output)[-60:], 70)}",
+                    severity="high",
+                    confidence=0.9,
+                    suggested_assertion="The answer is complete: it is not cut off mid-sentence.",
+                )
+            )
         elif stop == "refusal":
-            findings.append(_finding(
-                node, rule="llm.refusal", title=f"{span.name} refused",
-                evidence=f"stop_reason=refusal; reply {short_json(text_of(span.output), 120)}",
-                severity="high", confidence=0.85,
-                suggested_assertion="The agent answers the request instead of refusing it.",
-            ))
+            findings.append(
+                _finding(
+                    node,
+                    rule="llm.refusal",
+                    title=f"{span.name} refused",
+                    evidence=f"stop_reason=refusal; reply {short_json(text_of(span.output), 120)}",
+                    severity="high",
+                    confidence=0.85,
+                    suggested_assertion="The agent answers the request instead of refusing it.",
+                )
+            )
     return findings
 
 
@@ -263,14 +296,97 @@ def grounding(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
     names = ", ".join(sorted({n.span.name for n in retrievals}))
     return [
         _finding(
-            root, rule="answer.ungrounded",
+            root,
+            rule="answer.ungrounded",
             title="the answer shares little with the retrieved context",
             evidence=f"{len(shared)} of the answer's {len(answer)} content words ({overlap:.0%}) appear in "
             f"what {names} returned (threshold {GROUNDING_THRESHOLD:.0%})"
             + (f"; shared: {', '.join(sorted(shared)[:6])}" if shared else ""),
-            severity="high", confidence=confidence,
+            severity="high",
+            confidence=confidence,
             suggested_assertion="The answer is based on the retrieved documents and states nothing they "
             "do not support.",
+        )
+    ]
+
+
+_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])|(?<![\w.,])\d+(?:\.\d+)?")
+_TOKEN = re.compile(r"[A-Za-z0-9][\w-]*[A-Za-z0-9]")
+_LETTER_DIGIT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
+
+
+def specifics(text: str) -> set[str]:
+    """The checkable details of ``text``: numbers (``1,500.00`` reads as ``1500``) and codes.
+
+    A code mixes letters and digits and has a capital or a letter touching a digit (``STUDENT10``,
+    ``BL-10226``, ``3pm``), so plain hyphenations like "60-day" count only as the number 60.
+    """
+    found: set[str] = set()
+
+    def code(match: re.Match[str]) -> str:
+        token = match.group(0)
+        has_digit = any(c.isdigit() for c in token)
+        has_letter = any(c.isalpha() for c in token)
+        if has_digit and has_letter and (any(c.isupper() for c in token) or _LETTER_DIGIT.search(token)):
+            found.add(token.lower())
+            return " "  # a code's digits are not a number of their own
+        return token
+
+    rest = _TOKEN.sub(code, text)
+    for number in _NUMBER.findall(rest):
+        try:
+            found.add(f"{float(number.replace(',', '')):g}")
+        except ValueError:
+            continue
+    return found
+
+
+def _seen_by_the_model(tree: SpanTree) -> str:
+    """What the agent had to answer from: the request, tool and retrieval results, and what its LLM
+    calls were sent (system prompt and user turns, not the model's own earlier turns)."""
+    parts = [text_of(tree.trace.input if tree.trace else None)]
+    if tree.root is not None:
+        parts.append(text_of(tree.root.span.input))
+    for node in tree.walk():
+        span = node.span
+        if span.type in _TOOLISH:
+            parts.append(text_of(span.output))
+        elif span.type == "llm" and isinstance(span.input, dict):
+            parts.append(text_of(span.input.get("system")))
+            for message in span.input.get("messages") or []:
+                if isinstance(message, dict) and message.get("role") != "assistant":
+                    parts.append(text_of(message.get("content")))
+    return "\n".join(parts)
+
+
+def unsupported_specifics(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
+    """Numbers and codes in the final answer that nothing the agent saw contains.
+
+    "Saw" = the request, every tool/retrieval result and every LLM call's system prompt and user
+    turns. A figure the model computed (a sum) can be legitimate, hence a medium severity; a code or
+    price that appears nowhere is the typical invented detail.
+    """
+    root = tree.root
+    # Only agents that look things up: a plain chat model's figures have nothing to be checked against.
+    sources = [n for n in tree.walk() if n.span.type in _TOOLISH]
+    if root is None or not sources:
+        return []
+    answer = text_of(tree.final_output())
+    missing = sorted(specifics(answer) - specifics(_seen_by_the_model(tree)))
+    if not missing:
+        return []
+    shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+    return [
+        _finding(
+            root,
+            rule="answer.unsupported_specifics",
+            title="the answer states figures or codes the agent never saw",
+            evidence=f"{shown} in the answer appear in no tool or retrieval result, prompt or the request "
+            f"({len(sources)} result(s) checked)",
+            severity="medium",
+            confidence=min(0.85, 0.6 + 0.1 * len(missing)),
+            suggested_assertion="Every number, price, duration and code in the answer comes from the "
+            "retrieved documents or tool results.",
         )
     ]
 
@@ -285,13 +401,19 @@ def repeated_calls(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
     for (name, _), nodes in groups.items():
         if len(nodes) < REPEAT_THRESHOLD:
             continue
-        findings.append(_finding(
-            nodes[0], rule="tool.repeated", title=f"{name} called {len(nodes)} times with the same arguments",
-            evidence=f"{len(nodes)} calls with {short_json(nodes[0].span.input, 100)}: spans "
-            + ", ".join(n.span.id for n in nodes[:4]) + (", ..." if len(nodes) > 4 else ""),
-            severity="medium", confidence=min(0.95, 0.6 + 0.1 * len(nodes)),
-            suggested_assertion=f"The agent calls {name} with the same arguments at most once.",
-        ))
+        findings.append(
+            _finding(
+                nodes[0],
+                rule="tool.repeated",
+                title=f"{name} called {len(nodes)} times with the same arguments",
+                evidence=f"{len(nodes)} calls with {short_json(nodes[0].span.input, 100)}: spans "
+                + ", ".join(n.span.id for n in nodes[:4])
+                + (", ..." if len(nodes) > 4 else ""),
+                severity="medium",
+                confidence=min(0.95, 0.6 + 0.1 * len(nodes)),
+                suggested_assertion=f"The agent calls {name} with the same arguments at most once.",
+            )
+        )
     return findings
 
 
@@ -324,34 +446,53 @@ def outliers(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
     hit = _outlier(duration, history.durations_ms)
     if hit:
         median, threshold, mad = hit
-        findings.append(_finding(
-            root, rule="latency.outlier", title=f"{root.span.name} took far longer than usual",
-            evidence=f"{duration:,.0f} ms vs a median of {median:,.0f} ms (MAD {mad:,.0f} ms, "
-            f"n={len(history.durations_ms)}): {duration / max(median, 1e-9):.1f}x the median",
-            severity="medium", confidence=0.75,
-            suggested_assertion={"max_latency_ms": round(threshold)},
-        ))
+        findings.append(
+            _finding(
+                root,
+                rule="latency.outlier",
+                title=f"{root.span.name} took far longer than usual",
+                evidence=f"{duration:,.0f} ms vs a median of {median:,.0f} ms (MAD {mad:,.0f} ms, "
+                f"n={len(history.durations_ms)}): {duration / max(median, 1e-9):.1f}x the median",
+                severity="medium",
+                confidence=0.75,
+                suggested_assertion={"max_latency_ms": round(threshold)},
+            )
+        )
     cost = tree.trace.cost_usd if tree.trace else sum(s.cost_usd or 0.0 for s in tree.spans())
     hit = _outlier(cost, history.costs_usd)
     if hit:
         median, threshold, mad = hit
-        findings.append(_finding(
-            root, rule="cost.outlier", title=f"{root.span.name} cost far more than usual",
-            evidence=f"${cost:.4f} vs a median of ${median:.4f} (n={len(history.costs_usd)}): "
-            f"{cost / max(median, 1e-12):.1f}x the median",
-            severity="medium", confidence=0.75,
-            suggested_assertion={"max_cost_usd": round(threshold, 6)},
-        ))
+        findings.append(
+            _finding(
+                root,
+                rule="cost.outlier",
+                title=f"{root.span.name} cost far more than usual",
+                evidence=f"${cost:.4f} vs a median of ${median:.4f} (n={len(history.costs_usd)}): "
+                f"{cost / max(median, 1e-12):.1f}x the median",
+                severity="medium",
+                confidence=0.75,
+                suggested_assertion={"max_cost_usd": round(threshold, 6)},
+            )
+        )
     return findings
 
 
 Rule = Callable[[SpanTree, EntrypointHistory], list[Finding]]
 
-RULES: tuple[Rule, ...] = (first_error, tool_results, llm_stops, grounding, repeated_calls, outliers)
+RULES: tuple[Rule, ...] = (
+    first_error,
+    tool_results,
+    llm_stops,
+    grounding,
+    unsupported_specifics,
+    repeated_calls,
+    outliers,
+)
 
 
 def run_rules(tree: SpanTree, history: EntrypointHistory | None = None) -> list[Finding]:
-    """Every rule's findings, most severe (then most confident) first."""
+    """Every rule's findings: most severe first; within a severity, steps before symptoms, then the
+    most confident."""
     history = history or EntrypointHistory()
     findings = [finding for rule in RULES for finding in rule(tree, history)]
-    return sorted(findings, key=lambda f: f.sort_key)
+    return sorted(findings, key=lambda f: (f.sort_key[0], f.rule in SYMPTOM_RULES, f.sort_key[1]))

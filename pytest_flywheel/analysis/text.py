@@ -57,6 +57,18 @@ def content_tokens(text: str) -> set[str]:
     return {word for word in (w.lower() for w in _WORD.findall(text)) if word not in STOPWORDS}
 
 
+_ANY_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+
+
+def similarity_tokens(text: str) -> set[str]:
+    """The distinct lower-cased words (2+ characters) of ``text``, function words included.
+
+    For comparing two requests, where "where"/"how" carry the intent: unlike :func:`content_tokens`,
+    nothing is dropped.
+    """
+    return {w.lower() for w in _ANY_WORD.findall(text)}
+
+
 def jaccard(a: set[str], b: set[str]) -> float:
     """Shared words over all words (intersection over union), 0.0 for two empty sets."""
     union = a | b

@@ -44,7 +44,9 @@ def confirm_assertions(
         )
     accepted: list[Assertion] = []
     for number, assertion in enumerate(assertions, 1):
-        prompt_to.write(f"Assertion {number}/{len(assertions)}: {assertion_text(assertion)}\n  add it? [y/N] ")
+        prompt_to.write(
+            f"Assertion {number}/{len(assertions)}: {assertion_text(assertion)}\n  add it? [y/N] "
+        )
         prompt_to.flush()
         try:
             answer = ask()
@@ -55,7 +57,9 @@ def confirm_assertions(
     return accepted
 
 
-def add_to_suite(analysis: Analysis, suite: str, assertions: list[Assertion], *, settings: Settings) -> AddedCase:
+def add_to_suite(
+    analysis: Analysis, suite: str, assertions: list[Assertion], *, settings: Settings
+) -> AddedCase:
     """Add the analysed trace as a case of ``suite`` (created when missing) through the suites capture.
 
     The suites piece reads the trace from ``settings.store``, takes its (redacted) input as the case
@@ -64,5 +68,6 @@ def add_to_suite(analysis: Analysis, suite: str, assertions: list[Assertion], *,
     """
     from pytest_flywheel.suites import add_case
 
-    return add_case(settings, suite, assertions=list(assertions), trace_id=analysis.trace.id,
-                    tags=["flywheel-analyze"])
+    return add_case(
+        settings, suite, assertions=list(assertions), trace_id=analysis.trace.id, tags=["flywheel-analyze"]
+    )

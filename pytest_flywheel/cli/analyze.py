@@ -24,23 +24,39 @@ through tools and names the root cause."""
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "analyze", help="Find the step that went wrong in a bad trace", description=DESCRIPTION,
+        "analyze",
+        help="Find the step that went wrong in a bad trace",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("trace_id", metavar="TRACE_ID", help="The trace to analyse (an id or a unique prefix)")
+    parser.add_argument(
+        "trace_id", metavar="TRACE_ID", help="The trace to analyse (an id or a unique prefix)"
+    )
     parser.add_argument("--ask", metavar="QUESTION", help="The question the LLM analyst should answer")
     parser.add_argument(
-        "--compare", metavar="auto|none|TRACE_ID", default="auto",
+        "--compare",
+        metavar="auto|none|TRACE_ID",
+        default="auto",
         help="The successful trace to compare with: auto (the most similar one, the default), none, or an id",
     )
     parser.add_argument("--no-llm", action="store_true", help="Use the rules only, even when a key is set")
     parser.add_argument("--model", help="The LLM analyst's model (default: analyst_model, else judge_model)")
-    parser.add_argument("--max-rounds", type=int, default=8, metavar="N",
-                        help="Most tool-use rounds the LLM analyst may take (default 8)")
+    parser.add_argument(
+        "--max-rounds",
+        type=int,
+        default=8,
+        metavar="N",
+        help="Most tool-use rounds the LLM analyst may take (default 8)",
+    )
     parser.add_argument("--json", action="store_true", help="Print the analysis as JSON")
-    parser.add_argument("--add-to-suite", metavar="SUITE",
-                        help="Add this trace as a case of SUITE with the suggested assertions you confirm")
-    parser.add_argument("--yes", "-y", action="store_true", help="With --add-to-suite: add every suggested assertion")
+    parser.add_argument(
+        "--add-to-suite",
+        metavar="SUITE",
+        help="Add this trace as a case of SUITE with the suggested assertions you confirm",
+    )
+    parser.add_argument(
+        "--yes", "-y", action="store_true", help="With --add-to-suite: add every suggested assertion"
+    )
     add_store_option(parser)
     parser.set_defaults(func=handle)
 
@@ -55,18 +71,27 @@ def handle(args: argparse.Namespace) -> int:
     model = args.model or str(settings.raw.get("analyst_model") or settings.judge_model)
     compare = None if args.compare.lower() == "none" else args.compare
     with open_store_for_reading(args) as store:
-        analysis = analyze(store, args.trace_id, AnalyzeOptions(
-            compare=compare, use_llm=not args.no_llm, question=args.ask, model=model,
-            max_rounds=args.max_rounds,
-        ))
+        analysis = analyze(
+            store,
+            args.trace_id,
+            AnalyzeOptions(
+                compare=compare,
+                use_llm=not args.no_llm,
+                question=args.ask,
+                model=model,
+                max_rounds=args.max_rounds,
+            ),
+        )
     print(render_json(analysis) if args.json else render_text(analysis), end="" if not args.json else "\n")
 
     if analysis.analyst.status == "error":
         # The rule findings are printed above; the failure still fails the command.
         print(f"flywheel: error: {analysis.analyst.message}", file=sys.stderr)
         if args.add_to_suite:
-            print("flywheel: nothing was added to the suite; rerun with --no-llm to add the rules' assertions.",
-                  file=sys.stderr)
+            print(
+                "flywheel: nothing was added to the suite; rerun with --no-llm to add the rules' assertions.",
+                file=sys.stderr,
+            )
         return 1
     if args.add_to_suite:
         return _add_to_suite(analysis, args, settings)
@@ -78,8 +103,11 @@ def _add_to_suite(analysis: Any, args: argparse.Namespace, settings: Any) -> int
 
     assertions = analysis.suggested_assertions
     if not assertions:
-        print(f"flywheel: no suggested assertions for trace {analysis.trace.id}: nothing added to "
-              f"{args.add_to_suite}.", file=sys.stderr)
+        print(
+            f"flywheel: no suggested assertions for trace {analysis.trace.id}: nothing added to "
+            f"{args.add_to_suite}.",
+            file=sys.stderr,
+        )
         return 0
     accepted = confirm_assertions(assertions, yes=args.yes)
     if not accepted:
@@ -89,6 +117,9 @@ def _add_to_suite(analysis: Any, args: argparse.Namespace, settings: Any) -> int
         settings = dataclasses.replace(settings, store=Path(args.store))
     added = add_to_suite(analysis, args.add_to_suite, accepted, settings=settings)
     cassette = f", cassette {added.cassette_path}" if added.cassette_path else ""
-    print(f"flywheel: added case {added.case.id!r} with {len(accepted)} assertion(s) to {added.suite_path}"
-          f"{cassette}.", file=sys.stderr)
+    print(
+        f"flywheel: added case {added.case.id!r} with {len(accepted)} assertion(s) to {added.suite_path}"
+        f"{cassette}.",
+        file=sys.stderr,
+    )
     return 0

@@ -8,6 +8,8 @@ successful trace to compare with.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
@@ -22,26 +24,43 @@ class OrderLookupError(ValueError):
     """The order service could not answer."""
 
 
-def client_for(base_url: str) -> anthropic.Anthropic:
-    return track_anthropic(anthropic.Anthropic(api_key="test-key", base_url=base_url, max_retries=0))
+#: The help center the agent searches; tests swap its content with :func:`help_center`.
+HELP_CENTER: list[str] = []
 
 
-@track(type="retrieval", ignore_arguments=["corpus"])
-def search_docs(query: str, corpus: list[str]) -> list[dict[str, str]]:
+@contextmanager
+def help_center(docs: list[str]) -> Iterator[None]:
+    saved = HELP_CENTER[:]
+    HELP_CENTER[:] = docs
+    try:
+        yield
+    finally:
+        HELP_CENTER[:] = saved
+
+
+def client_for() -> anthropic.Anthropic:
+    """A traced client; the endpoint comes from ANTHROPIC_BASE_URL (tests point it at a loopback server)."""
+    return track_anthropic(anthropic.Anthropic(api_key="test-key", max_retries=0))
+
+
+@track(type="retrieval")
+def search_docs(query: str) -> list[dict[str, str]]:
     def stems(text: str) -> set[str]:
         return {word[:5] for word in re.findall(r"[a-z]{4,}", text.lower())} - {"what", "which"}
 
     wanted = stems(query)
-    return [{"text": doc} for doc in corpus if wanted & stems(doc)]
+    return [{"text": doc} for doc in HELP_CENTER if wanted & stems(doc)]
 
 
-@track(entrypoint=True, ignore_arguments=["base_url", "corpus", "max_tokens"])
-def answer_question(question: str, *, base_url: str, corpus: list[str], max_tokens: int = 400) -> str:
+@track(entrypoint=True)
+def answer_question(question: str, max_tokens: int = 400) -> str:
     """Retrieve, then ask the model to answer from what was retrieved."""
-    docs = search_docs(question, corpus)
+    docs = search_docs(question)
     context = "\n".join(d["text"] for d in docs) or "(no documents found)"
-    reply = client_for(base_url).messages.create(
-        model=MODEL, max_tokens=max_tokens, system=SYSTEM,
+    reply = client_for().messages.create(
+        model=MODEL,
+        max_tokens=max_tokens,
+        system=SYSTEM,
         messages=[{"role": "user", "content": f"Documents:\n{context}\n\nQuestion: {question}"}],
     )
     return "".join(block.text for block in reply.content if block.type == "text")
@@ -85,21 +104,39 @@ def check_stock(sku: str) -> dict[str, Any]:
     return {"sku": sku, "in_stock": False}
 
 
-@track(entrypoint=True, ignore_arguments=["base_url"])
-def stock_agent(question: str, *, base_url: str, max_rounds: int = 5) -> str:
+@track(entrypoint=True)
+def stock_agent(question: str, max_rounds: int = 5) -> str:
     """A tool-use loop: the model asks for tools until it answers (or the rounds run out)."""
-    client = client_for(base_url)
+    client = client_for()
     messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
-    tools = [{"name": "check_stock", "description": "Stock of a SKU",
-              "input_schema": {"type": "object", "properties": {"sku": {"type": "string"}}}}]
+    tools = [
+        {
+            "name": "check_stock",
+            "description": "Stock of a SKU",
+            "input_schema": {"type": "object", "properties": {"sku": {"type": "string"}}},
+        }
+    ]
     for _ in range(max_rounds):
-        reply = client.messages.create(model=MODEL, max_tokens=300, system=SYSTEM, tools=tools,  # type: ignore[arg-type]
-                                       messages=messages)  # type: ignore[arg-type]
+        reply = client.messages.create(
+            model=MODEL,
+            max_tokens=300,
+            system=SYSTEM,
+            tools=tools,  # type: ignore[arg-type]
+            messages=messages,
+        )  # type: ignore[arg-type]
         uses = [b for b in reply.content if b.type == "tool_use"]
         if not uses:
             return "".join(b.text for b in reply.content if b.type == "text")
-        messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": u.id, "content": str(check_stock(**u.input))} for u in uses
-        ]})
+        messages.append(
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in reply.content]}
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": u.id, "content": str(check_stock(**u.input))}
+                    for u in uses
+                ],
+            }
+        )
     return "Sorry, I could not find out."

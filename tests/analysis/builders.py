@@ -27,33 +27,71 @@ class TraceBuilder:
         self._clock = self.start
         self.root = self.span(self.name, "general", parent=None, input=self.input)
 
-    def span(self, name: str, type: str = "general", *, parent: SpanRecord | str | None = "root",
-             input: Any = None, output: Any = None, error: dict[str, Any] | None = None,
-             duration: float = 0.01, **extra: Any) -> SpanRecord:
+    def span(
+        self,
+        name: str,
+        type: str = "general",
+        *,
+        parent: SpanRecord | str | None = "root",
+        input: Any = None,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        duration: float = 0.01,
+        **extra: Any,
+    ) -> SpanRecord:
         if isinstance(parent, SpanRecord):
             parent_id: str | None = parent.id
         else:
             parent_id = None if parent is None else self.root.id
         self._clock += 0.001
         record = SpanRecord(
-            id=f"{self.trace_id}-s{len(self.spans):02d}", trace_id=self.trace_id, parent_id=parent_id, name=name,
-            type=type, start_time=self._clock, end_time=self._clock + duration, project=self.project,
-            input=input, output=output, error=error, module="agent", qualname=name, **extra,
+            id=f"{self.trace_id}-s{len(self.spans):02d}",
+            trace_id=self.trace_id,
+            parent_id=parent_id,
+            name=name,
+            type=type,
+            start_time=self._clock,
+            end_time=self._clock + duration,
+            project=self.project,
+            input=input,
+            output=output,
+            error=error,
+            module="agent",
+            qualname=name,
+            **extra,
         )
         self._clock += duration
         self.spans.append(record)
         return record
 
-    def finish(self, store: Store, *, output: Any = None, error: dict[str, Any] | None = None,
-               duration_ms: float | None = None, cost_usd: float = 0.0) -> TraceRecord:
+    def finish(
+        self,
+        store: Store,
+        *,
+        output: Any = None,
+        error: dict[str, Any] | None = None,
+        duration_ms: float | None = None,
+        cost_usd: float = 0.0,
+    ) -> TraceRecord:
         root = self.root
         root.output = output
         root.error = error
-        root.end_time = (root.start_time + duration_ms / 1000) if duration_ms is not None else self._clock + 0.001
+        root.end_time = (
+            (root.start_time + duration_ms / 1000) if duration_ms is not None else self._clock + 0.001
+        )
         trace = TraceRecord(
-            id=self.trace_id, project=self.project, name=self.name, status="error" if error else "ok",
-            start_time=root.start_time, end_time=root.end_time, input=self.input, output=output, error=error,
-            location=f"agent:{self.name}", span_count=len(self.spans), cost_usd=cost_usd,
+            id=self.trace_id,
+            project=self.project,
+            name=self.name,
+            status="error" if error else "ok",
+            start_time=root.start_time,
+            end_time=root.end_time,
+            input=self.input,
+            output=output,
+            error=error,
+            location=f"agent:{self.name}",
+            span_count=len(self.spans),
+            cost_usd=cost_usd,
         )
         store.write_spans(self.spans, [trace])
         return trace

@@ -23,6 +23,14 @@ from .builders import TraceBuilder
 CORPUS = ["Refunds are accepted within 30 days of purchase with the original receipt."]
 
 
+@pytest.fixture(autouse=True)
+def agent_setup(messages_api: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test agent talks to the loopback server and searches a two-document help center."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    with agents.help_center(CORPUS):
+        yield
+
+
 @pytest.fixture
 def store() -> Iterator[Store]:
     """The per-test store the tracing SDK writes to (the root conftest points FLYWHEEL_STORE at it)."""
@@ -33,9 +41,13 @@ def store() -> Iterator[Store]:
 def _bad_trace(store: Store) -> TraceBuilder:
     b = TraceBuilder(input={"question": "What is the refund window?"})
     b.span("search_docs", "retrieval", input={"query": "refund window"}, output=[])
-    b.span("messages.create", "llm", input={"model": "claude-haiku-5-5", "system": "Answer from the docs."},
-           output={"content": [{"type": "text", "text": "You can return items within 90 days."}]},
-           stop_reason="end_turn")
+    b.span(
+        "messages.create",
+        "llm",
+        input={"model": "claude-haiku-5-5", "system": "Answer from the docs."},
+        output={"content": [{"type": "text", "text": "You can return items within 90 days."}]},
+        stop_reason="end_turn",
+    )
     b.finish(store, output="You can return items within 90 days.")
     return b
 
@@ -55,10 +67,13 @@ def test_scripted_conversation_reads_the_tree_then_a_span_then_reports(
 ) -> None:
     # The agent's trace, written by the real tracing SDK: the search finds nothing, the model makes
     # up an answer. The good run of the same question is there to compare with.
-    messages_api.queue(text_message("Refunds are accepted within 30 days of purchase with the receipt."),
-                       text_message("You can return items within 90 days."))
-    agents.answer_question("What is the refund window?", base_url=messages_api.base_url, corpus=CORPUS)
-    agents.answer_question("What is the refund window?", base_url=messages_api.base_url, corpus=[])
+    messages_api.queue(
+        text_message("Refunds are accepted within 30 days of purchase with the receipt."),
+        text_message("You can return items within 90 days."),
+    )
+    agents.answer_question("What is the refund window?")
+    with agents.help_center([]):
+        agents.answer_question("What is the refund window?")
     assert flush(10.0)
     good_id, bad_id = [r["id"] for r in store.conn.execute("SELECT id FROM traces ORDER BY start_time")]
     spans = {s.name: s for s in store.get_spans(bad_id)}
@@ -69,17 +84,29 @@ def test_scripted_conversation_reads_the_tree_then_a_span_then_reports(
             tool_use_message("get_tree", {}, tool_use_id="toolu_tree"),
             tool_use_message("get_span", {"span_id": search_id, "detail": "full"}, tool_use_id="toolu_span"),
             tool_use_message("search_spans", {"text": "90 days"}, tool_use_id="toolu_search"),
-            tool_use_message("report_root_cause", {
-                "root_cause_span_id": search_id,
-                "explanation": "search_docs returned nothing, so the model invented a 90-day window.",
-                "evidence_span_ids": [search_id, llm_id],
-                "suggested_assertions": ["The answer does not state a refund window the documents do not give."],
-                "suggested_fix": "Tell the model to say it found nothing when search_docs is empty.",
-            }, tool_use_id="toolu_report"),
+            tool_use_message(
+                "report_root_cause",
+                {
+                    "root_cause_span_id": search_id,
+                    "explanation": "search_docs returned nothing, so the model invented a 90-day window.",
+                    "evidence_span_ids": [search_id, llm_id],
+                    "suggested_assertions": [
+                        "The answer does not state a refund window the documents do not give."
+                    ],
+                    "suggested_fix": "Tell the model to say it found nothing when search_docs is empty.",
+                },
+                tool_use_id="toolu_report",
+            ),
         )
-        analysis = analyze(store, bad_id, AnalyzeOptions(
-            client=_client(analyst_api), question="Why did it invent a refund window?", model="claude-opus-5-5",
-        ))
+        analysis = analyze(
+            store,
+            bad_id,
+            AnalyzeOptions(
+                client=_client(analyst_api),
+                question="Why did it invent a refund window?",
+                model="claude-opus-5-5",
+            ),
+        )
         requests = analyst_api.message_requests
 
     assert analysis.analyst.status == "used", analysis.analyst.message
@@ -89,14 +116,25 @@ def test_scripted_conversation_reads_the_tree_then_a_span_then_reports(
     assert answer.evidence_span_ids == [search_id, llm_id]
     assert answer.rounds == 4 and answer.input_tokens == 160
     assert analysis.root_cause_span_id == search_id
-    assert analysis.suggested_assertions == ["The answer does not state a refund window the documents do not give."]
+    assert analysis.suggested_assertions == [
+        "The answer does not state a refund window the documents do not give."
+    ]
 
     assert len(requests) == 4
     first = requests[0].body
-    assert "temperature" not in first and first["model"] == "claude-opus-5-5" and first["system"] == SYSTEM_PROMPT
+    assert (
+        "temperature" not in first
+        and first["model"] == "claude-opus-5-5"
+        and first["system"] == SYSTEM_PROMPT
+    )
     assert first["max_tokens"] == 2048
     assert [t["name"] for t in first["tools"]] == [
-        "get_tree", "get_span", "search_spans", "get_comparison", "report_root_cause"]
+        "get_tree",
+        "get_span",
+        "search_spans",
+        "get_comparison",
+        "report_root_cause",
+    ]
     opening = first["messages"][0]["content"]
     assert opening.startswith("Question: Why did it invent a refund window?")
     assert f"tool.empty on span {search_id}" in opening  # the rule findings come up front
@@ -116,19 +154,33 @@ def test_scripted_conversation_reads_the_tree_then_a_span_then_reports(
     (search_result,) = _tool_results(requests[3])
     hits = json.loads(search_result["content"])
     assert [(h["span_id"], h["field"]) for h in hits] == [
-        (analysis.tree.roots[0].id, "output"), (llm_id, "output")]
+        (analysis.tree.roots[0].id, "output"),
+        (llm_id, "output"),
+    ]
 
 
-def test_unknown_span_id_gets_one_correction_then_an_error(store: Store, messages_api: MessagesAPIServer) -> None:
+def test_unknown_span_id_gets_one_correction_then_an_error(
+    store: Store, messages_api: MessagesAPIServer
+) -> None:
     b = _bad_trace(store)
-    broken = {"root_cause_span_id": "span-that-does-not-exist", "explanation": "x", "evidence_span_ids": [],
-              "suggested_assertions": [], "suggested_fix": ""}
-    messages_api.queue(tool_use_message("report_root_cause", broken), tool_use_message("report_root_cause", broken))
+    broken = {
+        "root_cause_span_id": "span-that-does-not-exist",
+        "explanation": "x",
+        "evidence_span_ids": [],
+        "suggested_assertions": [],
+        "suggested_fix": "",
+    }
+    messages_api.queue(
+        tool_use_message("report_root_cause", broken), tool_use_message("report_root_cause", broken)
+    )
 
     analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api)))
 
     assert analysis.analyst.status == "error"
-    assert "root_cause_span_id 'span-that-does-not-exist' is not a span of the analysed trace" in analysis.analyst.message
+    assert (
+        "root_cause_span_id 'span-that-does-not-exist' is not a span of the analysed trace"
+        in analysis.analyst.message
+    )
     (correction,) = _tool_results(messages_api.message_requests[1])
     assert correction["is_error"] is True and correction["content"].startswith("Invalid report:")
     assert analysis.findings  # the rules still stand
@@ -160,14 +212,24 @@ def test_text_reply_is_nudged_then_answered(store: Store, messages_api: Messages
     b = _bad_trace(store)
     messages_api.queue(
         text_message("Let me think."),
-        tool_use_message("report_root_cause", {
-            "root_cause_span_id": b.spans[1].id, "explanation": "empty search", "evidence_span_ids": [],
-            "suggested_assertions": ["The answer admits no document was found."], "suggested_fix": "fix"}),
+        tool_use_message(
+            "report_root_cause",
+            {
+                "root_cause_span_id": b.spans[1].id,
+                "explanation": "empty search",
+                "evidence_span_ids": [],
+                "suggested_assertions": ["The answer admits no document was found."],
+                "suggested_fix": "fix",
+            },
+        ),
     )
     analysis = analyze(store, b.trace_id, AnalyzeOptions(client=_client(messages_api)))
     assert analysis.analyst.status == "used"
     nudge = messages_api.message_requests[1].body["messages"][-1]
-    assert nudge == {"role": "user", "content": "Continue the analysis with the tools, then call report_root_cause."}
+    assert nudge == {
+        "role": "user",
+        "content": "Continue the analysis with the tools, then call report_root_cause.",
+    }
 
 
 def test_api_error_is_an_analyst_error_not_a_crash(store: Store, messages_api: MessagesAPIServer) -> None:

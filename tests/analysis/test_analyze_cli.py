@@ -49,18 +49,24 @@ def write_pair(store: Store) -> tuple[TraceBuilder, TraceBuilder]:
     return bad, good
 
 
-def test_rules_only_report_marks_the_root_cause_and_compares(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rules_only_report_marks_the_root_cause_and_compares(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad, good = write_pair(store)
     assert main(["analyze", bad.trace_id[:-1] + bad.trace_id[-1]]) == 0
     out = capsys.readouterr().out
     search_id = bad.spans[1].id
-    assert f">>    search_docs [retrieval] {search_id} ok 10 ms  (empty result)" in out  # ids shown as unique prefixes
+    assert (
+        f">>    search_docs [retrieval] {search_id} ok 10 ms  (empty result)" in out
+    )  # ids shown as unique prefixes
     assert "1. [medium, 60% sure] tool.empty: retrieval search_docs returned nothing" in out
     # auto picks the good run: same entrypoint, ok, and the similar run with negative feedback is skipped
-    assert f"Compared with good trace {good.trace_id} (picked automatically, input similarity 0.67)" in out
+    assert f"Compared with good trace {good.trace_id} (picked automatically, input similarity 0.57)" in out
     assert "first divergence at answer_question > search_docs: empty_result" in out
-    assert ("LLM analyst: not used (ANTHROPIC_BASE_URL is set (http://127.0.0.1:9) but no ANTHROPIC_API_KEY or "
-            "ANTHROPIC_AUTH_TOKEN to send with it); this report comes from the rules alone.") in out
+    assert (
+        "LLM analyst: not used (ANTHROPIC_BASE_URL is set (http://127.0.0.1:9) but no ANTHROPIC_API_KEY or "
+        "ANTHROPIC_AUTH_TOKEN to send with it); this report comes from the rules alone."
+    ) in out
     assert "Suggested assertions for a regression test (from the rules" in out
 
 
@@ -70,7 +76,7 @@ def test_json_output(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["root_cause_span_id"] == bad.spans[1].id
     assert data["nothing_wrong"] is False
-    assert [f["rule"] for f in data["findings"]] == ["tool.empty"]
+    assert [f["rule"] for f in data["findings"]] == ["tool.empty", "answer.unsupported_specifics"]
     assert data["comparison"]["how_chosen"] == "explicit"
     assert data["comparison"]["first_divergence"]["kind"] == "empty_result"
     assert data["analyst"] == {"status": "skipped", "message": "--no-llm was given", "answer": None}
@@ -109,7 +115,9 @@ def test_unknown_id_empty_store_and_no_store_are_one_line_errors(
 
 
 def test_analyst_broken_structure_exits_non_zero_and_still_shows_the_rules(
-    store: Store, messages_api: MessagesAPIServer, capsys: pytest.CaptureFixture[str],
+    store: Store,
+    messages_api: MessagesAPIServer,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bad, _ = write_pair(store)
@@ -123,11 +131,15 @@ def test_analyst_broken_structure_exits_non_zero_and_still_shows_the_rules(
     assert "LLM analyst: failed; the findings above come from the rules alone." in captured.out
     assert "flywheel: error: the LLM analyst (claude-sonnet-5-5) gave no valid answer" in captured.err
     assert len(messages_api.message_requests) == 2
-    assert messages_api.message_requests[0].body["messages"][0]["content"].startswith("Question: Why 90 days?")
+    assert (
+        messages_api.message_requests[0].body["messages"][0]["content"].startswith("Question: Why 90 days?")
+    )
 
 
 def test_analyst_answer_in_the_report(
-    store: Store, messages_api: MessagesAPIServer, capsys: pytest.CaptureFixture[str],
+    store: Store,
+    messages_api: MessagesAPIServer,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bad, good = write_pair(store)
@@ -135,13 +147,16 @@ def test_analyst_answer_in_the_report(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
     messages_api.queue(
         tool_use_message("get_comparison", {}),
-        tool_use_message("report_root_cause", {
-            "root_cause_span_id": bad.spans[1].id,
-            "explanation": "The search for 'refund window' came back empty and the model made up 90 days.",
-            "evidence_span_ids": [bad.spans[1].id, good.spans[1].id],
-            "suggested_assertions": ["The answer does not promise a 90-day refund window."],
-            "suggested_fix": "Answer 'I could not find that' when search_docs is empty.",
-        }),
+        tool_use_message(
+            "report_root_cause",
+            {
+                "root_cause_span_id": bad.spans[1].id,
+                "explanation": "The search for 'refund window' came back empty and the model made up 90 days.",
+                "evidence_span_ids": [bad.spans[1].id, good.spans[1].id],
+                "suggested_assertions": ["The answer does not promise a 90-day refund window."],
+                "suggested_fix": "Answer 'I could not find that' when search_docs is empty.",
+            },
+        ),
     )
     assert main(["analyze", bad.trace_id, "--model", "claude-haiku-5-5"]) == 0
     out = capsys.readouterr().out
@@ -155,8 +170,9 @@ def test_analyst_answer_in_the_report(
     assert messages_api.message_requests[0].body["model"] == "claude-haiku-5-5"
 
 
-def test_add_to_suite_without_a_terminal_or_yes_refuses(store: Store, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_to_suite_without_a_terminal_or_yes_refuses(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad, _ = write_pair(store)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert main(["analyze", bad.trace_id, "--no-llm", "--add-to-suite", "support"]) == 1
@@ -172,8 +188,13 @@ class _Terminal(io.StringIO):
 def test_confirm_assertions_one_by_one() -> None:
     answers = iter(["y", "n", "yes"])
     prompts = io.StringIO()
-    accepted = confirm_assertions(["a", {"max_latency_ms": 10}, "c"], yes=False, stdin=_Terminal(),
-                                  prompt_to=prompts, ask=lambda: next(answers))
+    accepted = confirm_assertions(
+        ["a", {"max_latency_ms": 10}, "c"],
+        yes=False,
+        stdin=_Terminal(),
+        prompt_to=prompts,
+        ask=lambda: next(answers),
+    )
     assert accepted == ["a", "c"]
     assert 'Assertion 2/3: {"max_latency_ms": 10}\n  add it? [y/N] ' in prompts.getvalue()
     assert confirm_assertions(["a"], yes=True, stdin=io.StringIO()) == ["a"]
@@ -187,7 +208,12 @@ def test_in_a_subprocess(store: Store, project: Path) -> None:
     env.pop("ANTHROPIC_API_KEY", None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest_flywheel.cli", "analyze", bad.trace_id, "--json"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)

@@ -13,6 +13,7 @@ from pytest_flywheel.analysis.rules import (
     exception_chain,
     is_empty,
     run_rules,
+    specifics,
 )
 from pytest_flywheel.analysis.tree import SpanTree
 from pytest_flywheel.store import Store
@@ -32,8 +33,11 @@ def tree_of(store: Store, trace_id: str) -> SpanTree:
 def test_first_error_is_the_innermost_span_and_reads_the_exception_chain(store: Store) -> None:
     b = TraceBuilder(input={"question": "where is order 42?"})
     tool_error = {
-        "type": "ValueError", "message": "order lookup failed",
-        "traceback": traceback_text(("KeyError", "'sku'", "lookup"), ("ValueError", "order lookup failed", "get_order")),
+        "type": "ValueError",
+        "message": "order lookup failed",
+        "traceback": traceback_text(
+            ("KeyError", "'sku'", "lookup"), ("ValueError", "order lookup failed", "get_order")
+        ),
     }
     lookup = b.span("get_order", "tool", input={"order_id": 42}, error=tool_error)
     b.finish(store, error={"type": "ValueError", "message": "order lookup failed", "traceback": ""})
@@ -41,8 +45,10 @@ def test_first_error_is_the_innermost_span_and_reads_the_exception_chain(store: 
     findings = run_rules(tree_of(store, b.trace_id))
     first = findings[0]
     assert (first.rule, first.span_id, first.severity) == ("error.first", lookup.id, "critical")
-    assert first.evidence.startswith("ValueError: order lookup failed (tools.py:11 in get_order) <- caused by "
-                                     "KeyError: 'sku' (tools.py:10 in lookup)")
+    assert first.evidence.startswith(
+        "ValueError: order lookup failed (tools.py:11 in get_order) <- caused by "
+        "KeyError: 'sku' (tools.py:10 in lookup)"
+    )
     assert "propagated through answer_question" in first.evidence
     # The same span is not reported again as a raising tool.
     assert [f.rule for f in findings].count("error.first") == 1
@@ -50,7 +56,9 @@ def test_first_error_is_the_innermost_span_and_reads_the_exception_chain(store: 
 
 
 def test_exception_chain_falls_back_to_type_and_message() -> None:
-    assert exception_chain({"type": "TimeoutError", "message": "read timed out"}) == ["TimeoutError: read timed out"]
+    assert exception_chain({"type": "TimeoutError", "message": "read timed out"}) == [
+        "TimeoutError: read timed out"
+    ]
 
 
 def test_tool_results_empty_error_payload_and_a_second_raise(store: Store) -> None:
@@ -80,8 +88,14 @@ def test_tool_results_empty_error_payload_and_a_second_raise(store: Store) -> No
 @pytest.mark.parametrize(
     ("value", "empty", "payload"),
     [
-        (None, True, False), ("  ", True, False), ({}, True, False), ([], True, False), (0, False, False),
-        ({"status": 404}, False, True), ({"status": "ok"}, False, False), ({"error": None, "data": 1}, False, False),
+        (None, True, False),
+        ("  ", True, False),
+        ({}, True, False),
+        ([], True, False),
+        (0, False, False),
+        ({"status": 404}, False, True),
+        ({"status": "ok"}, False, False),
+        ({"error": None, "data": 1}, False, False),
         ("A long document. " * 30 + "error", False, False),
     ],
 )
@@ -92,13 +106,24 @@ def test_empty_and_error_payload_shapes(value: object, empty: bool, payload: boo
 
 def test_llm_max_tokens_and_refusal(store: Store) -> None:
     b = TraceBuilder(input={"question": "q"})
-    cut = b.span("messages.create", "llm", input={"model": "m", "max_tokens": 50, "messages": []},
-                 output={"content": [{"type": "text", "text": "The refund policy says that you can"}],
-                         "stop_reason": "max_tokens"},
-                 stop_reason="max_tokens", output_tokens=50)
-    refused = b.span("messages.create", "llm", input={"model": "m"},
-                     output={"content": [{"type": "text", "text": "I can't help with that."}]},
-                     stop_reason="refusal")
+    cut = b.span(
+        "messages.create",
+        "llm",
+        input={"model": "m", "max_tokens": 50, "messages": []},
+        output={
+            "content": [{"type": "text", "text": "The refund policy says that you can"}],
+            "stop_reason": "max_tokens",
+        },
+        stop_reason="max_tokens",
+        output_tokens=50,
+    )
+    refused = b.span(
+        "messages.create",
+        "llm",
+        input={"model": "m"},
+        output={"content": [{"type": "text", "text": "I can't help with that."}]},
+        stop_reason="refusal",
+    )
     b.finish(store, output="x")
     findings = {f.span_id: f for f in run_rules(tree_of(store, b.trace_id))}
     assert findings[cut.id].rule == "llm.max_tokens"
@@ -118,9 +143,48 @@ def test_ungrounded_answer_fires_below_threshold_and_not_when_grounded(store: St
     bad_findings = [f for f in run_rules(tree_of(store, bad.trace_id)) if f.rule == "answer.ungrounded"]
     assert len(bad_findings) == 1
     assert bad_findings[0].span_id == bad.root.id
-    assert "0 of the answer's 8 content words (0%) appear in what search_docs returned" in bad_findings[0].evidence
+    assert (
+        "0 of the answer's 8 content words (0%) appear in what search_docs returned"
+        in bad_findings[0].evidence
+    )
     assert bad_findings[0].confidence == pytest.approx(0.9)
     assert not [f for f in run_rules(tree_of(store, good.trace_id)) if f.rule == "answer.ungrounded"]
+
+
+def test_specifics_are_numbers_and_codes() -> None:
+    assert specifics("Use STUDENT10 for 10% off 1,500.00 EUR orders (BL-10226) within a 60-day window") == {
+        "student10",
+        "10",
+        "1500",
+        "bl-10226",
+        "60",
+    }
+
+
+def test_unsupported_specifics_checks_every_source_the_model_saw(store: Store) -> None:
+    b = TraceBuilder(input={"question": "order BL-10226 status?"})
+    b.span("lookup", "tool", input={"id": "BL-10226"}, output={"eta_days": 3, "price_eur": 27.0})
+    b.span(
+        "messages.create",
+        "llm",
+        input={
+            "system": "Refunds take 14 days.",
+            "messages": [
+                {"role": "user", "content": "order BL-10226 status?"},
+                {"role": "assistant", "content": "It costs 99 EUR."},  # the model's own words are no source
+            ],
+        },
+        output={},
+    )
+    b.finish(
+        store,
+        output="Order BL-10226 arrives in 3 days; it cost 27.00 EUR, refunds take 14 days, "
+        "and it costs 99 EUR with code SAVE5.",
+    )
+    (finding,) = [
+        f for f in run_rules(tree_of(store, b.trace_id)) if f.rule == "answer.unsupported_specifics"
+    ]
+    assert finding.evidence.startswith("99, save5 in the answer")
 
 
 def test_repeated_identical_tool_calls(store: Store) -> None:
@@ -136,13 +200,17 @@ def test_repeated_identical_tool_calls(store: Store) -> None:
 
 
 def test_latency_and_cost_outliers_need_history(store: Store) -> None:
-    history = EntrypointHistory(durations_ms=[100, 110, 95, 105, 120, 90, 100, 115],
-                                costs_usd=[0.01, 0.011, 0.009, 0.01, 0.012, 0.01, 0.01, 0.011])
+    history = EntrypointHistory(
+        durations_ms=[100, 110, 95, 105, 120, 90, 100, 115],
+        costs_usd=[0.01, 0.011, 0.009, 0.01, 0.012, 0.01, 0.01, 0.011],
+    )
     slow = TraceBuilder(input={"question": "q"})
     slow.finish(store, output="ok", duration_ms=2500, cost_usd=0.2)
     findings = {f.rule: f for f in run_rules(tree_of(store, slow.trace_id), history)}
     assert "2,500 ms vs a median of 102 ms" in findings["latency.outlier"].evidence
-    assert findings["latency.outlier"].suggested_assertion == {"max_latency_ms": 205}  # twice the median beats median + 5 robust sigmas (158)
+    assert findings["latency.outlier"].suggested_assertion == {
+        "max_latency_ms": 205
+    }  # twice the median beats median + 5 robust sigmas (158)
     assert findings["cost.outlier"].rule == "cost.outlier"
     # Too few samples: silent.
     few = EntrypointHistory(durations_ms=[100, 110], costs_usd=[0.01, 0.01])
@@ -169,8 +237,13 @@ def test_alignment_reports_the_first_divergence_in_step_order(store: Store) -> N
     bad.finish(store, output="x")
     good = TraceBuilder(input={"question": "reset my password please"})
     g_plan = good.span("plan", "general", input={"q": "reset my password"})
-    g_search = good.span("search", "retrieval", parent=g_plan, input={"query": "reset password"},
-                         output=[{"text": "Use the reset link."}])
+    g_search = good.span(
+        "search",
+        "retrieval",
+        parent=g_plan,
+        input={"query": "reset password"},
+        output=[{"text": "Use the reset link."}],
+    )
     good.span("answer", "llm", input={"system": "Be brief and cite.", "model": "m"}, output={"content": []})
     good.finish(store, output="y")
 

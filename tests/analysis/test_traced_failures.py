@@ -27,6 +27,14 @@ CORPUS = [
 GROUNDED = "Refunds are accepted within 30 days of purchase if you keep the original receipt."
 
 
+@pytest.fixture(autouse=True)
+def agent_setup(messages_api: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test agent talks to the loopback server and searches a two-document help center."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    with agents.help_center(CORPUS):
+        yield
+
+
 @pytest.fixture
 def store() -> Iterator[Store]:
     with Store(Path(os.environ["FLYWHEEL_STORE"])) as store:
@@ -47,15 +55,22 @@ def rules_of(store: Store, trace_id: str, compare: str | None = None) -> Analysi
 def test_empty_retrieval_is_found_and_the_good_run_shows_the_divergence(
     store: Store, messages_api: MessagesAPIServer
 ) -> None:
-    messages_api.queue(text_message(GROUNDED), text_message("You can return anything within 90 days, no receipt."))
+    messages_api.queue(
+        text_message(GROUNDED), text_message("You can return anything within 90 days, no receipt.")
+    )
     question = "How long do refunds take?"
-    agents.answer_question(question, base_url=messages_api.base_url, corpus=CORPUS)
-    agents.answer_question(question, base_url=messages_api.base_url, corpus=[])
+    agents.answer_question(question)
+    with agents.help_center([]):
+        agents.answer_question(question)
     good_id, bad_id = trace_ids(store, "answer_question")
 
     analysis = rules_of(store, bad_id, compare="auto")
-    (finding,) = analysis.findings
-    assert (finding.rule, finding.span_name) == ("tool.empty", "search_docs")
+    assert [(f.rule, f.span_name) for f in analysis.findings] == [
+        ("tool.empty", "search_docs"),
+        ("answer.unsupported_specifics", "answer_question"),
+    ]
+    finding = analysis.findings[0]
+    assert analysis.findings[1].evidence.startswith("90 in the answer appear in no tool or retrieval result")
     assert 'returned [] for arguments {"query":"How long do refunds take?"}' in finding.evidence
     assert analysis.comparison is not None
     assert analysis.comparison.good_trace_id == good_id
@@ -72,18 +87,44 @@ def test_empty_retrieval_is_found_and_the_good_run_shows_the_divergence(
 
 def test_an_answer_that_ignores_the_retrieved_context(store: Store, messages_api: MessagesAPIServer) -> None:
     messages_api.queue(text_message("Our premium membership includes free express shipping on every order."))
-    agents.answer_question("How long do refunds take?", base_url=messages_api.base_url, corpus=CORPUS)
+    agents.answer_question("How long do refunds take?")
     (trace_id,) = trace_ids(store, "answer_question")
     (finding,) = rules_of(store, trace_id).findings
-    assert (finding.rule, finding.span_name, finding.severity) == ("answer.ungrounded", "answer_question", "high")
-    assert "of the answer's 8 content words" in finding.evidence and "search_docs returned" in finding.evidence
+    assert (finding.rule, finding.span_name, finding.severity) == (
+        "answer.ungrounded",
+        "answer_question",
+        "high",
+    )
+    assert (
+        "of the answer's 8 content words" in finding.evidence and "search_docs returned" in finding.evidence
+    )
 
 
-@pytest.mark.parametrize(("stop_reason", "rule"), [("max_tokens", "llm.max_tokens"), ("refusal", "llm.refusal")])
-def test_llm_cut_off_or_refusing(store: Store, messages_api: MessagesAPIServer, stop_reason: str, rule: str) -> None:
+def test_an_answer_with_figures_no_source_gives(store: Store, messages_api: MessagesAPIServer) -> None:
+    messages_api.queue(
+        text_message(
+            "Refunds are accepted within 60 days of purchase with the original receipt and code RF-2231."
+        )
+    )
+    agents.answer_question("How long do refunds take?")
+    (trace_id,) = trace_ids(store, "answer_question")
+    (finding,) = rules_of(store, trace_id).findings
+    assert (finding.rule, finding.span_name, finding.severity) == (
+        "answer.unsupported_specifics",
+        "answer_question",
+        "medium",
+    )
+    assert finding.evidence.startswith("60, rf-2231 in the answer appear in no tool or retrieval result")
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "rule"), [("max_tokens", "llm.max_tokens"), ("refusal", "llm.refusal")]
+)
+def test_llm_cut_off_or_refusing(
+    store: Store, messages_api: MessagesAPIServer, stop_reason: str, rule: str
+) -> None:
     messages_api.queue(text_message("Refunds are accepted within", stop_reason=stop_reason, output_tokens=16))
-    agents.answer_question("How long do refunds take?", base_url=messages_api.base_url, corpus=CORPUS,
-                           max_tokens=16)
+    agents.answer_question("How long do refunds take?", max_tokens=16)
     (trace_id,) = trace_ids(store, "answer_question")
     findings = [f for f in rules_of(store, trace_id).findings if f.rule.startswith("llm.")]
     assert [f.rule for f in findings] == [rule]
@@ -101,35 +142,45 @@ def test_first_error_and_its_exception_chain(store: Store) -> None:
     first = analysis.findings[0]
     assert (first.rule, first.span_name, first.severity) == ("error.first", "fetch_order", "critical")
     assert first.evidence.startswith(
-        "tests.analysis.agents.OrderLookupError: order A-1 could not be read (agents.py:")
+        "tests.analysis.agents.OrderLookupError: order A-1 could not be read (agents.py:"
+    )
     assert "<- caused by KeyError: 'sku' (agents.py:" in first.evidence
     assert first.evidence.endswith("propagated through order_status")
     assert analysis.root_cause_span_id == first.span_id
-    assert first.suggested_assertion == "The agent completes without an unhandled OrderLookupError from fetch_order."
+    assert (
+        first.suggested_assertion
+        == "The agent completes without an unhandled OrderLookupError from fetch_order."
+    )
 
 
 def test_tool_error_payload_swallowed_by_the_agent(store: Store) -> None:
     agents.when_will_it_arrive("Z-9")
     (trace_id,) = trace_ids(store, "when_will_it_arrive")
-    (finding,) = rules_of(store, trace_id).findings
+    finding, invented = rules_of(store, trace_id).findings
     assert (finding.rule, finding.span_name) == ("tool.error_payload", "shipping_eta")
     assert finding.evidence == 'error="order Z-9 not found"; arguments {"order_id":"Z-9"}'
+    # The agent's fallback of 2 days is a figure no tool gave it.
+    assert (invented.rule, invented.evidence[:20]) == ("answer.unsupported_specifics", "2 in the answer appe")
 
 
 def test_the_same_tool_called_again_and_again(store: Store, messages_api: MessagesAPIServer) -> None:
-    messages_api.queue(*[tool_use_message("check_stock", {"sku": "TP-1"}) for _ in range(3)],
-                       text_message("The teapot is out of stock."))
-    agents.stock_agent("Is the teapot in stock?", base_url=messages_api.base_url)
+    messages_api.queue(
+        *[tool_use_message("check_stock", {"sku": "TP-1"}) for _ in range(3)],
+        text_message("The teapot is out of stock."),
+    )
+    agents.stock_agent("Is the teapot in stock?")
     (trace_id,) = trace_ids(store, "stock_agent")
     findings = [f for f in rules_of(store, trace_id).findings if f.rule == "tool.repeated"]
-    assert [(f.span_name, f.evidence.split(":")[0]) for f in findings] == [("check_stock", '3 calls with {"sku"')]
+    assert [(f.span_name, f.evidence.split(":")[0]) for f in findings] == [
+        ("check_stock", '3 calls with {"sku"')
+    ]
 
 
 def test_cost_far_above_the_entrypoints_usual(store: Store, messages_api: MessagesAPIServer) -> None:
     usual = [text_message(GROUNDED, input_tokens=900, output_tokens=40) for _ in range(8)]
     messages_api.queue(*usual, text_message(GROUNDED, input_tokens=400_000, output_tokens=40))
     for _ in range(9):
-        agents.answer_question("How long do refunds take?", base_url=messages_api.base_url, corpus=CORPUS)
+        agents.answer_question("How long do refunds take?")
     *history, expensive = trace_ids(store, "answer_question")
     costly = [f for f in rules_of(store, expensive).findings if f.rule == "cost.outlier"]
     assert len(costly) == 1 and "(n=8)" in costly[0].evidence
@@ -137,26 +188,31 @@ def test_cost_far_above_the_entrypoints_usual(store: Store, messages_api: Messag
 
 
 def test_add_to_suite_with_yes_writes_a_case_and_its_cassette(
-    store: Store, messages_api: MessagesAPIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    store: Store,
+    messages_api: MessagesAPIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shop'\n")
     monkeypatch.chdir(tmp_path)
     messages_api.queue(text_message("You can return anything within 90 days, no receipt."))
-    agents.answer_question("How long do refunds take?", base_url=messages_api.base_url, corpus=[])
+    with agents.help_center([]):
+        agents.answer_question("How long do refunds take?")
     (trace_id,) = trace_ids(store, "answer_question")
 
     assert main(["analyze", trace_id[:10], "--no-llm", "--add-to-suite", "support", "--yes"]) == 0
     err = capsys.readouterr().err
-    assert "flywheel: added case" in err and "with 1 assertion(s) to " in err
+    assert "flywheel: added case" in err and "with 2 assertion(s) to " in err
 
     loaded = load_suite(tmp_path / "flywheel" / "suites" / "support.yaml")
     assert loaded.suite.target == "tests.analysis.agents:answer_question"
     (case,) = loaded.suite.cases
-    assert case.input == {"question": "How long do refunds take?"}
+    assert case.input == {"question": "How long do refunds take?", "max_tokens": 400}
     assert case.source is not None and case.source.trace_id == trace_id
     assert [str(a) for a in case.assertions] == [
-        "When search_docs finds nothing, the answer says no information was found instead of inventing details."
+        "When search_docs finds nothing, the answer says no information was found instead of inventing details.",
+        "Every number, price, duration and code in the answer comes from the retrieved documents or tool results.",
     ]
     assert "flywheel-analyze" in case.tags
     cassette = case.cassette_path(load_settings(tmp_path), "support")
