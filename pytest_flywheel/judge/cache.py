@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -388,6 +389,22 @@ class VerdictCache:
         return replace(result, written=True)
 
 
+#: A temporary file this old was left by a writer that was killed before its rename.
+STALE_TEMP_SECONDS = 600
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Remove temporary files a killed writer left next to ``path`` (never a fresh one: it may be
+    another session's write in progress)."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass
+
+
 def _atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file next to ``path``, flush it to disk, and rename it over ``path``."""
     try:
@@ -405,6 +422,7 @@ def _atomic_write(path: Path, text: str) -> None:
         else:
             os.chmod(temp_name, 0o644)
         os.replace(temp_name, path)
+        _remove_stale_temp_files(path)
     except BaseException as exc:
         try:
             os.unlink(temp_name)

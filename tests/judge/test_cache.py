@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +303,57 @@ def test_merge_rejects_a_malformed_entry() -> None:
 def test_write_without_a_path_is_an_error() -> None:
     with pytest.raises(VerdictCacheError, match="needs a path"):
         VerdictCache().write()
+
+
+WRITER = """
+import sys, itertools
+from pathlib import Path
+from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry
+
+path = Path(sys.argv[1])
+for round in itertools.count():
+    cache = VerdictCache.load(path)
+    for n in range(3000):
+        key = f"sha256:{n:064x}"
+        cache.put(key, VerdictEntry(key=key, assertion="a" * 200, passed=round % 2 == 0, reason=f"round {round}",
+                                    confidence=1.0, backend="b", model="m", prompt_version="p", judged_at="t"))
+    cache.write()
+    print(round, flush=True)
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_a_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    seed = VerdictCache.load(path)
+    for n in range(3000):
+        seed.put(k(n), entry(k(n)))
+    seed.write()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        for _ in range(3):  # let it rewrite the file a few times, then kill it in the middle of the next
+            assert writer.stdout.readline()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn line would be a corrupt-line warning
+        cache = VerdictCache.load(path)
+    assert len(cache) == 3000
+    assert len({entry.reason for entry in (cache.get(k(n)) for n in range(3000)) if entry}) == 1
+
+
+def test_temp_files_left_by_a_killed_writer_are_removed_once_stale(tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.jsonl"
+    stale = tmp_path / ".verdicts.jsonl.abc123.tmp"
+    fresh = tmp_path / ".verdicts.jsonl.def456.tmp"
+    for leftover in (stale, fresh):
+        leftover.write_text("half a file")
+    os.utime(stale, (1_000_000, 1_000_000))
+
+    cache = VerdictCache.load(path)
+    cache.put(k(1), entry(k(1)))
+    cache.write()
+
+    assert not stale.exists() and fresh.exists()
