@@ -199,10 +199,12 @@ def _pick(config: pytest.Config, dest: str, ini: str, flag: str, section: dict[s
 def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) -> FlywheelOptions:
     """Resolve every flywheel option; misuse is a :class:`pytest.UsageError` saying what to do."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for dest, ini, flag in OPTION_NAMES:
         raw, source = _pick(config, dest, ini, flag, pyproject_section)
         if raw is None:
             continue
+        sources[dest] = source
         if dest == "suite":
             values["suites"] = _as_suites(raw, source=source)
         elif dest in {"update_verdicts", "offline", "prune"}:
@@ -221,7 +223,8 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
 
         if options.record not in RECORD_MODES:
             raise pytest.UsageError(
-                f"--flywheel-record {options.record!r} is not a record mode; use one of {', '.join(RECORD_MODES)}"
+                f"{sources.get('record', '--flywheel-record')} = {options.record!r} is not a record mode; "
+                f"use one of {', '.join(RECORD_MODES)}"
             )
     if options.offline and options.update_verdicts:
         raise pytest.UsageError(
