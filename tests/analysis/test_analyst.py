@@ -239,3 +239,24 @@ def test_api_error_is_an_analyst_error_not_a_crash(store: Store, messages_api: M
     assert analysis.analyst.status == "error"
     assert "BadRequestError" in analysis.analyst.message and "model not found" in analysis.analyst.message
     assert "--no-llm" in analysis.analyst.message
+
+
+def test_token_budget_ends_the_loop(store: Store, messages_api: MessagesAPIServer) -> None:
+    from pytest_flywheel.analysis.analyst import AnalystConfig, AnalystError, run_analyst
+    from pytest_flywheel.analysis.tree import SpanTree
+
+    b = _bad_trace(store)
+    messages_api.respond_with(
+        lambda request: tool_use_message("get_tree", {}, input_tokens=420, output_tokens=20)
+    )
+    tree = SpanTree.build(store.get_spans(b.trace_id), store.get_trace(b.trace_id))
+    with pytest.raises(AnalystError, match=r"used its token budget \(1,000 tokens\) after 3 rounds"):
+        run_analyst(
+            tree,
+            [],
+            config=AnalystConfig(model="claude-haiku-5-5", token_budget=1000),
+            client=_client(messages_api),
+        )
+    requests = messages_api.message_requests
+    # 440 tokens after one round; 880 (over 80% of 1,000) after two: the third round forces the answer.
+    assert [r.body["tool_choice"]["type"] for r in requests] == ["auto", "auto", "tool"]

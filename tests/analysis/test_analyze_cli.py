@@ -219,3 +219,37 @@ def test_in_a_subprocess(store: Store, project: Path) -> None:
     data = json.loads(result.stdout)
     assert data["findings"][0]["rule"] == "tool.empty"
     assert data["analyst"]["status"] == "skipped"
+
+
+def test_compare_explicit_unknown_id_and_a_too_different_auto_pick(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad, _ = write_pair(store)
+    assert main(["analyze", bad.trace_id, "--no-llm", "--compare", "zzz"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flywheel: error: --compare zzz: no trace id starts with 'zzz'")
+    assert err.rstrip().endswith("or use --compare auto.")
+
+    other = TraceBuilder(input={"question": "Do you sell gift cards?"})
+    other.span("search_docs", "retrieval", input={"query": "gift cards"}, output=[])
+    other.finish(store, output="We do not sell gift cards.")
+    assert main(["analyze", other.trace_id, "--no-llm", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["comparison"] is None
+    assert "shares only" in data["comparison_note"] and "pass --compare TRACE_ID" in data["comparison_note"]
+
+
+def test_first_divergence_skips_arguments_that_only_echo_a_different_request(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = TraceBuilder(input={"question": "Where is my order BL-1?"})
+    good.span("lookup_order", "tool", input={"order_id": "BL-1"}, output={"status": "shipped"})
+    good.finish(store, output="Shipped.")
+    bad = TraceBuilder(input={"question": "Where is my order? It has not arrived."})
+    bad.span("lookup_order", "tool", input={"order_id": ""}, output={"error": "No order was found."})
+    bad.finish(store, output="It is on its way.")
+    assert main(["analyze", bad.trace_id, "--no-llm", "--json"]) == 0
+    comparison = json.loads(capsys.readouterr().out)["comparison"]
+    assert comparison["same_input"] is False
+    assert [d["kind"] for d in comparison["differences"]] == ["error_result", "different_arguments"]
+    assert comparison["first_divergence"]["kind"] == "error_result"
