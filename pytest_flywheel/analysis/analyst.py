@@ -115,7 +115,8 @@ TOOLS: list[dict[str, Any]] = [
     {
         "name": "get_span",
         "description": "One span's input, output, error and metadata. detail=summary cuts each field to "
-        f"{SUMMARY_FIELD_CHARS} characters; detail=full to {FULL_FIELD_CHARS}.",
+        f"{SUMMARY_FIELD_CHARS} characters (an LLM call shows its system prompt, last messages, reply text "
+        f"and tool calls); detail=full gives the raw JSON up to {FULL_FIELD_CHARS} characters a field.",
         "input_schema": {
             "type": "object",
             "properties": {
@@ -270,6 +271,42 @@ def _cut(value: Any, limit: int) -> Any:
     return text[:limit] + f"… [{len(text) - limit} more characters]"
 
 
+def _text(value: Any, limit: int = SUMMARY_FIELD_CHARS) -> str:
+    text = text_of(value)
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
+def _llm_request_summary(request: Any) -> Any:
+    """An LLM call's system prompt, its tools' names and its last two messages, as short text."""
+    if not isinstance(request, dict):
+        return _cut(request, SUMMARY_FIELD_CHARS)
+    messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+    return {
+        "model": request.get("model"),
+        "max_tokens": request.get("max_tokens"),
+        "system": _text(request.get("system")),
+        "tools": [t.get("name") for t in request.get("tools") or [] if isinstance(t, dict)],
+        "message_count": len(messages),
+        "last_messages": [{"role": m.get("role"), "text": _text(m.get("content"))} for m in messages[-2:]],
+    }
+
+
+def _llm_reply_summary(reply: Any) -> Any:
+    """An LLM reply's text and tool calls."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("content"), list):
+        return _cut(reply, SUMMARY_FIELD_CHARS)
+    blocks = [b for b in reply["content"] if isinstance(b, dict)]
+    return {
+        "text": _text([b.get("text") for b in blocks if b.get("type") == "text"]),
+        "tool_calls": [
+            {"name": b.get("name"), "input": _cut(b.get("input"), 200)}
+            for b in blocks
+            if b.get("type") == "tool_use"
+        ],
+        "stop_reason": reply.get("stop_reason"),
+    }
+
+
 def span_view(node: SpanNode, *, full: bool, trace: str = "bad") -> dict[str, Any]:
     span = node.span
     limit = FULL_FIELD_CHARS if full else SUMMARY_FIELD_CHARS
@@ -286,6 +323,10 @@ def span_view(node: SpanNode, *, full: bool, trace: str = "bad") -> dict[str, An
         "input": _cut(span.input, limit),
         "output": _cut(span.output, limit),
     }
+    if span.type == "llm" and not full:
+        # The raw request/response JSON is mostly envelope; a summary shows what was said.
+        view["input"] = _llm_request_summary(span.input)
+        view["output"] = _llm_reply_summary(span.output)
     if span.error:
         view["error"] = {
             "type": span.error.get("type"),

@@ -15,8 +15,9 @@ from pytest_flywheel.errors import FlywheelError
 DESCRIPTION = """\
 Walk a trace's span tree to the step that went wrong. Rules run first and need no API key: the
 first error and its exception chain, tool calls that raised or returned nothing or an error, LLM
-calls cut off at max_tokens or refused, an answer that shares little with the retrieved context,
-repeated identical tool calls, latency or cost far above the entrypoint's usual. The trace is
+calls cut off at max_tokens or refused, an answer that shares little with the retrieved context or
+states figures and codes nothing gave it, repeated identical tool calls, latency or cost far above
+the entrypoint's usual. The trace is
 compared with the most similar successful trace of the same entrypoint. When ANTHROPIC_API_KEY is
 set (ANTHROPIC_BASE_URL may point at a compatible endpoint), an LLM analyst then reads the tree
 through tools and names the root cause."""

@@ -260,3 +260,36 @@ def test_token_budget_ends_the_loop(store: Store, messages_api: MessagesAPIServe
     requests = messages_api.message_requests
     # 440 tokens after one round; 880 (over 80% of 1,000) after two: the third round forces the answer.
     assert [r.body["tool_choice"]["type"] for r in requests] == ["auto", "auto", "tool"]
+
+
+def test_an_llm_span_summary_shows_what_was_said(store: Store, messages_api: MessagesAPIServer) -> None:
+    from pytest_flywheel.analysis.analyst import TraceTools
+    from pytest_flywheel.analysis.tree import SpanTree
+
+    messages_api.queue(text_message("Refunds are accepted within 30 days."))
+    agents.answer_question("What is the refund window?")
+    assert flush(10.0)
+    (trace_id,) = [r["id"] for r in store.conn.execute("SELECT id FROM traces")]
+    tree = SpanTree.build(store.get_spans(trace_id), store.get_trace(trace_id))
+    (llm,) = [n for n in tree.walk() if n.span.type == "llm"]
+
+    text, is_error = TraceTools(tree).call("get_span", {"span_id": llm.id})
+    view = json.loads(text)
+    assert not is_error
+    assert view["input"]["system"] == agents.SYSTEM
+    assert view["input"]["last_messages"] == [
+        {"role": "user", "text": f"Documents:\n{CORPUS[0]}\n\nQuestion: What is the refund window?"}
+    ]
+    assert view["output"] == {
+        "text": "Refunds are accepted within 30 days.",
+        "tool_calls": [],
+        "stop_reason": "end_turn",
+    }
+    assert view["model"] == "claude-sonnet-5-5" and view["input_tokens"] == 25
+
+    full = json.loads(TraceTools(tree).call("get_span", {"span_id": llm.id, "detail": "full"})[0])
+    assert full["output"]["content"][0]["text"] == "Refunds are accepted within 30 days."
+    assert TraceTools(tree).call("get_span", {"span_id": "nope"}) == (
+        "no span with id 'nope' in this trace; use ids from get_tree",
+        True,
+    )
