@@ -164,7 +164,10 @@ class MessagesAPIServer:
         server = ThreadingHTTPServer((self._host, 0), self._make_handler_class())
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="messages-api", daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, and tests stop many servers.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="messages-api", daemon=True
+        )
         self._thread.start()
         return self
 
