@@ -27,6 +27,10 @@ BATCH_SIZE = 1_000
 OPEN_TRACES_KEPT = 10_000  # traces whose root has not finished yet, totals kept for
 CLOSED_TRACES_KEPT = 1_024  # recently finished traces, so a late child still updates the totals
 IDLE_WAIT_SECONDS = 1.0
+# Once woken, the writer waits this long for a burst of calls to end before it takes the GIL for a
+# batch (unless a flush is waiting or a batch is full): the traced calls run uncontended, and batches
+# grow. The OpenTelemetry SDK's BatchSpanProcessor waits up to 5 s the same way.
+LINGER_SECONDS = 0.05
 
 Item = SpanRecord | FeedbackRecord
 
@@ -123,6 +127,8 @@ class SpanWriter:
         self._lock = threading.Lock()
         self._progress = threading.Condition(self._lock)
         self._wake = threading.Event()
+        self._hurry = threading.Event()
+        self._hurry_until = 0  # a flush waits for everything up to this count: no lingering before it
         self._submitted = 0
         self._processed = 0
         self._stopping = False
@@ -148,9 +154,11 @@ class SpanWriter:
                 warn = False
             self._items.append(item)
             self._submitted += 1
-            wake = len(self._items) == 1
-        if wake:
+            queued = len(self._items)
+        if queued == 1:
             self._wake.set()
+        elif queued == BATCH_SIZE:
+            self._hurry.set()
         if warn:
             _warn(
                 f"pytest-flywheel: the tracing queue is full ({self.queue_size} spans waiting for "
@@ -164,7 +172,9 @@ class SpanWriter:
         deadline = time.monotonic() + timeout
         with self._progress:
             target = self._submitted
+            self._hurry_until = max(self._hurry_until, target)
             self._wake.set()
+            self._hurry.set()
             while self._processed < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._thread.is_alive():
@@ -177,6 +187,7 @@ class SpanWriter:
         flushed = self.flush(timeout)
         self._stopping = True
         self._wake.set()
+        self._hurry.set()
         if flushed:
             self._thread.join(timeout)
         return flushed
@@ -190,6 +201,13 @@ class SpanWriter:
     def _run(self) -> None:
         try:
             while True:
+                with self._lock:
+                    waiting = len(self._items)
+                    linger = (0 < waiting < BATCH_SIZE and not self._stopping
+                              and self._processed >= self._hurry_until)
+                if linger:
+                    self._hurry.wait(LINGER_SECONDS)
+                    self._hurry.clear()
                 with self._lock:
                     count = min(len(self._items), BATCH_SIZE)
                     batch = [self._items.popleft() for _ in range(count)]

@@ -226,3 +226,36 @@ def test_async_generator_closed_early_and_failing(read_spans: ReadSpans) -> None
     spans = {span.name: span for span in read_spans()}
     assert spans["endless"].output == [0, 1, 2] and spans["endless"].status == "ok"
     assert spans["failing"].error is not None and spans["failing"].output is None
+
+
+def test_exceptions_thrown_into_generators_reach_their_code(read_spans: ReadSpans) -> None:
+    @track
+    def resilient() -> Iterator[str]:
+        try:
+            yield "first"
+        except KeyError:
+            yield "recovered"
+
+    @track
+    async def resilient_async() -> AsyncIterator[str]:
+        try:
+            yield "first"
+        except KeyError:
+            yield "recovered"
+
+    gen = resilient()
+    assert next(gen) == "first"
+    assert gen.throw(KeyError("x")) == "recovered"
+    gen.close()
+
+    async def main() -> str:
+        agen = resilient_async()
+        assert await agen.__anext__() == "first"
+        recovered = await agen.athrow(KeyError("x"))
+        await agen.aclose()
+        return recovered
+
+    assert asyncio.run(main()) == "recovered"
+    sync_span, async_span = read_spans()
+    assert sync_span.output == async_span.output == ["first", "recovered"]
+    assert sync_span.error is None and async_span.error is None
