@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,3 +219,52 @@ def test_add_to_suite_with_yes_writes_a_case_and_its_cassette(
     assert "flywheel-analyze" in case.tags
     cassette = case.cassette_path(load_settings(tmp_path), "support")
     assert cassette.is_file() and "How long do refunds take?" in cassette.read_text()
+
+
+class _Terminal(io.StringIO):
+    """Typed answers on a stdin that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_add_to_suite_asks_for_each_of_the_analysts_assertions(
+    store: Store,
+    messages_api: MessagesAPIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shop'\n")
+    monkeypatch.chdir(tmp_path)
+    messages_api.queue(text_message("You can return anything within 90 days, no receipt."))
+    with agents.help_center([]):
+        agents.answer_question("How long do refunds take?")
+    (trace_id,) = trace_ids(store, "answer_question")
+    search_id = next(s.id for s in store.get_spans(trace_id) if s.name == "search_docs")
+
+    # The analyst runs against the same loopback server, through the environment like a user's key.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    messages_api.queue(
+        tool_use_message(
+            "report_root_cause",
+            {
+                "root_cause_span_id": search_id,
+                "explanation": "Nothing was found and the model invented a 90-day window.",
+                "evidence_span_ids": [search_id],
+                "suggested_assertions": [
+                    "The answer says no refund information was found.",
+                    "The answer mentions 90 days.",
+                ],
+                "suggested_fix": "Say so when search_docs is empty.",
+            },
+        )
+    )
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\nn\n"))
+    assert main(["analyze", trace_id, "--add-to-suite", "support"]) == 0
+    err = capsys.readouterr().err
+    assert "Assertion 1/2: The answer says no refund information was found.\n  add it? [y/N] " in err
+    assert "Assertion 2/2: The answer mentions 90 days." in err
+    assert "with 1 assertion(s) to " in err
+    (case,) = load_suite(tmp_path / "flywheel" / "suites" / "support.yaml").suite.cases
+    assert [str(a) for a in case.assertions] == ["The answer says no refund information was found."]
