@@ -147,14 +147,8 @@ def _run_tool(
     """``(content for the model, is_error, result)`` of one tool call."""
     call_key = f"{name} {json.dumps(arguments, sort_keys=True)}"
     if rules.loop_guard and call_key in seen:
-        return (
-            (
-                f"You already called {name} with these arguments and got: {seen[call_key]} "
-                "Do not call it again; answer the customer with what you have."
-            ),
-            True,
-            None,
-        )
+        repeat = f"You already called {name} with these arguments and got: {seen[call_key]} "
+        return repeat + "Do not call it again; answer the customer with what you have.", True, None
     if rules.validate_tools:
         problem = validation_error(name, arguments)
         if problem:

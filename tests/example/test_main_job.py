@@ -161,3 +161,12 @@ def test_simulated_production_runs_without_a_key(tmp_path: Path) -> None:
     traces = db.conn.execute("SELECT count(*) FROM traces WHERE name = 'answer'").fetchone()[0]
     feedback = db.conn.execute("SELECT count(DISTINCT trace_id) FROM feedback").fetchone()[0]
     assert (traces, feedback) == (30, 30)
+
+
+def test_readme_main_job_runs_this_suite_in_the_example_project() -> None:
+    readme = (EXAMPLE.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Run the example project's regression suite", 1)[1].split("```bash\n", 1)[1]
+    command = block.split("\n```", 1)[0].strip()
+    assert "\n" not in command
+    assert "pip install" in command and "cd example_project" in command
+    assert command.endswith(f"pytest --flywheel-suite={SUITE}")

@@ -1,0 +1,204 @@
+"""Run the walkthrough's commands and paste their real output into ``example_project/README.md``.
+
+    cd example_project && python scripts/render_walkthrough.py
+
+Works in a temporary copy of the project (the committed corpus and your local store are not
+touched), with no API key: every model and judge call goes to the offline stand-ins. Each
+``<!-- run: NAME -->`` ... ``<!-- /run -->`` block of the README is replaced by the command of step
+NAME (below) and what it printed, trimmed to the step's line budget; nothing in those blocks is
+written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+LOOP_QUESTION = "Can you check order BL-10299 for me?"
+LOOP_CASE_ARGS = (
+    "--id unknown-order-loop --replace "
+    "--assert 'The reply must say that it cannot find order BL-10299.' "
+    # doubled braces: the command is a str.format template
+    '--check \'{{"contains": "BL-10299"}}\' --check \'{{"max_cost_usd": 0.01}}\''
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    command: str
+    max_lines: int = 40
+    keep_tail: bool = False  # show the end of a long output (pytest's summary) rather than its start
+    grep: str | None = None  # show only lines matching
+    remember_run: str | None = None  # afterwards, keep the newest recorded run's id under this name
+
+
+STEPS: tuple[Step, ...] = (
+    Step("simulate", "python -m support_agent.simulate --requests 200"),
+    Step("thumbs-down", "flywheel traces list --feedback 'thumbs<0' --limit 8"),
+    Step("violations", "flywheel traces list --feedback 'policy_violation=1' --limit 4"),
+    Step("expensive", "flywheel traces list --min-cost 0.01 --limit 4"),
+    Step("show", "flywheel traces show {loop}", max_lines=22),
+    Step(
+        "analyze",
+        "flywheel analyze {loop} --no-llm",
+        max_lines=200,
+        grep=r"^(Trace|  status|  output|Findings|  \d+\. |Compared|  first divergence|LLM analyst|Suggested|  - )",
+    ),
+    Step("capture", f"flywheel suite add customer-support-qa --trace {{loop}} {LOOP_CASE_ARGS}"),
+    Step(
+        "red",
+        "SUPPORT_AGENT_VERSION=v1 pytest --flywheel-suite=customer-support-qa -k unknown-order-loop --standin",
+        max_lines=32,
+        keep_tail=True,
+        remember_run="red_run",
+    ),
+    Step(
+        "miss",
+        "pytest --flywheel-suite=customer-support-qa -k unknown-order-loop",
+        max_lines=16,
+        keep_tail=True,
+    ),
+    Step(
+        "green",
+        "pytest --flywheel-suite=customer-support-qa -k unknown-order-loop --flywheel-record=new_episodes "
+        "--standin",
+        max_lines=16,
+        keep_tail=True,
+        remember_run="green_run",
+    ),
+    Step("all", "pytest --flywheel-suite=customer-support-qa", max_lines=16, keep_tail=True),
+    Step("compare", "flywheel runs compare {red_run} {green_run}", max_lines=30),
+)
+
+
+def environment(bin_dir: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "FLYWHEEL_", "SUPPORT_AGENT_"))
+    }
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["COLUMNS"] = "110"
+    env["PYTHONPATH"] = "."
+    return env
+
+
+def trim(step: Step, text: str) -> str:
+    lines = text.rstrip().splitlines()
+    if step.grep:
+        pattern = re.compile(step.grep)
+        lines = [line for line in lines if pattern.search(line)]
+    if len(lines) > step.max_lines:
+        cut = len(lines) - step.max_lines
+        if step.keep_tail:
+            lines = [f"[... {cut} lines ...]", *lines[-step.max_lines :]]
+        else:
+            lines = [*lines[: step.max_lines], f"[... {cut} more lines ...]"]
+    return "\n".join(lines)
+
+
+def loop_trace(project: Path, env: dict[str, str]) -> str:
+    listing = subprocess.run(
+        ["flywheel", "traces", "list", "--json", "--name", "answer", "--limit", "100000"],
+        cwd=project,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    for line in reversed(listing.stdout.splitlines()):  # newest first: the last line is the oldest
+        trace = json.loads(line)
+        if (trace.get("input") or {}).get("question") == LOOP_QUESTION:
+            return str(trace["id"])[:12]
+    raise SystemExit("render_walkthrough: the simulation produced no trace for the loop question")
+
+
+def newest_run(project: Path, env: dict[str, str]) -> str:
+    listing = subprocess.run(
+        ["flywheel", "runs", "list", "--json", "--limit", "1"],
+        cwd=project,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    return str(json.loads(listing.stdout.splitlines()[0])["id"])[:12]
+
+
+#: Code shown in the README, cut from the source: (file, first line's start, last line's start).
+CODE_EXCERPTS: dict[str, tuple[str, str, str]] = {
+    "loop-guard": ("support_agent/agent.py", "call_key = f", "return repeat +"),
+}
+
+
+def code_excerpt(file: str, first: str, last: str) -> str:
+    lines = (ROOT / file).read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(first))
+    end = next(i for i in range(start, len(lines)) if lines[i].strip().startswith(last))
+    return textwrap.dedent("\n".join(lines[start : end + 1]))
+
+
+def forget_verdicts(project: Path, case_id: str) -> None:
+    """Drop the committed verdicts of one case, so the walkthrough shows it being judged."""
+    path = project / "flywheel" / "verdicts.jsonl"
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if not str(json.loads(line).get("case") or "").endswith(f"::{case_id}")
+    ]
+    path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+
+def replace_block(readme: str, kind: str, name: str, block: str) -> str:
+    marker = re.compile(
+        rf"(<!-- {kind}: {re.escape(name)} -->\n)(?:(?!<!-- {kind}:).)*?(<!-- /{kind} -->)", re.DOTALL
+    )
+    if not marker.search(readme):
+        raise SystemExit(f"render_walkthrough: README.md has no <!-- {kind}: {name} --> block")
+    return marker.sub(lambda m: m.group(1) + block + "\n" + m.group(2), readme)
+
+
+def main() -> int:
+    readme = README.read_text(encoding="utf-8")
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory(prefix="walkthrough-") as scratch:
+        project = Path(scratch) / "example_project"
+        shutil.copytree(
+            ROOT, project, ignore=shutil.ignore_patterns(".flywheel", "__pycache__", ".pytest_cache")
+        )
+        env = environment(bin_dir)
+        forget_verdicts(project, "unknown-order-loop")
+        values: dict[str, str] = {}
+        for step in STEPS:
+            if step.name == "show":
+                values["loop"] = loop_trace(project, env)
+            command = step.command.format(**values)
+            done = subprocess.run(
+                command, shell=True, cwd=project, env=env, text=True, capture_output=True, check=False
+            )
+            output = (done.stdout + done.stderr).replace(str(project), "example_project")
+            output = re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", output)
+            block = f"```console\n$ {command}\n{trim(step, output)}\n```"
+            if done.returncode:
+                block += f"\n(exit status {done.returncode})"
+            readme = replace_block(readme, "run", step.name, block)
+            print(f"{step.name}: exit {done.returncode}", flush=True)
+            if step.remember_run:
+                values[step.remember_run] = newest_run(project, env)
+    for name, (file, first, last) in CODE_EXCERPTS.items():
+        readme = replace_block(readme, "code", name, f"```python\n{code_excerpt(file, first, last)}\n```")
+    README.write_text(readme, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
