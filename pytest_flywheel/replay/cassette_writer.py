@@ -11,6 +11,11 @@ production after its retries). Each ``tool`` span becomes a tool interaction:
 
 Spans nested inside a tool call are left out: on replay the tool returns its recorded result without
 running, so whatever it did inside never happens again.
+
+A span whose payload tracing had to cut short (over ``max_payload_bytes``) or could not hold as JSON
+cannot be replayed faithfully: writing the cassette fails with a
+:class:`~pytest_flywheel.replay.errors.CassetteWriteError` that says which span and what to do, and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from pytest_flywheel.replay.cassette_file import FORMAT_VERSION, TOOL_INTERACTIONS_KEY, atomic_write_text
 from pytest_flywheel.replay.cassette_file import dump_cassette_data as _dump
+from pytest_flywheel.replay.errors import CassetteWriteError
 from pytest_flywheel.replay.redact import Redactor
 from pytest_flywheel.replay.sse import sse_body
 from pytest_flywheel.store.records import SpanRecord
@@ -76,6 +82,62 @@ def request_body(kwargs: dict[str, Any], *, stream: bool) -> dict[str, Any]:
     if stream:
         body["stream"] = True
     return body
+
+
+# The markers tracing leaves in a payload it cut short or could not hold as JSON
+# (pytest_flywheel.tracing.serialize); spelled out here so that writing a cassette imports no tracing.
+_TRUNCATED_KEY = "__flywheel_truncated__"
+_REPR_KEY = "__flywheel_repr__"
+
+
+def _marker_in(value: Any) -> dict[str, Any] | None:
+    """The first truncation or repr marker inside a traced value, or None."""
+    if isinstance(value, dict):
+        if _TRUNCATED_KEY in value or _REPR_KEY in value:
+            return value
+        found = (_marker_in(item) for item in value.values())
+    elif isinstance(value, list):
+        found = (_marker_in(item) for item in value)
+    else:
+        return None
+    return next((marker for marker in found if marker is not None), None)
+
+
+def _check_replayable(span: SpanRecord, what: str, value: Any) -> None:
+    marker = _marker_in(value)
+    if marker is None:
+        return
+    if _TRUNCATED_KEY in marker:
+        detail = marker[_TRUNCATED_KEY] if isinstance(marker[_TRUNCATED_KEY], dict) else {}
+        if "bytes" in detail:
+            problem = (
+                f"was cut short when it was traced ({detail['bytes']} bytes, over the {detail.get('limit')}-byte "
+                "limit); raise [tool.flywheel] max_payload_bytes (or FLYWHEEL_MAX_PAYLOAD) and trace the call again"
+            )
+        else:
+            problem = (
+                f"was cut short when it was traced ({', '.join(f'{k}: {v}' for k, v in detail.items())}); "
+                "trace a smaller call"
+            )
+    else:
+        problem = (
+            f"held something JSON cannot hold, recorded as {str(marker[_REPR_KEY])[:80]!r}; make the tool take "
+            "and return JSON data (or hide the argument with ignore_arguments) and trace the call again"
+        )
+    raise CassetteWriteError(
+        f"Span {span.name!r} ({span.id}) of trace {span.trace_id} cannot be replayed from a cassette: its {what} "
+        f"{problem}."
+    )
+
+
+def _without_reprs(value: Any) -> Any:
+    # A marked repr in a tool's arguments (a client object, say) is matched loosely on replay; only
+    # cut-short arguments cannot be matched at all.
+    if isinstance(value, dict):
+        return None if _REPR_KEY in value else {key: _without_reprs(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_reprs(item) for item in value]
+    return value
 
 
 def _is_anthropic_call(span: SpanRecord) -> bool:
@@ -194,10 +256,14 @@ def case_cassette_data(spans: Iterable[SpanRecord], *, redactor: Redactor | None
         if _nested_in_tool(span, by_id):
             continue
         if _is_anthropic_call(span):
+            _check_replayable(span, "request", span.input)
+            _check_replayable(span, "response", span.output)
             interaction = http_interaction(span)
             if interaction is not None:
                 interactions.append(redact_interaction(interaction, redactor))
         elif span.type == "tool":
+            _check_replayable(span, "result", span.output)
+            _check_replayable(span, "arguments", _without_reprs(span.input))
             tools.append(redact_tool_interaction(tool_interaction(span), redactor))
     data: dict[str, Any] = {"version": FORMAT_VERSION, "interactions": interactions}
     if tools:

@@ -41,3 +41,8 @@ class RecordedToolError(Exception):
         super().__init__(f"{type_name}: {message}" if message else type_name)
         self.type_name = type_name
         self.message = message
+
+
+class CassetteWriteError(FlywheelError):
+    """A span of the trace cannot become a faithful interaction of a cassette (its request, response,
+    arguments or result were cut short or were not JSON when they were traced)."""

@@ -255,3 +255,41 @@ def test_a_broken_cassette_is_an_error_naming_the_file(tmp_path: Path) -> None:
     ):
         with replay_case(path):
             pass
+
+
+def test_a_span_tracing_had_to_cut_short_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    from pytest_flywheel.replay.errors import CassetteWriteError
+
+    cut = {"__flywheel_truncated__": {"bytes": 90000, "limit": 65536}, "preview": '{"model":'}
+    span = llm_span(ask("hi"), text_message("ok"))
+    span.input = cut
+    span.metadata["anthropic"]["stream"] = False
+    path = tmp_path / "c.yaml"
+    with pytest.raises(CassetteWriteError) as raised:
+        write_case_cassette([llm_span(ask("fine"), text_message("ok")), span], path, redactor=Redactor())
+    assert str(raised.value) == (
+        f"Span 'anthropic.messages' ({span.id}) of trace trace1 cannot be replayed from a cassette: its request "
+        "was cut short when it was traced (90000 bytes, over the 65536-byte limit); raise [tool.flywheel] "
+        "max_payload_bytes (or FLYWHEEL_MAX_PAYLOAD) and trace the call again."
+    )
+    assert not path.exists()
+
+
+def test_a_tool_result_that_was_not_json_is_refused_but_an_object_argument_is_fine(tmp_path: Path) -> None:
+    from pytest_flywheel.replay.errors import CassetteWriteError
+
+    result = {"rows": [{"__flywheel_repr__": "<Row object at 0x7f00aa>"}]}
+    with pytest.raises(CassetteWriteError, match=r"its result held something JSON cannot hold, recorded as"):
+        write_case_cassette([tool_span("query", {"sql": "select 1"}, result)], tmp_path / "c.yaml")
+    conn = {"__flywheel_repr__": "<Connection object at 0x7f0011223344>"}
+    path = write_case_cassette(
+        [tool_span("query", {"conn": conn, "sql": "select 1"}, [1])], tmp_path / "c.yaml"
+    )
+    from pytest_flywheel.tracing.hooks import active_tool_interceptor
+
+    with replay_case(path) as session:
+        interceptor = active_tool_interceptor.get()
+        assert interceptor is not None
+        live = {"conn": {"__flywheel_repr__": "<Connection object at 0x7fffeeee0000>"}, "sql": "select 1"}
+        assert interceptor.intercept(tool="query", arguments=live, call=lambda: None) == [1]
+    session.raise_for_miss()
