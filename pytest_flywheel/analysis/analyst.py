@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -467,12 +467,19 @@ def run_analyst(
     comparison_note: str = "",
     question: str | None = None,
     client: Any = None,
+    redact: Callable[[str], str] | None = None,
 ) -> AnalystAnswer:
     """Run the tool-use loop and return the validated answer, or raise :class:`AnalystError`.
 
     ``client`` is an ``anthropic.Anthropic``; by default one is made from the environment
-    (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``).
+    (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``). ``redact`` is applied to every piece of trace
+    text sent to the model (the opening message and each tool result), e.g. the project's
+    :class:`~pytest_flywheel.replay.Redactor` ``.text``.
     """
+
+    def scrub(text: str) -> str:
+        return redact(text) if redact is not None else text
+
     import anthropic  # lazily: rules-only analysis never pays for the SDK import
 
     if client is None:
@@ -481,8 +488,8 @@ def run_analyst(
     messages: list[dict[str, Any]] = [
         {
             "role": "user",
-            "content": opening_message(
-                tree, findings, comparison, comparison_note, question or DEFAULT_QUESTION
+            "content": scrub(
+                opening_message(tree, findings, comparison, comparison_note, question or DEFAULT_QUESTION)
             ),
         }
     ]
@@ -554,7 +561,12 @@ def run_analyst(
             else:
                 text, is_error = tools.call(use.name, use.input if isinstance(use.input, dict) else {})
                 results.append(
-                    {"type": "tool_result", "tool_use_id": use.id, "content": text, "is_error": is_error}
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": use.id,
+                        "content": scrub(text),
+                        "is_error": is_error,
+                    }
                 )
         if not results:
             if response.stop_reason == "max_tokens":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +137,8 @@ class AnalyzeOptions:
     max_rounds: int = 8
     environ: Mapping[str, str] | None = None
     client: Any = None
+    #: Applied to all trace text sent to the LLM analyst (the CLI passes the project's redactor).
+    redact: Callable[[str], str] | None = None
 
 
 def analyze(store: Store, trace_id: str, options: AnalyzeOptions | None = None) -> Analysis:
@@ -168,6 +170,7 @@ def analyze(store: Store, trace_id: str, options: AnalyzeOptions | None = None) 
                 comparison_note=note,
                 question=options.question,
                 client=options.client,
+                redact=options.redact,
             )
             outcome = AnalystOutcome("used", f"{answer.model}, {answer.rounds} rounds", answer)
         except AnalystError as exc:

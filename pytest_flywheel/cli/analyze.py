@@ -71,6 +71,9 @@ def handle(args: argparse.Namespace) -> int:
     settings = load_settings()
     model = args.model or str(settings.raw.get("analyst_model") or settings.judge_model)
     compare = None if args.compare.lower() == "none" else args.compare
+    from pytest_flywheel.replay import build_redactor
+
+    redactor = build_redactor(settings)
     with open_store_for_reading(args) as store:
         analysis = analyze(
             store,
@@ -81,6 +84,7 @@ def handle(args: argparse.Namespace) -> int:
                 question=args.ask,
                 model=model,
                 max_rounds=args.max_rounds,
+                redact=redactor.text,
             ),
         )
     print(render_json(analysis) if args.json else render_text(analysis), end="" if not args.json else "\n")

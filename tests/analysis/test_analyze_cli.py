@@ -253,3 +253,29 @@ def test_first_divergence_skips_arguments_that_only_echo_a_different_request(
     assert comparison["same_input"] is False
     assert [d["kind"] for d in comparison["differences"]] == ["error_result", "different_arguments"]
     assert comparison["first_divergence"]["kind"] == "error_result"
+
+
+def test_the_projects_redaction_applies_to_all_the_analyst_is_sent(
+    store: Store,
+    project: Path,
+    messages_api: MessagesAPIServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (project / "pyproject.toml").write_text("[tool.flywheel]\nredact = ['ACCT-\\d{6}']\n")
+    b = TraceBuilder(input={"question": "Balance of ACCT-123456?"})
+    search = b.span("search_docs", "retrieval", input={"query": "ACCT-123456"}, output=[])
+    b.finish(store, output="ACCT-123456 has 10 EUR.")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    messages_api.queue(
+        tool_use_message("get_tree", {}),
+        tool_use_message("search_spans", {"text": "ACCT"}),
+        tool_use_message("get_span", {"span_id": search.id, "detail": "full"}),
+    )
+    assert main(["analyze", b.trace_id, "--max-rounds", "4"]) == 1  # the script never reports
+    capsys.readouterr()
+    bodies = [json.dumps(r.body) for r in messages_api.message_requests]
+    assert len(bodies) == 4
+    assert not [body for body in bodies if "123456" in body]
+    assert "ACCT-123456" not in bodies[-1] and bodies[-1].count("[REDACTED]") >= 4
