@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pytest_flywheel.errors import FlywheelError
 
@@ -29,6 +29,24 @@ class CassetteMissError(FlywheelError):
         self.what = what
         self.fix = fix
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable, for processes and pytest-xdist
+        return (
+            _rebuild_miss,
+            (type(self), str(self), self.kind, self.cassette, self.record_mode, self.what, self.fix),
+        )
+
+
+def _rebuild_miss(
+    cls: type[CassetteMissError],
+    message: str,
+    kind: MissKind,
+    cassette: Path,
+    record_mode: str,
+    what: str,
+    fix: str,
+) -> CassetteMissError:
+    return cls(message, kind=kind, cassette=cassette, record_mode=record_mode, what=what, fix=fix)
+
 
 class RecordedToolError(Exception):
     """A tool call that raised when it was recorded, raised again on replay.
@@ -41,6 +59,9 @@ class RecordedToolError(Exception):
         super().__init__(f"{type_name}: {message}" if message else type_name)
         self.type_name = type_name
         self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message))
 
 
 class CassetteWriteError(FlywheelError):

@@ -271,3 +271,23 @@ def test_the_real_track_decorator_routes_sync_and_async_tools_through_the_sessio
         "arguments": {"order_id": "W5"},
         "result": "cancelled",
     }
+
+
+def test_replay_errors_survive_pickling() -> None:
+    import pickle
+
+    from pytest_flywheel.replay.session import RequestMissError
+
+    miss = RequestMissError(
+        "m", kind="request", cassette=Path("c.yaml"), record_mode="none", what="w", fix="once"
+    )
+    copy = pickle.loads(pickle.dumps(miss))
+    assert (type(copy), str(copy), copy.kind, copy.cassette, copy.fix) == (
+        RequestMissError,
+        "m",
+        "request",
+        Path("c.yaml"),
+        "once",
+    )
+    error = pickle.loads(pickle.dumps(RecordedToolError("shop.Down", "closed")))
+    assert (error.type_name, error.message, str(error)) == ("shop.Down", "closed", "shop.Down: closed")
