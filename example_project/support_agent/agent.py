@@ -210,7 +210,9 @@ def answer(question: str, customer_id: str | None = None) -> str:
         if response.stop_reason != "tool_use" or not tool_uses:
             reply = "".join(block["text"] for block in content if block["type"] == "text").strip()
             break
-        messages.append({"role": "assistant", "content": content})
+        # The API refuses empty text blocks in a request, and a tool-use turn may carry one.
+        sent_back = [block for block in content if block["type"] != "text" or block["text"].strip()]
+        messages.append({"role": "assistant", "content": sent_back})
         results: list[dict[str, Any]] = []
         for use in tool_uses:
             text, is_error, result = _run_tool(use["name"], use["input"], customer_id, rules, seen)
