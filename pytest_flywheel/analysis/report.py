@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 from pytest_flywheel.analysis.analyst import span_flags
 from pytest_flywheel.analysis.analyzer import Analysis
@@ -43,8 +45,10 @@ def _wrap(text: str, indent: str, first: str | None = None) -> str:
     )
 
 
-def render_json(analysis: Analysis) -> str:
-    return json.dumps(analysis.to_dict(), indent=2, ensure_ascii=False, default=str)
+def render_json(analysis: Analysis, redact: Callable[[Any], Any] | None = None) -> str:
+    """The analysis as indented JSON; ``redact`` (a redactor's ``.value``) scrubs every string first."""
+    data = analysis.to_dict()
+    return json.dumps(redact(data) if redact else data, indent=2, ensure_ascii=False, default=str)
 
 
 def render_text(analysis: Analysis) -> str:

@@ -87,7 +87,11 @@ def handle(args: argparse.Namespace) -> int:
                 redact=redactor.text,
             ),
         )
-    print(render_json(analysis) if args.json else render_text(analysis), end="" if not args.json else "\n")
+    # The report may be saved or pasted: the project's redaction applies to it as to every file.
+    if args.json:
+        print(render_json(analysis, redactor.value))
+    else:
+        print(redactor.text(render_text(analysis)), end="")
 
     if analysis.analyst.status == "error":
         # The rule findings are printed above; the failure still fails the command.

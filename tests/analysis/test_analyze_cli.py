@@ -279,3 +279,17 @@ def test_the_projects_redaction_applies_to_all_the_analyst_is_sent(
     assert len(bodies) == 4
     assert not [body for body in bodies if "123456" in body]
     assert "ACCT-123456" not in bodies[-1] and bodies[-1].count("[REDACTED]") >= 4
+
+
+def test_the_report_is_redacted_too(store: Store, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "pyproject.toml").write_text("[tool.flywheel]\nredact = ['ACCT-\\d{6}']\n")
+    b = TraceBuilder(input={"question": "Balance of ACCT-123456?"})
+    b.span("search_docs", "retrieval", input={"query": "ACCT-123456"}, output=[])
+    b.finish(store, output="ACCT-123456 has 10 EUR.")
+    assert main(["analyze", b.trace_id]) == 0
+    text = capsys.readouterr().out
+    assert "123456" not in text and '{"question":"Balance of [REDACTED]?"}' in text
+    assert main(["analyze", b.trace_id, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "123456" not in json.dumps(data)
+    assert data["findings"][0]["evidence"] == 'returned [] for arguments {"query":"[REDACTED]"}'
