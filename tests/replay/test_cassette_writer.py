@@ -64,6 +64,7 @@ def test_the_cassette_is_vcrpy_format_with_tool_interactions_beside_the_http_one
         },
     ]
     assert not [p for p in path.parent.iterdir() if p.name != "case.yaml"]  # no temporary file left
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_plain_vcrpy_replays_a_case_cassette_and_ignores_the_tool_interactions(tmp_path: Path) -> None:
