@@ -68,6 +68,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # Under xdist a worker knows only the item it runs next; a case item may start that one ahead.
+    if nextitem is not None and hasattr(item, "flywheel_next"):
+        item.flywheel_next = nextitem
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object | None:
     if pyfuncitem.get_closest_marker("assertion") is None:
         return None

@@ -61,7 +61,16 @@ class CaseItem(pytest.Item):
 
     @property
     def target(self) -> str:
-        return str(self.loaded.suite.target)
+        """The suite's ``target`` (``module:qualname``); a suite without one cannot run its cases."""
+        target = self.loaded.suite.target
+        if not target:
+            from pytest_flywheel.pytest_plugin.runner import CaseSetupError
+
+            raise CaseSetupError(
+                f"suite {self.suite_name!r} ({self.path}) has no target: add `target: module:function` "
+                "naming the agent entrypoint its cases call"
+            )
+        return str(target)
 
     @property
     def judge_model(self) -> str | None:
