@@ -66,16 +66,16 @@ def pytest(*args: str) -> list[str]:
 def production_traces(env: dict[str, str]) -> dict[tuple[str, str | None], str]:
     """The first trace id of each (question, customer) in the store."""
     listing = run(flywheel("traces", "list", "--json", "--name", "answer", "--limit", "100000"), env)
-    first: dict[tuple[str, str | None], tuple[float, str]] = {}
+    first: dict[tuple[str, str | None], tuple[str, str]] = {}
     for line in listing.stdout.splitlines():
         if not line.strip().startswith("{"):
             continue
         trace = json.loads(line)
         arguments = trace.get("input") or {}
-        key = (arguments.get("question"), arguments.get("customer_id"))
-        started = trace.get("start") or ""
-        if key not in first or str(started) < str(first[key][0]):
-            first[key] = (started, trace["id"])
+        key = (str(arguments.get("question")), arguments.get("customer_id"))
+        started = str(trace.get("start") or "")  # ISO 8601: orders as text
+        if key not in first or started < first[key][0]:
+            first[key] = (started, str(trace["id"]))
     return {key: trace_id for key, (_, trace_id) in first.items()}
 
 

@@ -14,7 +14,7 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
 
@@ -22,6 +22,9 @@ from pytest_flywheel import current_trace_id, track, track_anthropic
 from support_agent.prompts import system_prompt
 from support_agent.retrieval import search_help_center
 from support_agent.tools import TOOL_FUNCTIONS, TOOL_SCHEMAS, validation_error
+
+if TYPE_CHECKING:
+    from anthropic.types import MessageParam, ToolParam
 
 DEFAULT_MODEL = "claude-haiku-5-5"
 # With no ANTHROPIC_API_KEY the SDK refuses to build a request at all, so a replayed regression case
@@ -202,8 +205,8 @@ def answer(question: str, customer_id: str | None = None) -> str:
             model=model(),
             max_tokens=rules.max_tokens,
             system=system_prompt(rules.version),
-            tools=TOOL_SCHEMAS,
-            messages=list(messages),
+            tools=cast("list[ToolParam]", TOOL_SCHEMAS),
+            messages=cast("list[MessageParam]", list(messages)),
         )
         content = [_block(block) for block in response.content]
         tool_uses = [block for block in content if block["type"] == "tool_use"]

@@ -146,11 +146,9 @@ def _no_guess_status(criterion: str, output: str, trajectory: str) -> tuple[bool
     if "status" not in criterion or not _negated(criterion):
         return None
     claims = re.search(r"has shipped|on its way|was delivered|should arrive", output, re.IGNORECASE)
-    looked_up = '"status"' in trajectory
-    ok = claims is None or looked_up
-    return ok, (
-        f"it says {claims.group(0)!r} with no order looked up" if not ok else "no unsupported status claim"
-    )
+    if claims is None or '"status"' in trajectory:
+        return True, "no unsupported status claim"
+    return False, f"it says {claims.group(0)!r} with no order looked up"
 
 
 RULES: tuple[Rule, ...] = (
