@@ -66,7 +66,7 @@ def _redactor(settings: Settings) -> Redactor:
 
 
 def _open_suite(
-    path: Path, *, name: str, target: str | None, description: str | None
+    path: Path, *, name: str, target: str | None, description: str | None = None
 ) -> tuple[SuiteDocument, LoadedSuite | None]:
     """The suite open for editing, validated first: a broken file is reported, never written over."""
     if path.is_file():
@@ -158,73 +158,81 @@ def add_case(
     """
     check_suite_name(suite_name)
     redactor = redactor or _redactor(settings)
-    path = suite_path_for(suite_name, settings)
-    captured: CapturedTrace | None = None
-    if trace_id is not None:
-        captured = read_trace_for_capture(settings, trace_id, redactor=redactor)
+    captured = read_trace_for_capture(settings, trace_id, redactor=redactor) if trace_id is not None else None
+    data = build_case_data(
+        case_input=_input_of(case_input, captured, redactor),
+        assertions=_normalise_assertions(assertions),
+        case_id=case_id,
+        tags=tags,
+        notes=notes,
+        source=captured.source.to_data() if captured else None,
+    )
     # From reading the suite to writing it back, no other edit of the project's suites may interleave.
     with suites_lock(settings.root):
-        document, loaded = _open_suite(
-            path, name=suite_name, target=captured.target if captured else None, description=None
-        )
-        suite_target = loaded.suite.target if loaded else (captured.target if captured else None)
-        if captured is not None:
-            if suite_target is None:
-                document.set_target(captured.target)
-            elif suite_target != captured.target:
-                raise CaseError(
-                    f"trace {captured.trace.id} ran {captured.target}, but suite {suite_name!r} tests "
-                    f"{suite_target}: add the trace to a suite of its own entrypoint"
-                )
-        if case_input is None:
-            if captured is None:
-                raise CaseError(
-                    "a case needs an input (the target's arguments by parameter name) or a trace id"
-                )
-            final_input: Any = captured.input
-        else:
-            final_input = redactor.value(dict(case_input)) if isinstance(case_input, Mapping) else case_input
+        return _add_to_suite(
+            settings, suite_name, data, captured=captured, replace=replace, id_given=case_id is not None,
+            redactor=redactor,
+        )  # fmt: skip
 
-        given_id = case_id
-        data = build_case_data(
-            case_input=final_input,
-            assertions=_normalise_assertions(assertions),
-            case_id=given_id,
-            tags=tags,
-            notes=notes,
-            source=captured.source.to_data() if captured else None,
-        )
-        new_id: str = data["id"]
-        index = document.case_index(new_id)
-        if index is not None:
-            if not replace:
-                where = f"line {loaded.line_of(new_id)} of " if loaded else ""
-                hint = "pass --replace (replace=True) to overwrite it" + (
-                    "" if given_id else ", or give another id"
-                )
-                raise CaseError(
-                    f"suite {suite_name!r} already has a case {new_id!r} ({where}{display_path(path)}); {hint}"
-                )
-            old = loaded.suite.case(new_id) if loaded else None
-            if old is not None and old.cassette:
-                data["cassette"] = old.cassette  # a hand-set cassette path stays where the user put it
-        document.put_case(data, replace_index=index)
-        text, reread = _checked_text(document, f"case {new_id!r}")
-        case = reread.case(new_id)
-        if case.to_data() != Case.model_validate(data).to_data():
-            raise FlywheelError(
-                f"case {new_id!r} would not read back as written, so {display_path(path)} is unchanged; "
-                "please report this with the case's input"
+
+def _input_of(
+    case_input: Mapping[str, Any] | None, captured: CapturedTrace | None, redactor: Redactor
+) -> Any:
+    if case_input is None:
+        if captured is None:
+            raise CaseError("a case needs an input (the target's arguments by parameter name) or a trace id")
+        return captured.input  # already redacted
+    return redactor.value(dict(case_input)) if isinstance(case_input, Mapping) else case_input
+
+
+def _add_to_suite(
+    settings: Settings,
+    suite_name: str,
+    data: dict[str, Any],
+    *,
+    captured: CapturedTrace | None,
+    replace: bool,
+    id_given: bool,
+    redactor: Redactor,
+) -> AddedCase:
+    path = suite_path_for(suite_name, settings)
+    document, loaded = _open_suite(path, name=suite_name, target=captured.target if captured else None)
+    if captured is not None and loaded is not None:
+        if loaded.suite.target is None:
+            document.set_target(captured.target)
+        elif loaded.suite.target != captured.target:
+            raise CaseError(
+                f"trace {captured.trace.id} ran {captured.target}, but suite {suite_name!r} tests "
+                f"{loaded.suite.target}: add the trace to a suite of its own entrypoint"
             )
-        cassette = case.cassette_path(settings, suite_name) if captured else None
-        _write_all(path, text, captured=captured, cassette=cassette, redactor=redactor)
-        return AddedCase(
-            case=case,
-            suite_path=path,
-            cassette_path=cassette,
-            replaced=index is not None,
-            created_suite=loaded is None,
+    new_id: str = data["id"]
+    index = document.case_index(new_id)
+    if index is not None and not replace:
+        where = f"line {loaded.line_of(new_id)} of " if loaded else ""
+        hint = "pass --replace (replace=True) to overwrite it" + ("" if id_given else ", or give another id")
+        raise CaseError(
+            f"suite {suite_name!r} already has a case {new_id!r} ({where}{display_path(path)}); {hint}"
         )
+    old = loaded.suite.case(new_id) if loaded else None
+    if old is not None and old.cassette:
+        data["cassette"] = old.cassette  # a hand-set cassette path stays where the user put it
+    document.put_case(data, replace_index=index)
+    text, reread = _checked_text(document, f"case {new_id!r}")
+    case = reread.case(new_id)
+    if case.to_data() != Case.model_validate(data).to_data():
+        raise FlywheelError(
+            f"case {new_id!r} would not read back as written, so {display_path(path)} is unchanged; "
+            "please report this with the case's input"
+        )
+    cassette = case.cassette_path(settings, suite_name) if captured else None
+    _write_all(path, text, captured=captured, cassette=cassette, redactor=redactor)
+    return AddedCase(
+        case=case,
+        suite_path=path,
+        cassette_path=cassette,
+        replaced=index is not None,
+        created_suite=loaded is None,
+    )
 
 
 def _write_all(
