@@ -73,7 +73,8 @@ def pick_good_trace(store: Store, trace: TraceRecord) -> tuple[TraceRecord, floa
             continue
         if has_negative_feedback(store, candidate.id):
             continue
-        score = jaccard(wanted, similarity_tokens(text_of(candidate.input)))
+        same = canonical_json(candidate.input) == canonical_json(trace.input)
+        score = 1.0 if same else jaccard(wanted, similarity_tokens(text_of(candidate.input)))
         if best is None or score > best[1]:  # rows come newest first: ties keep the newest
             best = (candidate, score)
     return best

@@ -15,6 +15,7 @@ from pytest_flywheel.analysis.text import short_json
 SHORT_ID = 8
 MAX_TREE_LINES = 60
 MAX_DIFFERENCES = 5
+MAX_FINDINGS = 12
 
 
 def short(span_id: str | None, width: int = SHORT_ID) -> str:
@@ -91,6 +92,11 @@ def render_text(analysis: Analysis) -> str:
     elif analysis.findings:
         out.append(f"Findings ({len(analysis.findings)}, most severe first):")
         for number, finding in enumerate(analysis.findings, 1):
+            if number > MAX_FINDINGS:
+                unshown = analysis.findings[MAX_FINDINGS:]
+                rules = ", ".join(sorted({f.rule for f in unshown}))
+                out.append(f"  ... {len(unshown)} more findings ({rules}); --json lists them all")
+                break
             out.append(
                 f"  {number}. [{finding.severity}, {finding.confidence:.0%} sure] {finding.rule}: "
                 f"{finding.title}"

@@ -16,6 +16,9 @@ class SpanNode:
     children: list[SpanNode] = field(default_factory=list)
     depth: int = 0
     parent: SpanNode | None = None
+    #: 1-based position among siblings of the same name, and how many such siblings there are.
+    ordinal: int = 1
+    same_named: int = 1
 
     @property
     def id(self) -> str:
@@ -50,6 +53,13 @@ class SpanTree:
         tree = cls(trace=trace, roots=roots, by_id=by_id)
         for node in tree.walk():
             node.depth = 0 if node.parent is None else node.parent.depth + 1
+        for siblings in [roots, *(n.children for n in by_id.values())]:
+            counts: dict[str, int] = {}
+            for sibling in siblings:
+                counts[sibling.span.name] = counts.get(sibling.span.name, 0) + 1
+                sibling.ordinal = counts[sibling.span.name]
+            for sibling in siblings:
+                sibling.same_named = counts[sibling.span.name]
         return tree
 
     def walk(self) -> Iterator[SpanNode]:
@@ -81,11 +91,9 @@ class SpanTree:
         parts: list[str] = []
         current: SpanNode | None = node
         while current is not None:
-            siblings = current.parent.children if current.parent else self.roots
-            same = [s for s in siblings if s.span.name == current.span.name]
             label = current.span.name
-            if len(same) > 1:
-                label += f"[{same.index(current) + 1}]"
+            if current.same_named > 1:
+                label += f"[{current.ordinal}]"
             parts.append(label)
             current = current.parent
         return " > ".join(reversed(parts))

@@ -256,3 +256,24 @@ def test_alignment_reports_the_first_divergence_in_step_order(store: Store) -> N
         ("different_prompt", "answer_question > answer"),
         ("extra_step", "answer_question > escalate"),
     ]
+
+
+def test_a_big_trace_is_analysed_and_reported_in_bounded_form(store: Store) -> None:
+    from pytest_flywheel.analysis import AnalyzeOptions, analyze
+    from pytest_flywheel.analysis.report import render_text
+
+    good = TraceBuilder(input={"question": "q"})
+    good.span("search", "tool", input={"q": 0}, output=["x"])
+    good.finish(store, output="a")
+    big = TraceBuilder(input={"question": "q"})
+    for n in range(1500):
+        big.span("search", "tool", input={"q": n % 40}, output=["x"])
+    big.finish(store, output="a")
+    analysis = analyze(store, big.trace_id, AnalyzeOptions(use_llm=False))
+    assert len([f for f in analysis.findings if f.rule == "tool.repeated"]) == 40
+    assert analysis.comparison is not None
+    # Paths number same-named siblings.
+    assert analysis.comparison.differences[0].path == "answer_question > search[2]"
+    text = render_text(analysis)
+    assert "  ... 28 more findings (tool.repeated); --json lists them all" in text
+    assert "... 1441 more spans" in text
