@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_flywheel.cli._common import add_store_option
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -66,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="Tag the case (repeatable)")
     add.add_argument("--notes", metavar="TEXT", help="Why this case exists, for reviewers")
     add.add_argument("--replace", action="store_true", help="Overwrite a case with the same id")
+    add_store_option(add)
     add.set_defaults(func=_add)
 
     listing = commands.add_parser("list", help="List the suites and their case counts")
@@ -136,6 +139,8 @@ def _add(args: argparse.Namespace) -> int:
             '\'{"contains": "..."}\''
         )
     settings = _settings()
+    if args.store:
+        settings = dataclasses.replace(settings, store=Path(args.store).resolve())
     added = add_case(
         settings,
         args.suite,

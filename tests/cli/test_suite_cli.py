@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -212,3 +213,16 @@ def test_the_console_script_validates_in_a_real_process(project: Project) -> Non
         "support.agent:answer, found the text 'nope'",
         "1 problem in 1 of 1 suite file.",
     ]
+
+
+def test_add_reads_the_trace_from_the_store_given_with_store(
+    project: Project, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other_store = tmp_path_factory.mktemp("elsewhere") / "prod.db"
+    trace_id = write_trace(dataclasses.replace(project.settings, store=other_store), module=project.module)
+    code, _, err = run(capsys, "add", "support", "--trace", trace_id, "--assert", "ok")
+    assert code == 1 and "no trace store at" in err
+    code, out, err = run(
+        capsys, "add", "support", "--trace", trace_id, "--assert", "ok", "--store", str(other_store)
+    )
+    assert (code, err) == (0, "") and out.startswith("Added case where-is-my-order-1234-")
