@@ -34,6 +34,7 @@ DEFAULT_TOKEN_BUDGET = 150_000  # input + output over the whole loop
 SUMMARY_FIELD_CHARS = 400
 FULL_FIELD_CHARS = 12_000
 SEARCH_LIMIT = 20
+REQUEST_TIMEOUT_SECONDS = 120.0
 SKELETON_LINES = 400  # a runaway agent's trace can hold thousands of spans
 
 DEFAULT_QUESTION = "Which step of this trace went wrong, and why?"
@@ -483,7 +484,7 @@ def run_analyst(
     import anthropic  # lazily: rules-only analysis never pays for the SDK import
 
     if client is None:
-        client = anthropic.Anthropic(max_retries=1)
+        client = anthropic.Anthropic(max_retries=1, timeout=REQUEST_TIMEOUT_SECONDS)
     tools = TraceTools(tree, comparison, good_tree, comparison_note)
     messages: list[dict[str, Any]] = [
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,10 @@ def register(subparsers: Any) -> None:
         help="The successful trace to compare with: auto (the most similar one, the default), none, or an id",
     )
     parser.add_argument("--no-llm", action="store_true", help="Use the rules only, even when a key is set")
-    parser.add_argument("--model", help="The LLM analyst's model (default: analyst_model, else judge_model)")
+    parser.add_argument(
+        "--model",
+        help="The LLM analyst's model (default: FLYWHEEL_ANALYST_MODEL, [tool.flywheel] analyst_model, judge_model)",
+    )
     parser.add_argument(
         "--max-rounds",
         type=int,
@@ -69,7 +73,12 @@ def handle(args: argparse.Namespace) -> int:
     if args.max_rounds < 1:
         raise FlywheelError(f"--max-rounds {args.max_rounds}: expected 1 or more rounds.")
     settings = load_settings()
-    model = args.model or str(settings.raw.get("analyst_model") or settings.judge_model)
+    # --model, then FLYWHEEL_ANALYST_MODEL, then [tool.flywheel] analyst_model, then the judge's model.
+    model = (
+        args.model
+        or os.environ.get("FLYWHEEL_ANALYST_MODEL")
+        or str(settings.raw.get("analyst_model") or settings.judge_model)
+    )
     compare = None if args.compare.lower() == "none" else args.compare
     from pytest_flywheel.replay import build_redactor
 

@@ -293,3 +293,23 @@ def test_the_report_is_redacted_too(store: Store, project: Path, capsys: pytest.
     data = json.loads(capsys.readouterr().out)
     assert "123456" not in json.dumps(data)
     assert data["findings"][0]["evidence"] == 'returned [] for arguments {"query":"[REDACTED]"}'
+
+
+def test_the_analysts_model_comes_from_settings(
+    store: Store,
+    project: Path,
+    messages_api: MessagesAPIServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (project / "pyproject.toml").write_text("[tool.flywheel]\nanalyst_model = 'claude-opus-5-5'\n")
+    bad, _ = write_pair(store)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", messages_api.base_url)
+    messages_api.respond_with(lambda request: tool_use_message("report_root_cause", {}))
+    main(["analyze", bad.trace_id])
+    monkeypatch.setenv("FLYWHEEL_ANALYST_MODEL", "claude-haiku-5-5")
+    main(["analyze", bad.trace_id])
+    capsys.readouterr()
+    models = [r.body["model"] for r in messages_api.message_requests]
+    assert models == ["claude-opus-5-5"] * 2 + ["claude-haiku-5-5"] * 2
