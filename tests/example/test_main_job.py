@@ -7,6 +7,7 @@ model or judge call that escaped a cassette or the verdict cache would fail the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -170,3 +171,24 @@ def test_readme_main_job_runs_this_suite_in_the_example_project() -> None:
     assert "\n" not in command
     assert "pip install" in command and "cd example_project" in command
     assert command.endswith(f"pytest --flywheel-suite={SUITE}")
+
+
+def test_committed_suite_matches_the_rebuild_script() -> None:
+    """``scripts/rebuild_corpus.py`` regenerates exactly the committed cases (ids, inputs, assertions)."""
+    spec = importlib.util.spec_from_file_location("corpus_cases", EXAMPLE / "scripts" / "corpus_cases.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    committed = [
+        (case.id, dict(case.input), [a if isinstance(a, str) else dict(a) for a in case.assertions])
+        for case in load_suite(SUITE_FILE).suite.cases
+    ]
+    scripted = [
+        (case.id, {"question": case.question, "customer_id": case.customer_id}, list(case.assertions))
+        for case in module.CASES
+    ]
+    assert json.loads(json.dumps(committed)) == json.loads(json.dumps(scripted))
