@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +147,29 @@ def project(tmp_path: Path) -> tuple[Path, str]:
     return tmp_path, module
 
 
-def test_a_production_trace_replays_offline_in_a_fresh_process(
-    project: tuple[Path, str], messages_api: MessagesAPIServer
-) -> None:
+@dataclass
+class Captured:
+    """What production and capture left behind."""
+
+    root: Path
+    module: str
+    output: str
+    tools: list[dict[str, Any]]
+    tool_log: Path
+    offline_env: dict[str, str]
+
+
+def _tool_calls(spans: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"tool": s.name, "arguments": s.input, "result": s.output, "error": (s.error or {}).get("type")}
+        for s in sorted(spans, key=lambda s: s.start_time)
+        if s.type == "tool"
+    ]
+
+
+def _produce_and_capture(
+    project: tuple[Path, str], messages_api: MessagesAPIServer, assertions: list[str]
+) -> Captured:
     root, module = project
     tool_log = root / "tools-ran.log"
     env = {**os.environ, "TOOL_LOG": str(tool_log), "PYTHONPATH": str(root)}
@@ -178,38 +199,32 @@ def test_a_production_trace_replays_offline_in_a_fresh_process(
     settings = load_settings(root)
     with Store(settings.store, readonly=True) as store:
         (trace_row,) = store.conn.execute("SELECT id FROM traces").fetchall()
-        spans = store.get_spans(trace_row["id"])
-    production_tools = [
-        {"tool": s.name, "arguments": s.input, "result": s.output, "error": (s.error or {}).get("type")}
-        for s in sorted(spans, key=lambda s: s.start_time)
-        if s.type == "tool"
-    ]
+        production_tools = _tool_calls(store.get_spans(trace_row["id"]))
     assert [t["tool"] for t in production_tools] == ["lookup_order", "refund"]
     assert production_tools[1]["error"] == f"{module}.RefundDenied"
 
     # 2. Capture, with the suites CLI in its own process (it imports the entrypoint: no real key there).
     offline_env = {**env, "ANTHROPIC_API_KEY": "not-a-real-key", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
-    added = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest_flywheel.cli",
-            "suite",
-            "add",
-            "support",
-            "--trace",
-            trace_row["id"],
-            "--assert",
-            "The response must say the order shipped.",
-        ],
-        cwd=root,
-        env=offline_env,
-    )
+    add = [sys.executable, "-m", "pytest_flywheel.cli", "suite", "add", "support", "--trace", trace_row["id"]]
+    added = _run(add + assertions, cwd=root, env=offline_env)
     assert "support" in added.stdout
 
-    # 3. Replay in a fresh process: server stopped, base URL on a closed port, no real key.
     messages_api.stop()
     tool_log.unlink()
+    return Captured(root, module, production, production_tools, tool_log, offline_env)
+
+
+def test_a_production_trace_replays_offline_in_a_fresh_process(
+    project: tuple[Path, str], messages_api: MessagesAPIServer
+) -> None:
+    captured = _produce_and_capture(
+        project, messages_api, ["--assert", "The response must say the order shipped."]
+    )
+    root, production, production_tools = captured.root, captured.output, captured.tools
+    tool_log, offline_env = captured.tool_log, captured.offline_env
+    settings = load_settings(root)
+
+    # 3. Replay in a fresh process: server stopped, base URL on a closed port, no real key.
     replayed: dict[str, Any] = json.loads(
         _run([sys.executable, "-c", REPLAY], cwd=root, env=offline_env).stdout
     )
@@ -231,3 +246,31 @@ def test_a_production_trace_replays_offline_in_a_fresh_process(
     assert leaks == []
     corpus = _files_under(settings.dir)
     assert corpus and [str(p) for p in corpus if EMAIL.encode() in p.read_bytes()] == []
+
+
+def test_the_captured_case_passes_under_pytest_flywheel_suite_offline(
+    project: tuple[Path, str], messages_api: MessagesAPIServer
+) -> None:
+    """The same case, run the way CI runs it: ``pytest --flywheel-suite=support`` (deterministic
+    checks only, so no judge is needed), server stopped, no key."""
+    captured = _produce_and_capture(
+        project,
+        messages_api,
+        [
+            "--check",
+            '{"contains": "already shipped"}',
+            "--check",
+            '{"tool_called": "refund", "args": {"order_id": "W123"}}',
+        ],
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--flywheel-suite=support", "-p", "no:cacheprovider", "-q"],
+        cwd=captured.root,
+        env=captured.offline_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    assert not captured.tool_log.exists()
