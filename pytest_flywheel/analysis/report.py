@@ -87,7 +87,12 @@ def render_text(analysis: Analysis) -> str:
         )
     out.append("")
 
-    if analysis.nothing_wrong:
+    if analysis.nothing_wrong and analysis.comparison is not None and analysis.comparison.differences:
+        out.append(
+            "No rule fired and the trace finished ok; how it differs from a good run (below) may still "
+            "explain a bad answer."
+        )
+    elif analysis.nothing_wrong:
         out.append("Nothing wrong found: no rule fired and the trace finished ok.")
     elif analysis.findings:
         out.append(f"Findings ({len(analysis.findings)}, most severe first):")

@@ -313,3 +313,21 @@ def test_the_analysts_model_comes_from_settings(
     capsys.readouterr()
     models = [r.body["model"] for r in messages_api.message_requests]
     assert models == ["claude-opus-5-5"] * 2 + ["claude-haiku-5-5"] * 2
+
+
+def test_a_different_tool_with_no_rule_firing(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    good = TraceBuilder(input={"question": "Can I return opened tea?"})
+    good.span("search_policies", "tool", input={"q": "return opened tea"}, output=["Opened tea: no returns."])
+    good.finish(store, output="Opened tea cannot be returned.")
+    bad = TraceBuilder(input={"question": "Can I return opened tea?"})
+    bad.span("search_blog", "tool", input={"q": "return opened tea"}, output=["Our favourite teas."])
+    bad.finish(store, output="Sure, send it back.")
+    assert main(["analyze", bad.trace_id, "--no-llm"]) == 0
+    out = capsys.readouterr().out
+    assert "No rule fired and the trace finished ok; how it differs from a good run (below)" in out
+    assert "first divergence at answer_question > search_blog: different_tool" in out
+    flat = " ".join(out.split())  # the detail is wrapped to the terminal's width
+    assert (
+        """the bad run called tool 'search_blog' {"q":"return opened tea"} where the good run called tool """
+        """'search_policies' {"q":"return opened tea"}"""
+    ) in flat
