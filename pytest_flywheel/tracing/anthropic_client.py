@@ -215,12 +215,10 @@ class MessageAssembler:
             self.complete = True
 
 
-# -- sync ------------------------------------------------------------------------------------------
+# -- the proxies: what they share -----------------------------------------------------------------
 
 
-class TracedMessages:
-    """Stands in for ``client.messages``: traces ``create`` and ``stream``, passes the rest through."""
-
+class _MessagesProxy:
     _inner: Any = None  # found before __getattr__ runs, even on a half-made object
 
     def __init__(self, inner: Any, *, base_url: str, project: str | None) -> None:
@@ -231,12 +229,83 @@ class TracedMessages:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    def _start(self, endpoint: str, kwargs: Mapping[str, Any], *, stream: bool) -> _Call | None:
+        return _Call.start(self._inner, endpoint, kwargs, base_url=self._base_url, project=self._project,
+                           stream=stream)
+
+
+class _StreamProxy:
+    """A stream from ``create(stream=True)``: the SDK's events pass through and are reassembled; the
+    span ends when the stream is exhausted, closed, fails or is dropped."""
+
+    _stream: Any = None  # found before __getattr__ runs, even on a half-made object
+    _call: _Call | None = None
+
+    def __init__(self, stream: Any, call: _Call) -> None:
+        self._stream = stream
+        self._call = call
+        self._assembler = MessageAssembler()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _end(self, error: BaseException | None = None) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            call.finish(self._assembler.message, error=error, complete=self._assembler.complete)
+
+    def __del__(self) -> None:  # dropped without being read to the end or closed
+        try:
+            self._end()
+        except Exception:
+            pass
+
+
+class _StreamManagerProxy:
+    """Wraps the SDK's ``messages.stream(...)`` manager: the block gets the SDK's own ``MessageStream``;
+    the span ends on exit with the final (or, if left early, partial) message."""
+
+    def __init__(self, manager: Any, proxy: _MessagesProxy, kwargs: Mapping[str, Any]) -> None:
+        self._manager = manager
+        self._proxy = proxy
+        self._kwargs = kwargs
+        self._call: _Call | None = None
+        self._stream: Any = None
+
+    def _start(self) -> None:
+        self._call = self._proxy._start("messages.stream", self._kwargs, stream=True)
+
+    def _end(self, error: BaseException | None) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            message = _snapshot(self._stream)
+            complete = message is not None and message.get("stop_reason") is not None
+            call.finish(message, error=error, complete=complete)
+
+
+def _snapshot(stream: Any) -> dict[str, Any] | None:
+    """The SDK stream's accumulated message as JSON, or None when no event arrived."""
+    if stream is None:
+        return None
+    try:
+        message = stream.current_message_snapshot
+        dumped: dict[str, Any] = message.model_dump(mode="json")
+        return dumped
+    except Exception:
+        return None
+
+
+# -- sync ------------------------------------------------------------------------------------------
+
+
+class TracedMessages(_MessagesProxy):
+    """Stands in for ``client.messages``: traces ``create`` and ``stream``, passes the rest through."""
+
     def create(self, *args: Any, **kwargs: Any) -> Any:
         if not tracing_active():
             return self._inner.create(*args, **kwargs)
         stream = bool(kwargs.get("stream"))
-        call = _Call.start(self._inner, "messages.create", kwargs, base_url=self._base_url,
-                           project=self._project, stream=stream)
+        call = self._start("messages.create", kwargs, stream=stream)
         if call is None:
             return self._inner.create(*args, **kwargs)
         try:
@@ -251,26 +320,11 @@ class TracedMessages:
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         manager = self._inner.stream(*args, **kwargs)
-        if not tracing_active():
-            return manager
-        return TracedStreamManager(manager, self._inner, kwargs, base_url=self._base_url,
-                                   project=self._project)
+        return TracedStreamManager(manager, self, kwargs) if tracing_active() else manager
 
 
-class TracedStream:
-    """The ``Stream`` that ``create(stream=True)`` returned, yielding the same events; the span ends
-    when the stream is exhausted, closed, or fails."""
-
-    _stream: Any = None  # found before __getattr__ runs, even on a half-made object
-    _call: _Call | None = None
-
-    def __init__(self, stream: Any, call: _Call) -> None:
-        self._stream = stream
-        self._call = call
-        self._assembler = MessageAssembler()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
+class TracedStream(_StreamProxy):
+    """The ``Stream`` that ``create(stream=True)`` returned, yielding the same events."""
 
     def __iter__(self) -> TracedStream:
         return self
@@ -299,35 +353,12 @@ class TracedStream:
         finally:
             self._end()
 
-    def _end(self, error: BaseException | None = None) -> None:
-        call, self._call = self._call, None
-        if call is not None:
-            call.finish(self._assembler.message, error=error, complete=self._assembler.complete)
 
-    def __del__(self) -> None:  # dropped without being read to the end or closed
-        try:
-            self._end()
-        except Exception:
-            pass
-
-
-class TracedStreamManager:
-    """Wraps the SDK's ``MessageStreamManager``: ``with`` gives its own ``MessageStream``; the span
-    ends on exit with the final (or, if left early, partial) message."""
-
-    def __init__(self, manager: Any, resource: Any, kwargs: Mapping[str, Any], *, base_url: str,
-                 project: str | None) -> None:
-        self._manager = manager
-        self._resource = resource
-        self._kwargs = kwargs
-        self._base_url = base_url
-        self._project = project
-        self._call: _Call | None = None
-        self._stream: Any = None
+class TracedStreamManager(_StreamManagerProxy):
+    """``with client.messages.stream(...) as stream:``, traced."""
 
     def __enter__(self) -> Any:
-        self._call = _Call.start(self._resource, "messages.stream", self._kwargs, base_url=self._base_url,
-                                 project=self._project, stream=True)
+        self._start()
         try:
             self._stream = self._manager.__enter__()
         except BaseException as exc:
@@ -341,48 +372,18 @@ class TracedStreamManager:
         finally:
             self._end(exc)
 
-    def _end(self, error: BaseException | None) -> None:
-        call, self._call = self._call, None
-        if call is not None:
-            message = _snapshot(self._stream)
-            complete = message is not None and message.get("stop_reason") is not None
-            call.finish(message, error=error, complete=complete)
-
-
-def _snapshot(stream: Any) -> dict[str, Any] | None:
-    """The SDK stream's accumulated message as JSON, or None when no event arrived."""
-    if stream is None:
-        return None
-    try:
-        message = stream.current_message_snapshot
-        dumped: dict[str, Any] = message.model_dump(mode="json")
-        return dumped
-    except Exception:
-        return None
-
 
 # -- async -----------------------------------------------------------------------------------------
 
 
-class AsyncTracedMessages:
+class AsyncTracedMessages(_MessagesProxy):
     """The ``AsyncAnthropic`` counterpart of :class:`TracedMessages`."""
-
-    _inner: Any = None  # found before __getattr__ runs, even on a half-made object
-
-    def __init__(self, inner: Any, *, base_url: str, project: str | None) -> None:
-        self._inner = inner
-        self._base_url = base_url
-        self._project = project
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
         if not tracing_active():
             return await self._inner.create(*args, **kwargs)
         stream = bool(kwargs.get("stream"))
-        call = _Call.start(self._inner, "messages.create", kwargs, base_url=self._base_url,
-                           project=self._project, stream=stream)
+        call = self._start("messages.create", kwargs, stream=stream)
         if call is None:
             return await self._inner.create(*args, **kwargs)
         try:
@@ -397,25 +398,11 @@ class AsyncTracedMessages:
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         manager = self._inner.stream(*args, **kwargs)
-        if not tracing_active():
-            return manager
-        return AsyncTracedStreamManager(manager, self._inner, kwargs, base_url=self._base_url,
-                                        project=self._project)
+        return AsyncTracedStreamManager(manager, self, kwargs) if tracing_active() else manager
 
 
-class AsyncTracedStream:
+class AsyncTracedStream(_StreamProxy):
     """The ``AsyncStream`` that ``await create(stream=True)`` returned, yielding the same events."""
-
-    _stream: Any = None  # found before __getattr__ runs, even on a half-made object
-    _call: _Call | None = None
-
-    def __init__(self, stream: Any, call: _Call) -> None:
-        self._stream = stream
-        self._call = call
-        self._assembler = MessageAssembler()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
     def __aiter__(self) -> AsyncTracedStream:
         return self
@@ -444,34 +431,12 @@ class AsyncTracedStream:
         finally:
             self._end()
 
-    def _end(self, error: BaseException | None = None) -> None:
-        call, self._call = self._call, None
-        if call is not None:
-            call.finish(self._assembler.message, error=error, complete=self._assembler.complete)
 
-    def __del__(self) -> None:
-        try:
-            self._end()
-        except Exception:
-            pass
-
-
-class AsyncTracedStreamManager:
-    """Wraps the SDK's ``AsyncMessageStreamManager`` (``async with client.messages.stream(...)``)."""
-
-    def __init__(self, manager: Any, resource: Any, kwargs: Mapping[str, Any], *, base_url: str,
-                 project: str | None) -> None:
-        self._manager = manager
-        self._resource = resource
-        self._kwargs = kwargs
-        self._base_url = base_url
-        self._project = project
-        self._call: _Call | None = None
-        self._stream: Any = None
+class AsyncTracedStreamManager(_StreamManagerProxy):
+    """``async with client.messages.stream(...) as stream:``, traced."""
 
     async def __aenter__(self) -> Any:
-        self._call = _Call.start(self._resource, "messages.stream", self._kwargs, base_url=self._base_url,
-                                 project=self._project, stream=True)
+        self._start()
         try:
             self._stream = await self._manager.__aenter__()
         except BaseException as exc:
@@ -484,10 +449,3 @@ class AsyncTracedStreamManager:
             return await self._manager.__aexit__(exc_type, exc, traceback)
         finally:
             self._end(exc)
-
-    def _end(self, error: BaseException | None) -> None:
-        call, self._call = self._call, None
-        if call is not None:
-            message = _snapshot(self._stream)
-            complete = message is not None and message.get("stop_reason") is not None
-            call.finish(message, error=error, complete=complete)

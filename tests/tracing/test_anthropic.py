@@ -268,3 +268,16 @@ def test_track_anthropic_rejects_what_is_not_a_client() -> None:
 
     with pytest.raises(TrackUsageError, match=r"expects an anthropic\.Anthropic"):
         track_anthropic(object())
+
+
+def test_stream_helper_api_errors_are_recorded_and_raised(messages_api: MessagesAPIServer,
+                                                          read_spans: ReadSpans) -> None:
+    messages_api.queue(ErrorReply(529, "overloaded_error", "Overloaded"))
+    client = client_for(messages_api)
+    with pytest.raises(anthropic.APIStatusError, match="Overloaded"):
+        with client.messages.stream(model=MODEL, max_tokens=10, messages=MESSAGES) as stream:
+            stream.until_done()
+    (span,) = read_spans()
+    assert span.metadata["anthropic"]["endpoint"] == "messages.stream"
+    assert span.error is not None and "Overloaded" in span.error["message"]
+    assert span.output is None
