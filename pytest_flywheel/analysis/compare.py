@@ -22,8 +22,13 @@ from pytest_flywheel.analysis.rules import error_payload, is_empty
 from pytest_flywheel.analysis.text import canonical_json, jaccard, short_json, similarity_tokens, text_of
 from pytest_flywheel.analysis.tree import SpanNode, SpanTree
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.store import FeedbackRecord, Store, TraceRecord
-from pytest_flywheel.store.queries import TraceNotFoundError, feedback_signal, resolve_trace
+from pytest_flywheel.store import Store, TraceRecord
+from pytest_flywheel.store.queries import (
+    FEEDBACK_SIGNAL_SQL,
+    TraceNotFoundError,
+    feedback_signal_params,
+    resolve_trace,
+)
 from pytest_flywheel.store.store import trace_from_row
 
 #: How many recent candidate traces ``--compare auto`` scores.
@@ -49,31 +54,31 @@ class ComparisonError(FlywheelError):
     """The trace to compare with cannot be used."""
 
 
-def is_negative(feedback: FeedbackRecord) -> bool:
-    """The store's reading of a feedback signal: a low score, a word like "bad", ``thumbs_down=True``..."""
-    return feedback_signal(feedback.name, feedback.value) < 0
-
-
-def has_negative_feedback(store: Store, trace_id: str) -> bool:
-    return any(is_negative(f) for f in store.get_feedback(trace_id))
-
-
 def pick_good_trace(store: Store, trace: TraceRecord) -> tuple[TraceRecord, float] | None:
-    """The most similar successful trace of the same entrypoint, with its input similarity."""
+    """The most similar successful trace of the same entrypoint, with its input similarity.
+
+    "Successful": status ok and no feedback the store reads as negative (its own feedback signal).
+    """
     rows = store.conn.execute(
-        "SELECT * FROM traces WHERE name = ? AND project = ? AND status = 'ok' AND id != ?"
-        " ORDER BY start_time DESC LIMIT ?",
-        (trace.name, trace.project, trace.id, CANDIDATE_LIMIT),
+        "SELECT t.* FROM traces t WHERE t.name = :name AND t.project = :project AND t.status = 'ok'"
+        " AND t.id != :id AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.trace_id = t.id AND "
+        f"{FEEDBACK_SIGNAL_SQL} < 0) ORDER BY t.start_time DESC LIMIT :limit",
+        {
+            "name": trace.name,
+            "project": trace.project,
+            "id": trace.id,
+            "limit": CANDIDATE_LIMIT,
+            **feedback_signal_params(store),
+        },
     ).fetchall()
     wanted = similarity_tokens(text_of(trace.input))
+    wanted_json = canonical_json(trace.input)
     best: tuple[TraceRecord, float] | None = None
     for row in rows:
         candidate = trace_from_row(row)
         if trace.location and candidate.location and candidate.location != trace.location:
             continue
-        if has_negative_feedback(store, candidate.id):
-            continue
-        same = canonical_json(candidate.input) == canonical_json(trace.input)
+        same = canonical_json(candidate.input) == wanted_json
         score = 1.0 if same else jaccard(wanted, similarity_tokens(text_of(candidate.input)))
         if best is None or score > best[1]:  # rows come newest first: ties keep the newest
             best = (candidate, score)
