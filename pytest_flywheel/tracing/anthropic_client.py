@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from pytest_flywheel.store.records import SpanRecord
 from pytest_flywheel.tracing.decorator import TrackUsageError
@@ -67,6 +66,8 @@ def track_anthropic(client: C, *, project_name: str | None = None) -> C:
 
 def _base_url(client: Any) -> str:
     """The client's base URL without any user:password part."""
+    from urllib.parse import urlsplit, urlunsplit
+
     raw = str(getattr(client, "base_url", "") or "")
     try:
         parts = urlsplit(raw)

@@ -16,10 +16,10 @@ import datetime as _dt
 import enum
 import json
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
-from uuid import UUID
 
 REPR_KEY = "__flywheel_repr__"
 TRUNCATED_KEY = "__flywheel_truncated__"
@@ -98,7 +98,10 @@ class _Converter:
             return self._container(fields, depth)
         if isinstance(value, _dt.datetime | _dt.date | _dt.time):
             return value.isoformat()
-        if isinstance(value, PurePath | UUID):
+        if isinstance(value, PurePath):
+            return str(value)
+        uuid = sys.modules.get("uuid")  # a UUID exists only if uuid was imported: no need to import it here
+        if uuid is not None and isinstance(value, uuid.UUID):
             return str(value)
         return marked_repr(value)
 
