@@ -46,8 +46,9 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("simulate", "python -m support_agent.simulate --requests 200"),
     Step("thumbs-down", "flywheel traces list --feedback 'thumbs<0' --limit 8"),
-    Step("violations", "flywheel traces list --feedback 'policy_violation=1' --limit 4"),
+    Step("violations", "flywheel traces list --feedback 'refund_audit_failed=1' --limit 4"),
     Step("expensive", "flywheel traces list --min-cost 0.01 --limit 4"),
+    Step("stats", "flywheel stats --project support-agent", max_lines=30),
     Step("show", "flywheel traces show {loop}", max_lines=22),
     Step(
         "analyze",

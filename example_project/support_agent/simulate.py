@@ -4,8 +4,9 @@
 
 Every request is one trace in the store (``.flywheel/flywheel.db`` unless ``FLYWHEEL_STORE`` or
 ``[tool.flywheel] store`` says otherwise). After each reply a simulated customer leaves a signal
-through ``log_feedback``: ``thumbs`` (+1 / -1), ``task_failed`` (1 when the customer had to come back),
-and ``policy_violation`` (1 when a later audit finds a refund promised against the policy).
+through ``log_feedback``: ``thumbs`` (+1 / -1, the customer's view), ``task_failed`` (1 when the
+customer had to come back, or the refund audit failed the answer), and ``refund_audit_failed`` (1 when a
+later refund audit finds a refund promised against the policy).
 
 With ``ANTHROPIC_API_KEY`` set the agent talks to Claude. Without it, the agent talks to an offline
 stand-in (``support_agent/standin.py``): scripted replies on a loopback Messages API server, reported
@@ -117,9 +118,10 @@ def customer_feedback(request: Request, reply: str | None) -> dict[str, int]:
     promised = reply is not None and _PROMISE.search(reply) is not None
     signals = {"thumbs": 1 if happy else -1, "task_failed": 0 if happy else 1}
     if request.ineligible_refund and promised:
-        signals["thumbs"] = 1  # the customer is delighted; the finance team is not
-        signals["task_failed"] = 0
-        signals["policy_violation"] = 1
+        # The customer is delighted; the shop is not: the refund audit marks the task failed.
+        signals["thumbs"] = 1
+        signals["task_failed"] = 1
+        signals["refund_audit_failed"] = 1
     return signals
 
 
@@ -173,18 +175,18 @@ def main(argv: list[str] | None = None) -> int:
             totals["requests"] += 1
             totals["thumbs_up" if signals["thumbs"] > 0 else "thumbs_down"] += 1
             totals["task_failed"] += signals["task_failed"]
-            totals["policy_violation"] += signals.get("policy_violation", 0)
+            totals["refund_audit_failed"] += signals.get("refund_audit_failed", 0)
     finally:
         flush()
         if server is not None:
             server.stop()
     print(
         f"Done: {totals['requests']} traces, {totals['thumbs_up']} thumbs up, {totals['thumbs_down']} thumbs "
-        f"down, {totals['task_failed']} failed tasks, {totals['policy_violation']} refunds promised against "
+        f"down, {totals['task_failed']} failed tasks, {totals['refund_audit_failed']} refunds promised against "
         f"the policy, {totals['errors']} errors."
     )
     print(
-        "Next: flywheel traces list --feedback 'thumbs<0'   (or --feedback 'policy_violation=1', --min-cost 0.01)"
+        "Next: flywheel traces list --feedback 'thumbs<0'   (or --feedback 'refund_audit_failed=1', --min-cost 0.01)"
     )
     return 0
 
