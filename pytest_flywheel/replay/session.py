@@ -129,6 +129,7 @@ class ReplaySession:
         self._context: Any = None
         self._cassette: _MissAwareCassette | None = None
         self._interceptor: Any = None
+        self._loaded_http = 0
 
     # -- what the record mode allows ---------------------------------------------------------------
 
@@ -270,6 +271,16 @@ class ReplaySession:
         return self._cassette.play_count if self._cassette is not None else 0
 
     @property
+    def unplayed(self) -> dict[str, int]:
+        """Recorded interactions this run did not use: ``{"http": n, "tools": m}`` (a stale cassette
+        holds some; a case whose agent now makes fewer calls than when it was recorded, too)."""
+        http = 0
+        if self._cassette is not None:
+            play_counts = self._cassette.play_counts
+            http = sum(1 for index in range(self._loaded_http) if not play_counts[index])
+        return {"http": http, "tools": sum(1 for item in self._tools.loaded if not item.played)}
+
+    @property
     def vcr_cassette(self) -> Any:
         """The underlying ``vcr.cassette.Cassette`` (None before the session is opened)."""
         return self._cassette
@@ -305,6 +316,7 @@ class ReplaySession:
         cassette = self._context.__enter__()
         cassette.flywheel_session = self
         self._cassette = cassette
+        self._loaded_http = len(cassette)  # recorded ones come first; this run's are appended
         self._interceptor = tool_interceptor(self._tools)
         self._interceptor.__enter__()
         return self

@@ -291,3 +291,9 @@ def test_replay_errors_survive_pickling() -> None:
     )
     error = pickle.loads(pickle.dumps(RecordedToolError("shop.Down", "closed")))
     assert (error.type_name, error.message, str(error)) == ("shop.Down", "closed", "shop.Down: closed")
+
+
+def test_the_session_counts_what_the_run_left_unplayed(cassette: Path) -> None:
+    with replay_case(cassette) as session:
+        call_tool("lookup_order", must_not_run, order_id="W1", fields={"a": 1, "b": 2})
+    assert session.unplayed == {"http": 1, "tools": 5}
