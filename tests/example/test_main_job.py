@@ -192,3 +192,51 @@ def test_committed_suite_matches_the_rebuild_script() -> None:
         for case in module.CASES
     ]
     assert json.loads(json.dumps(committed)) == json.loads(json.dumps(scripted))
+
+
+STANDIN_SCRIPT = """
+import json, os, sys
+from support_agent.standin import start_server
+server = start_server()
+os.environ["ANTHROPIC_BASE_URL"] = server.base_url
+from support_agent.agent import answer
+results = {}
+for version in ("v1", "v2"):
+    os.environ["SUPPORT_AGENT_VERSION"] = version
+    for key, question, customer in [
+        ("loop", "Can you check order BL-10299 for me?", "C-1004"),
+        ("clearance", "I want a refund for BL-10217, I don't like the smoky taste.", "C-1003"),
+        ("no-number", "Where is my order? It still hasn't arrived.", "C-1003"),
+    ]:
+        before = len(server.message_requests)
+        reply = answer(question, customer_id=customer)
+        results[f"{version}/{key}"] = {"reply": reply, "calls": len(server.message_requests) - before}
+server.stop()
+print(json.dumps(results))
+"""
+
+
+def test_the_same_code_gives_production_failures_as_v1_and_fixes_them_as_v2(tmp_path: Path) -> None:
+    """The stand-in answers what the agent sends: v1's requests lead to the captured failures, v2's do not."""
+    done = subprocess.run(
+        [sys.executable, "-c", STANDIN_SCRIPT],
+        cwd=EXAMPLE,
+        env={**os.environ, "FLYWHEEL_STORE": str(tmp_path / "flywheel.db"), "PYTHONPATH": str(EXAMPLE)},
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results["v1/loop"]["calls"] == 8 and "could not finish" in results["v1/loop"]["reply"]
+    assert (
+        results["v2/loop"]["calls"] == 3 and "couldn't find an order BL-10299" in results["v2/loop"]["reply"]
+    )
+    assert "approved a full refund" in results["v1/clearance"]["reply"]
+    assert (
+        "final sale" in results["v2/clearance"]["reply"]
+        and "approved" not in results["v2/clearance"]["reply"]
+    )
+    assert "has shipped" in results["v1/no-number"]["reply"]
+    assert "order number" in results["v2/no-number"]["reply"]
