@@ -60,7 +60,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "red",
         "SUPPORT_AGENT_VERSION=v1 pytest --flywheel-suite=customer-support-qa -k unknown-order-loop --standin",
-        max_lines=32,
+        max_lines=36,
         keep_tail=True,
         remember_run="red_run",
     ),
