@@ -15,13 +15,15 @@ call and to OpenTelemetry.
 
 Then the writer alone: spans/s from ``submit`` until committed in SQLite (traces of 3 spans), and the
 peak Python memory (tracemalloc) of a tight loop that makes far more spans than the queue holds.
-Comparators that do not import are skipped (OpenTelemetry: ``pip install -e '.[bench]'``).
+Comparators that do not import are skipped (OpenTelemetry: ``pip install -e '.[bench]'``; Langfuse, when
+installed, and Opik, when installed, export to a loopback HTTP sink that answers every request ``200``).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import os
 import statistics
 import sys
@@ -35,6 +37,9 @@ from typing import Any
 
 QUESTION = "Where is my order A-1042? It was due on Tuesday."
 HISTORY = ["Hi, I need help with an order.", "Sure, what is the order number?"]
+
+
+Agent = Callable[[str, list[str]], str]
 
 
 # -- the agent, untraced ---------------------------------------------------------------------------
@@ -78,7 +83,7 @@ def tracked_agent() -> Callable[[str, list[str]], str]:
 # -- the agent, OpenTelemetry ----------------------------------------------------------------------
 
 
-def otel_agent() -> tuple[Callable[[str, list[str]], str], Callable[[], None]] | None:
+def otel_agent() -> tuple[Agent, Callable[[], Any]] | None:
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -120,10 +125,83 @@ def otel_agent() -> tuple[Callable[[str, list[str]], str], Callable[[], None]] |
     return answer, lambda: provider.force_flush()
 
 
+# -- the agents of Langfuse and Opik (pointed at a loopback sink) ----------------------------------------------
+
+
+class LoopbackSink:
+    """A loopback HTTP server that answers every request ``200 {}`` and counts them: the
+    ingestion endpoint a hosted tracer exports to, minus the network and the server's work."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                owner.requests += 1
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_POST = do_PUT = answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def langfuse_agent(sink: LoopbackSink) -> tuple[Agent, Callable[[], Any]] | None:
+    try:
+        langfuse: Any = importlib.import_module("langfuse")
+    except ImportError:
+        return None
+    observe = langfuse.observe
+    client = langfuse.Langfuse(public_key="pk-lf-benchmark", secret_key="sk-lf-benchmark", base_url=sink.url)
+
+    search = observe(as_type="tool")(plain_search)
+    generate = observe(as_type="generation")(plain_generate)
+
+    def answer_body(question: str, history: list[str]) -> str:
+        docs = search(question)
+        return str(generate(question, docs))
+
+    answer: Agent = observe(name="answer")(answer_body)
+    return answer, client.flush
+
+
+def opik_agent(sink: LoopbackSink) -> tuple[Agent, Callable[[], Any]] | None:
+    os.environ.update(OPIK_URL_OVERRIDE=f"{sink.url}/api", OPIK_WORKSPACE="default",
+                      OPIK_PROJECT_NAME="benchmark")
+    try:
+        opik: Any = importlib.import_module("opik")
+    except ImportError:
+        return None
+    search = opik.track(type="tool")(plain_search)
+    generate = opik.track(type="llm")(plain_generate)
+
+    def answer_body(question: str, history: list[str]) -> str:
+        docs = search(question)
+        return str(generate(question, docs))
+
+    answer: Agent = opik.track(name="answer")(answer_body)
+    return answer, opik.flush_tracker
+
+
 # -- measuring -------------------------------------------------------------------------------------
-
-
-Agent = Callable[[str, list[str]], str]
 
 
 def per_call_us(comparators: dict[str, tuple[Agent, Callable[[], Any] | None]], *, calls: int,
@@ -227,6 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         comparators["OpenTelemetry SDK"] = otel
     else:
         print("OpenTelemetry SDK: skipped (not installed; pip install -e '.[bench]')")
+    sink = LoopbackSink()
+    langfuse = langfuse_agent(sink)
+    if langfuse is not None:
+        comparators["Langfuse @observe (loopback sink)"] = langfuse
+    else:
+        print("Langfuse: skipped (not installed)")
+    opik = opik_agent(sink)
+    if opik is not None:
+        comparators["Opik @track (loopback sink)"] = opik
+    else:
+        print("Opik: skipped (not installed)")
     results = per_call_us(comparators, calls=calls, rounds=rounds)
     # tracing off is read once per process: measured on its own, after the others
     os.environ["FLYWHEEL_TRACING"] = "off"
@@ -246,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(figures)
         vs_otel = f"{median / otel_median:.2f}" if otel_median else "-"
         print(f"| {name} | {median:.1f} | {(median - base) / 3:.1f} | {median / base:.1f} | {vs_otel} |")
+    if langfuse is not None or opik is not None:
+        print(f"(the loopback sink took {sink.requests} export requests from Langfuse and Opik)")
 
     spans = 30_000 if args.quick else 150_000
     rates = [writer_throughput(folder / f"writer-{n}.db", spans) for n in range(1 if args.quick else 3)]
