@@ -27,20 +27,31 @@ _EXPORTS: dict[str, str] = {
     "FlywheelError": "pytest_flywheel.errors",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+# A literal list (and the explicit ``X as X`` imports below) so that type checkers, mypy --strict
+# included, see these names as re-exported for users' ``from pytest_flywheel import track``.
+__all__ = [
+    "Client",
+    "FlywheelError",
+    "Verdict",
+    "__version__",
+    "current_span_id",
+    "current_trace_id",
+    "flush",
+    "log_feedback",
+    "track",
+    "track_anthropic",
+]
 
 if TYPE_CHECKING:
-    from pytest_flywheel.errors import FlywheelError
-    from pytest_flywheel.judge import Verdict
-    from pytest_flywheel.suites import Client
-    from pytest_flywheel.tracing import (
-        current_span_id,
-        current_trace_id,
-        flush,
-        log_feedback,
-        track,
-        track_anthropic,
-    )
+    from pytest_flywheel.errors import FlywheelError as FlywheelError
+    from pytest_flywheel.judge import Verdict as Verdict
+    from pytest_flywheel.suites import Client as Client
+    from pytest_flywheel.tracing import current_span_id as current_span_id
+    from pytest_flywheel.tracing import current_trace_id as current_trace_id
+    from pytest_flywheel.tracing import flush as flush
+    from pytest_flywheel.tracing import log_feedback as log_feedback
+    from pytest_flywheel.tracing import track as track
+    from pytest_flywheel.tracing import track_anthropic as track_anthropic
 
 
 def __getattr__(name: str) -> Any:

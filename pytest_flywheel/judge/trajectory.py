@@ -11,7 +11,11 @@ Entries, in the order the calls started::
     {"type": "llm", "model": "claude-sonnet-5-5", "stop_reason": "tool_use", "input_tokens": 812,
      "output_tokens": 64, "tool_uses": [{"name": "lookup_order", "input": {"order_id": "A1"}}]}
 
-Other span types (the agent's own entrypoint, ``general``, ``retrieval``) are not part of it.
+Other span types (the agent's own entrypoint, ``general``, ``retrieval``) are not part of it, and
+neither is anything that ran *inside* a tool call (a tool calling another tool, or an LLM): replay
+answers the outermost tool call from the cassette, so those inner calls happen when a case is recorded
+but not when it is replayed, and a trajectory that held them would change the verdict key between the
+two (a verdict judged while recording would never be found offline).
 """
 
 from __future__ import annotations
@@ -61,9 +65,24 @@ def _llm_entry(span: SpanRecord) -> dict[str, Any]:
 
 def trajectory_from_spans(spans: Iterable[SpanRecord]) -> list[dict[str, Any]]:
     """The tool and LLM calls among ``spans``, in the order they started (ties: the order given)."""
-    ordered = sorted(enumerate(spans), key=lambda pair: (pair[1].start_time, pair[0]))
+    given = list(spans)
+    by_id = {span.id: span for span in given}
+
+    def inside_a_tool(span: SpanRecord) -> bool:
+        parent = by_id.get(span.parent_id) if span.parent_id else None
+        seen: set[str] = set()
+        while parent is not None and parent.id not in seen:
+            if parent.type == "tool":
+                return True
+            seen.add(parent.id)
+            parent = by_id.get(parent.parent_id) if parent.parent_id else None
+        return False
+
+    ordered = sorted(enumerate(given), key=lambda pair: (pair[1].start_time, pair[0]))
     entries: list[dict[str, Any]] = []
     for _, span in ordered:
+        if inside_a_tool(span):
+            continue
         if span.type == "tool":
             entries.append(_tool_entry(span))
         elif span.type == "llm":

@@ -57,3 +57,20 @@ def test_equal_start_times_keep_the_given_order() -> None:
     first = span("a", "tool", 1.0, input={}, output=1)
     second = span("b", "tool", 1.0, input={}, output=2)
     assert [e["name"] for e in trajectory_from_spans([first, second])] == ["a", "b"]
+
+
+def test_calls_made_inside_a_tool_are_left_out_as_replay_never_makes_them() -> None:
+    outer = SpanRecord(id="outer", trace_id="t1", parent_id="root", name="check_refund", type="tool",
+                       start_time=1.0, end_time=2.0, input={"order_id": "A-17"}, output={"eligible": True})
+    inner = SpanRecord(id="inner", trace_id="t1", parent_id="outer", name="lookup_order", type="tool",
+                       start_time=1.1, end_time=1.2, input={"order_id": "A-17"}, output={"status": "shipped"})
+    deeper = SpanRecord(id="deeper", trace_id="t1", parent_id="inner", name="messages.create", type="llm",
+                        start_time=1.15, end_time=1.18, output=LLM_OUTPUT)
+    after = SpanRecord(id="after", trace_id="t1", parent_id="root", name="lookup_order", type="tool",
+                       start_time=3.0, end_time=3.1, input={"order_id": "B-2"}, output=None)
+
+    recorded = trajectory_from_spans([inner, deeper, outer, after])
+    replayed = trajectory_from_spans([outer, after])  # the interceptor answered check_refund itself
+
+    assert recorded == replayed
+    assert [entry["name"] for entry in recorded] == ["check_refund", "lookup_order"]
