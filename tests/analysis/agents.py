@@ -140,3 +140,20 @@ def stock_agent(question: str, max_rounds: int = 5) -> str:
             }
         )
     return "Sorry, I could not find out."
+
+
+@track(type="tool")
+def warehouse_stock(sku: str) -> int:
+    raise ConnectionError(f"warehouse API unreachable for {sku}")
+
+
+@track(entrypoint=True)
+def stock_report(skus: list[str]) -> str:
+    """Swallows every tool failure and reports what it could (nothing)."""
+    lines = []
+    for sku in skus:
+        try:
+            lines.append(f"{sku}: {warehouse_stock(sku)}")
+        except ConnectionError:
+            lines.append(f"{sku}: unknown")
+    return "\n".join(lines)

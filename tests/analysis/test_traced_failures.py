@@ -268,3 +268,16 @@ def test_add_to_suite_asks_for_each_of_the_analysts_assertions(
     assert "with 1 assertion(s) to " in err
     (case,) = load_suite(tmp_path / "flywheel" / "suites" / "support.yaml").suite.cases
     assert [str(a) for a in case.assertions] == ["The answer says no refund information was found."]
+
+
+def test_swallowed_tool_failures(store: Store) -> None:
+    agents.stock_report(["TP-1", "TP-2"])
+    (trace_id,) = trace_ids(store, "stock_report")
+    first, second = rules_of(store, trace_id).findings
+    spans = [s for s in store.get_spans(trace_id) if s.name == "warehouse_stock"]
+    # The trace ended ok, so the first error is "high", not "critical"; the later one is a raising tool.
+    assert (first.rule, first.severity, first.span_id) == ("error.first", "high", spans[0].id)
+    assert first.evidence.startswith("ConnectionError: warehouse API unreachable for TP-1 (agents.py:")
+    assert (second.rule, second.span_id) == ("tool.raised", spans[1].id)
+    assert second.evidence.startswith("ConnectionError: warehouse API unreachable for TP-2")
+    assert second.evidence.endswith('arguments {"sku":"TP-2"}')
