@@ -25,6 +25,7 @@ One session at a time per process: vcrpy patches the HTTP transports process-wid
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -58,6 +59,9 @@ JUDGE_HEADER = "x-flywheel-judge"
 
 _VCR_MODES = {"none": "none", "once": "once", "new_episodes": "new_episodes", "all": "all", "rewrite": "all"}
 _MATCH_ON = ("method", "flywheel_path", "flywheel_query", "flywheel_json_body")
+_KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+#: Set as ANTHROPIC_API_KEY during a replay-only session when the environment has no key.
+REPLAY_PLACEHOLDER_KEY = "flywheel-replay-no-key"
 
 # Headers that only say which client sent a request, or change on every response: left out of what
 # is recorded, so that re-recording a case shows in its diff only what really changed.
@@ -130,6 +134,7 @@ class ReplaySession:
         self._cassette: _MissAwareCassette | None = None
         self._interceptor: Any = None
         self._loaded_http = 0
+        self._placeholder_key = False
 
     # -- what the record mode allows ---------------------------------------------------------------
 
@@ -319,6 +324,14 @@ class ReplaySession:
         self._loaded_http = len(cassette)  # recorded ones come first; this run's are appended
         self._interceptor = tool_interceptor(self._tools)
         self._interceptor.__enter__()
+        self._placeholder_key = self.record_mode == "none" and not any(
+            os.environ.get(name) for name in _KEY_VARIABLES
+        )
+        if self._placeholder_key:
+            # Replay-only: the SDK refuses to build a request without some credential, yet no request
+            # leaves the process. A placeholder lets a CI machine with no key replay a case whose agent
+            # builds its client inside the run; it is never recorded (and would be scrubbed if it were).
+            os.environ["ANTHROPIC_API_KEY"] = REPLAY_PLACEHOLDER_KEY
         return self
 
     def __exit__(
@@ -329,6 +342,10 @@ class ReplaySession:
                 self._interceptor.__exit__(exc_type, exc, tb)
         finally:
             self._interceptor = None
+            if self._placeholder_key:
+                if os.environ.get("ANTHROPIC_API_KEY") == REPLAY_PLACEHOLDER_KEY:
+                    del os.environ["ANTHROPIC_API_KEY"]
+                self._placeholder_key = False
             cassette, context = self._cassette, self._context
             self._context = None  # the cassette stays, for its counts
             if cassette is not None and self.record_mode != "none":

@@ -125,3 +125,28 @@ def test_a_base_url_with_a_path_prefix_replays_the_same_cassette(recorded: Path)
     with replay_case(recorded) as session:
         assert ask("http://127.0.0.1:9/gateway/anthropic", "two") == "2"
     session.raise_for_miss()
+
+
+def test_replay_needs_no_api_key_even_for_a_client_built_without_one(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+    def ask_with_environment_key(text: str) -> str:
+        client = anthropic.Anthropic(base_url=CLOSED, max_retries=0)  # reads ANTHROPIC_API_KEY
+        block = client.messages.create(
+            model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": text}]
+        ).content[0]
+        assert block.type == "text"
+        return block.text
+
+    with replay_case(recorded) as session:
+        assert ask_with_environment_key("one") == "1"
+    session.raise_for_miss()
+    assert "ANTHROPIC_API_KEY" not in os.environ  # the placeholder lived only as long as the replay
+
+    # recording calls the real endpoint: there a missing key must stay the SDK's own clear error
+    with pytest.raises(TypeError, match="authentication method"), replay_case(recorded, record_mode="all"):
+        ask_with_environment_key("one")
