@@ -7,10 +7,10 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from pytest_flywheel.analysis.analyst import span_flags
 from pytest_flywheel.analysis.analyzer import Analysis
 from pytest_flywheel.analysis.findings import Assertion
 from pytest_flywheel.analysis.text import short_json
+from pytest_flywheel.analysis.trace_tools import span_flags
 
 SHORT_ID = 8
 MAX_TREE_LINES = 60

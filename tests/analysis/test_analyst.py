@@ -263,7 +263,7 @@ def test_token_budget_ends_the_loop(store: Store, messages_api: MessagesAPIServe
 
 
 def test_an_llm_span_summary_shows_what_was_said(store: Store, messages_api: MessagesAPIServer) -> None:
-    from pytest_flywheel.analysis.analyst import TraceTools
+    from pytest_flywheel.analysis.trace_tools import TraceTools
     from pytest_flywheel.analysis.tree import SpanTree
 
     messages_api.queue(text_message("Refunds are accepted within 30 days."))
