@@ -30,6 +30,11 @@ class TracingRuntime:
         self.writer: SpanWriter | None = None
         self._exit_hooks_registered = False
 
+    def is_on(self) -> bool:
+        """Whether tracing is on; the first call reads the settings."""
+        enabled = self.enabled
+        return self.resolve() if enabled is None else enabled
+
     def resolve(self) -> bool:
         """Read the settings (once) and return whether tracing is on."""
         with self.lock:

@@ -29,10 +29,7 @@ def tracing_active() -> bool:
     With ``FLYWHEEL_TRACING=off`` nothing is stored, but a span collector or tool interceptor
     (active only while pytest-flywheel replays a case) still sees the calls, so suites behave the same.
     """
-    enabled = RUNTIME.enabled
-    if enabled is None:
-        enabled = RUNTIME.resolve()
-    return enabled or bool(active_span_collectors.get()) or active_tool_interceptor.get() is not None
+    return RUNTIME.is_on() or bool(active_span_collectors.get()) or active_tool_interceptor.get() is not None
 
 
 def open_span(
@@ -142,10 +139,7 @@ def log_feedback(trace_id: str, name: str, value: Any, reason: str | None = None
     finds the traces later. Queued like spans (never blocks, never raises); off with tracing.
     """
     try:
-        enabled = RUNTIME.enabled
-        if enabled is None:
-            enabled = RUNTIME.resolve()
-        if not enabled or not trace_id:
+        if not RUNTIME.is_on() or not trace_id:
             return
         record = FeedbackRecord(trace_id=str(trace_id), name=str(name), value=json_safe(value),
                                 reason=None if reason is None else str(reason), created_at=time.time())
