@@ -7,11 +7,14 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.cli._common import add_store_option
+from pytest_flywheel.cli._common import add_store_option, print_json
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.errors import FlywheelError
+
+if TYPE_CHECKING:
+    from pytest_flywheel.suites.loading import LoadedSuite
 
 
 class _AppendAssertion(argparse.Action):
@@ -76,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     show = commands.add_parser("show", help="Show a suite's cases, assertions, sources and cassettes")
     show.add_argument("suite", metavar="SUITE", help="Suite name")
+    show.add_argument("--json", action="store_true", help="Print the suite as JSON, with lines and cassettes")
     show.set_defaults(func=_show)
 
     validate = commands.add_parser(
@@ -194,6 +198,9 @@ def _show(args: argparse.Namespace) -> int:
     settings = _settings()
     loaded = load_suite(find_suite_path(args.suite, settings))
     suite = loaded.suite
+    if args.json:
+        print_json(_suite_json(loaded, settings))
+        return 0
     print(f"Suite {suite.name} ({_relative(loaded.path, settings)})")
     print(f"  target: {suite.target or '(none yet: add a case from a trace)'}")
     if suite.description:
@@ -231,6 +238,17 @@ def _show(args: argparse.Namespace) -> int:
         if case.notes:
             print(f"  notes: {case.notes}")
     return 0
+
+
+def _suite_json(loaded: LoadedSuite, settings: Settings) -> dict[str, Any]:
+    data = loaded.suite.to_data()
+    data["path"] = _relative(loaded.path, settings)
+    for case, entry in zip(loaded.suite.cases, data.get("cases", []), strict=True):
+        cassette = case.cassette_path(settings, loaded.suite.name)
+        entry["line"] = loaded.line_of(case.id)
+        entry["cassette_path"] = _relative(cassette, settings)
+        entry["cassette_present"] = cassette.is_file()
+    return data
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -96,6 +97,19 @@ def test_list_and_show(project: Project, capsys: pytest.CaptureFixture[str]) -> 
         "  cassette: flywheel/cassettes/support/b.yaml (missing (recorded on the first run with "
         "--flywheel-record=once))" in lines
     )
+    code, out, _ = run(capsys, "show", "support", "--json")
+    shown = json.loads(out)
+    assert (code, shown["name"], shown["target"], shown["path"]) == (
+        0,
+        "support",
+        project.target,
+        "flywheel/suites/support.yaml",
+    )
+    assert [(c["id"], c["line"], c["cassette_present"], c["assertions"]) for c in shown["cases"]] == [
+        ("a", 7, True, ["Be right."]),
+        ("b", 17, False, ["Be kind."]),
+    ]
+    assert shown["cases"][1]["cassette_path"] == "flywheel/cassettes/support/b.yaml"
 
 
 def test_validate_every_suite_or_the_given_paths(
