@@ -240,3 +240,33 @@ def test_add_reads_the_trace_from_the_store_given_with_store(
         capsys, "add", "support", "--trace", trace_id, "--assert", "ok", "--store", str(other_store)
     )
     assert (code, err) == (0, "") and out.startswith("Added case where-is-my-order-1234-")
+
+
+def test_add_keeps_the_comments_and_order_of_a_hand_edited_suite(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.suites_dir.mkdir(parents=True)
+    path = project.suites_dir / "support.yaml"
+    original = (
+        "# Reviewed weekly by the support team.\n"
+        "name: support   # name before version, on purpose\n"
+        "version: 1\n"
+        f"target: {project.target}\n"
+        "cases:\n"
+        "  # the first one we caught\n"
+        "  - id: hand-written\n"
+        '    assertions: ["The response must be polite."]  # assertions before input\n'
+        "    input: {question: Hello?}\n"
+    )
+    path.write_text(original)
+    trace_id = write_trace(project.settings, module=project.module)
+    code, _, err = run(
+        capsys, "add", "support", "--trace", trace_id, "--assert", "Give the date.", "--id", "new"
+    )
+    assert (code, err) == (0, "")
+    text = path.read_text()
+    assert text.startswith(original)
+    assert text[len(original) :].startswith(
+        "  - id: new\n    input:\n      question: Where is my order 1234?\n"
+    )
+    assert [case.id for case in load_suite(path).suite.cases] == ["hand-written", "new"]
