@@ -93,7 +93,7 @@ class SuiteDocument:
     def read(cls, path: Path) -> SuiteDocument:
         """Open an existing suite file (already validated: see ``load_suite``), keeping its indentation."""
         yaml = _yaml()
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
         try:
             data, indent, dash_offset = load_yaml_guess_indent(text, yaml=yaml)
         except YAMLError as exc:

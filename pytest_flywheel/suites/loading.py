@@ -65,7 +65,7 @@ def load_suite(path: Path | str) -> LoadedSuite:
     """Read and validate one suite file. Raises :class:`SuiteFileError` (``path:line: field: what is wrong``)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # an editor may have added a BOM
     except FileNotFoundError:
         raise SuiteFileError([SuiteProblem(display_path(path), 1, "suite", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -483,3 +483,9 @@ def test_any_value_of_any_wrong_type_is_a_problem_report_never_a_traceback(tmp_p
                     re.match(r"flywheel/suites/qa.yaml:\d+: \S+: \S", line) for line in str(exc).splitlines()
                 )
     assert rejected > 150
+
+
+def test_a_byte_order_mark_from_an_editor_is_fine(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, "version: 1\nname: qa\ncases: []\n")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_suite(path).suite.name == "qa"
