@@ -12,6 +12,7 @@ Rule ids: ``error.first``, ``tool.raised``, ``tool.empty``, ``tool.error_payload
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -178,18 +179,46 @@ def _is_ancestor(candidate: SpanNode, node: SpanNode) -> bool:
 
 
 def tool_results(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
-    """Tool and retrieval spans that raised (other than the first error), returned nothing, or an error."""
+    """Tool and retrieval spans that raised, returned nothing, or an error; identical repeats fold into one.
+
+    A loop that calls a tool eight times with the same arguments and gets the same error back is one
+    problem seen eight times: one finding (on the first call) that counts the repeats, so the report
+    does not bury the root cause under copies.
+    """
+    folded: dict[tuple[str, str, str, str], Finding] = {}
+    counts: dict[tuple[str, str, str, str], list[str]] = {}
+    for finding, node in _tool_result_findings(tree, history):
+        key = (finding.rule, node.span.name, canonical_json(node.span.input), finding.evidence)
+        counts.setdefault(key, []).append(node.span.id)
+        folded.setdefault(key, finding)
+    result: list[Finding] = []
+    for key, finding in folded.items():
+        ids = counts[key]
+        if len(ids) > 1:
+            more = ", ..." if len(ids) > 4 else ""
+            finding = dataclasses.replace(
+                finding,
+                title=f"{finding.title} ({len(ids)} identical calls)",
+                evidence=f"{finding.evidence}; {len(ids)} identical calls: spans {', '.join(ids[:4])}{more}",
+            )
+        result.append(finding)
+    return result
+
+
+def _tool_result_findings(tree: SpanTree, history: EntrypointHistory) -> list[tuple[Finding, SpanNode]]:
+    """Each tool/retrieval span's problem, one finding per span, with the span's node."""
     first = first_error(tree, history)
     first_id = first[0].span_id if first else None
-    findings: list[Finding] = []
+    findings: list[tuple[Finding, SpanNode]] = []
     for node in tree.walk():
         span = node.span
         if span.type not in _TOOLISH:
             continue
+        found: list[Finding] = []
         if span.error:
             if span.id != first_id:
                 chain = exception_chain(span.error)
-                findings.append(
+                found.append(
                     _finding(
                         node,
                         rule="tool.raised",
@@ -201,10 +230,8 @@ def tool_results(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
                         "complete that step instead of guessing.",
                     )
                 )
-            continue
-        reason = error_payload(span.output)
-        if reason is not None:
-            findings.append(
+        elif (reason := error_payload(span.output)) is not None:
+            found.append(
                 _finding(
                     node,
                     rule="tool.error_payload",
@@ -217,7 +244,7 @@ def tool_results(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
                 )
             )
         elif is_empty(span.output):
-            findings.append(
+            found.append(
                 _finding(
                     node,
                     rule="tool.empty",
@@ -230,6 +257,7 @@ def tool_results(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
                     "found instead of inventing details.",
                 )
             )
+        findings.extend((finding, node) for finding in found)
     return findings
 
 

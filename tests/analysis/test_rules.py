@@ -277,3 +277,21 @@ def test_a_big_trace_is_analysed_and_reported_in_bounded_form(store: Store) -> N
     text = render_text(analysis)
     assert "  ... 28 more findings (tool.repeated); --json lists them all" in text
     assert "... 1441 more spans" in text
+
+
+def test_a_loop_of_identical_error_replies_is_one_finding_that_counts_them(store: Store) -> None:
+    b = TraceBuilder(input={"question": "where is order 77?"})
+    loop = [
+        b.span("lookup_order", "tool", input={"order_id": "77"}, output={"error": "No order 77 was found."})
+        for _ in range(8)
+    ]
+    b.span("lookup_order", "tool", input={"order_id": "78"}, output={"error": "No order 78 was found."})
+    b.finish(store, output="Your order is on its way.")
+    findings = run_rules(tree_of(store, b.trace_id))
+    payloads = [f for f in findings if f.rule == "tool.error_payload"]
+    assert [(f.span_id, f.title) for f in payloads] == [
+        (loop[0].id, "tool lookup_order returned an error (8 identical calls)"),
+        (payloads[1].span_id, "tool lookup_order returned an error"),
+    ]
+    assert "8 identical calls: spans " + ", ".join(s.id for s in loop[:4]) + ", ..." in payloads[0].evidence
+    assert [f.rule for f in findings].count("tool.repeated") == 1
