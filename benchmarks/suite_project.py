@@ -117,7 +117,9 @@ def write_project(root: Path, *, cases: int) -> None:
     (root / "plain" / "test_plain.py").write_text(PLAIN_TEST.replace("{cases}", str(cases)))
     lines = [f"version: 1\nname: {SUITE_NAME}\ntarget: agent:answer\ncases:\n"]
     for number in range(cases):
-        lines.append(f"  - id: case-{number:04d}\n    input: {{question: '{question(number)}'}}\n    assertions:\n")
+        lines.append(
+            f"  - id: case-{number:04d}\n    input: {{question: '{question(number)}'}}\n    assertions:\n"
+        )
         lines.extend(f'      - "{sentence}"\n' for sentence in SENTENCES)
     suites = root / "flywheel" / "suites"
     suites.mkdir(parents=True, exist_ok=True)
@@ -127,7 +129,6 @@ def write_project(root: Path, *, cases: int) -> None:
 def environment(root: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("FLYWHEEL_", "ANTHROPIC_"))}
     env["FLYWHEEL_STORE"] = str(root / ".flywheel" / "flywheel.db")
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
 
@@ -147,7 +148,9 @@ def record(root: Path) -> None:
     def reply(request: Any) -> dict[str, Any]:
         content = request.body["messages"][0]["content"]
         number = content.rsplit(" ", 1)[-1]
-        return text_message(f"We are sorry about order {number}; a refund is on its way.", model="claude-haiku-5-5")
+        return text_message(
+            f"We are sorry about order {number}; a refund is on its way.", model="claude-haiku-5-5"
+        )
 
     with MessagesAPIServer(reply) as agent_api, MessagesAPIServer(verdict_handler()) as judge_api:
         env = environment(
@@ -165,4 +168,6 @@ def record(root: Path) -> None:
             check=False,
         )
     if done.returncode != 0:
-        raise RuntimeError(f"recording the benchmark suite failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"recording the benchmark suite failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )

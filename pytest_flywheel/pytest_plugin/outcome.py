@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -113,9 +113,16 @@ class CaseOutcome:
 
     def to_result(self) -> dict[str, Any]:
         """A JSON-safe dict (travels on the test report across xdist)."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _SCALAR_FIELDS}
         data["output"] = _json_safe(self.output)
+        data["assertions"] = [vars(result).copy() for result in self.assertions]
+        data["judge"] = vars(self.judge).copy()
         return data
+
+
+_SCALAR_FIELDS = tuple(
+    name for name in CaseOutcome.__dataclass_fields__ if name not in ("output", "assertions", "judge")
+)
 
 
 def outcome_from_result(data: dict[str, Any]) -> CaseOutcome:

@@ -96,6 +96,7 @@ class CasePipeline:
         self.lookahead = lookahead_from_env() if lookahead is None else lookahead
         self._pending: dict[str, PendingCase] = {}
         self._positions: dict[str, int] | None = None
+        self._targets: dict[str, Any] = {}
 
     def outcome_for(self, item: CaseItem) -> CaseOutcome:
         """The finished outcome of ``item``'s case (starting it and the next cases first)."""
@@ -151,7 +152,10 @@ class CasePipeline:
 
         runtime = self.runtime
         case = item.case
-        target = import_target(item.target, root=runtime.settings.root)
+        name = item.target
+        target = self._targets.get(name)
+        if target is None:
+            target = self._targets[name] = import_target(name, root=runtime.settings.root)
         arguments = dict(case.input or {})
         run = run_in_cassette(
             lambda: call_target(target, arguments),
