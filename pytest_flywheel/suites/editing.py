@@ -17,6 +17,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
@@ -26,8 +27,21 @@ from pytest_flywheel.suites.models import SUITE_FORMAT_VERSION
 _DEFAULT_INDENT = (2, 4, 2)  # mapping, sequence, dash offset: "cases:\n  - id: ..."
 
 
+class _SuiteRepresenter(RoundTripRepresenter):
+    """ruamel's round-trip representer, but ``None`` is written ``null``: a bare ``customer_id:`` reads
+    like a value someone forgot, and ``null`` written by hand would otherwise come back empty."""
+
+
+def _represent_none(representer: RoundTripRepresenter, data: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
+
+
+_SuiteRepresenter.add_representer(type(None), _represent_none)
+
+
 def _yaml() -> YAML:
     yaml = YAML()  # round-trip, YAML 1.2
+    yaml.Representer = _SuiteRepresenter
     yaml.preserve_quotes = True
     yaml.width = 4096  # long sentences stay on one line: cleaner diffs
     mapping, sequence, offset = _DEFAULT_INDENT

@@ -256,7 +256,8 @@ def test_add_keeps_the_comments_and_order_of_a_hand_edited_suite(
         "  # the first one we caught\n"
         "  - id: hand-written\n"
         '    assertions: ["The response must be polite."]  # assertions before input\n'
-        "    input: {question: Hello?}\n"
+        "    input: {question: Hello?, user_id: null}\n"
+        "    notes: null\n"
     )
     path.write_text(original)
     trace_id = write_trace(project.settings, module=project.module)
