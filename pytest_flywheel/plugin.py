@@ -117,9 +117,12 @@ class _ReportListener:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
-    if state is None or state.runtime is None:
+    if state is None:
         return
-    state.runtime.finish_session(session)
+    if state.runtime is None and (state.options.report is not None or state.options.uses_suites):
+        state.get_runtime()  # a report was asked for: write it even when no case ran
+    if state.runtime is not None:
+        state.runtime.finish_session(session)
 
 
 def pytest_terminal_summary(

@@ -29,9 +29,13 @@ _MARKER_UNSAFE = re.compile(r"[^0-9A-Za-z_]")
 
 def select_suites(state: FlywheelState) -> None:
     """Resolve ``--flywheel-suite`` names to files and add them to what pytest collects."""
+    from pytest_flywheel.config import ConfigError
     from pytest_flywheel.suites import find_suite_path, list_suite_paths
 
-    settings = state.settings
+    try:
+        settings = state.settings
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     names = state.options.suites
     paths: dict[Path, str] = {}
     if ALL_SUITES in names:

@@ -8,6 +8,7 @@ not raised for these tests: returning the output is the point.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ def _fail_as_error(item: pytest.Item, outcome: CaseOutcome, message: str) -> Cas
 
 def run_marked_test(item: pytest.Function, state: FlywheelState) -> None:
     """Run a marked test in its cassette and judge what it returns (``pytest_pyfunc_call``)."""
+    __tracebackhide__ = True
     from pytest_flywheel.judge import JudgeRequest
 
     sentences = marked_sentences(item)
@@ -71,7 +73,7 @@ def run_marked_test(item: pytest.Function, state: FlywheelState) -> None:
     cassette = marked_cassette_path(item, settings.cassettes_dir, settings.root)
     try:
         run = run_in_cassette(
-            lambda: call_target(function, arguments),
+            functools.partial(call_target, function, arguments),
             cassette=cassette,
             record_mode=runtime.options.record,
             redactor=runtime.redactor,

@@ -9,11 +9,12 @@ cassette open on the main thread lets them through.
 
 Per-item honesty: whatever goes wrong while a case is started ahead (an import error, a cassette miss,
 the target raising) is stored and reported on that case's own item, never on the item that happened
-to be running.
+to be running. (What a target prints while it runs ahead is captured with the item then running.)
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import traceback
 from concurrent.futures import Future
@@ -158,7 +159,7 @@ class CasePipeline:
             target = self._targets[name] = import_target(name, root=runtime.settings.root)
         arguments = dict(case.input or {})
         run = run_in_cassette(
-            lambda: call_target(target, arguments),
+            functools.partial(call_target, target, arguments),
             cassette=item.cassette_path,
             record_mode=runtime.options.record,
             redactor=runtime.redactor,

@@ -91,6 +91,7 @@ def jsonable(value: Any) -> Any:
 
 def call_target(func: Callable[..., Any], arguments: dict[str, Any]) -> Any:
     """Call ``func(**arguments)``; a coroutine is run to completion on a fresh event loop."""
+    __tracebackhide__ = True
     result = func(**arguments)
     if inspect.isawaitable(result):
         return asyncio.run(_await(result))
@@ -98,6 +99,7 @@ def call_target(func: Callable[..., Any], arguments: dict[str, Any]) -> Any:
 
 
 async def _await(awaitable: Any) -> Any:
+    __tracebackhide__ = True
     return await awaitable
 
 
@@ -110,6 +112,7 @@ def run_in_cassette(
 ) -> AgentRun:
     """Run ``func`` inside ``cassette`` with spans collected in memory; a cassette miss raises
     :class:`~pytest_flywheel.replay.CassetteMissError` (a :class:`FlywheelError`) after it returns."""
+    __tracebackhide__ = True
     from pytest_flywheel.judge.trajectory import trajectory_from_spans
     from pytest_flywheel.replay import replay_case
     from pytest_flywheel.tracing.hooks import collect_spans

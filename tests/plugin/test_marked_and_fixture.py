@@ -116,3 +116,30 @@ def test_the_judge_fixture_reports_a_judge_that_cannot_answer_as_an_error(
 def test_the_judge_fixture_is_documented(project: Project) -> None:
     result = project.pytester.runpytest("--fixtures")
     result.stdout.fnmatch_lines(["judge -- *", "*The flywheel LLM judge, with the session's verdict cache.*"])
+
+
+def test_a_marked_test_that_fails_its_own_assert_shows_it_plainly(project: Project) -> None:
+    project.pytester.makepyfile(
+        test_own="""
+        import pytest
+
+        @pytest.mark.assertion("The reply is polite")
+        def test_own_assert():
+            reply = "rude"
+            assert reply == "polite", "the reply was rude"
+            return reply
+        """
+    )
+    result = project.pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(['>*assert reply == "polite", "the reply was rude"', "E*AssertionError: the reply was rude"])
+    assert "run_in_cassette" not in result.stdout.str()
+    assert project.judge_calls() == 0
+
+
+def test_a_report_is_written_even_when_no_case_ran(project: Project) -> None:
+    result = project.pytester.runpytest(
+        "--flywheel-suite=qa", "-k", "nothing-matches", "--flywheel-report=r.json"
+    )
+    result.assert_outcomes(deselected=2)
+    assert (project.path / "r.json").is_file()
