@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.options import get_state
 from pytest_flywheel.pytest_plugin.outcome import CaseOutcome, format_failure
 from pytest_flywheel.pytest_plugin.reporting import junit_properties
@@ -87,8 +88,11 @@ class CaseItem(pytest.Item):
         return Path(self.case.cassette_path(state.settings, self.suite_name))
 
     def setup(self) -> None:
-        runtime = get_state(self.config).get_runtime()
-        outcome = runtime.pipeline.outcome_for(self)
+        try:
+            pipeline = get_state(self.config).get_runtime().pipeline
+        except FlywheelError as exc:  # a setting the pipeline cannot use: said once per case, plainly
+            raise CaseError(str(exc)) from None
+        outcome = pipeline.outcome_for(self)
         self._outcome = outcome
         self.flywheel_result = outcome.to_result()
         self.user_properties.extend(junit_properties(outcome))

@@ -127,10 +127,13 @@ class CasePipeline:
         if start is None:
             return []
         upcoming: list[CaseItem] = []
-        for candidate in items[start + 1 :]:
+        for index in range(start + 1, len(items)):
             if len(upcoming) >= self.lookahead:
                 break
-            if isinstance(candidate, CaseItem) and _may_run(candidate):
+            candidate = items[index]
+            if not isinstance(candidate, CaseItem):
+                continue
+            if candidate.nodeid in self._pending or _may_run(candidate):
                 upcoming.append(candidate)
         return upcoming
 

@@ -132,7 +132,9 @@ def test_a_marked_test_that_fails_its_own_assert_shows_it_plainly(project: Proje
     )
     result = project.pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(['>*assert reply == "polite", "the reply was rude"', "E*AssertionError: the reply was rude"])
+    result.stdout.fnmatch_lines(
+        ['>*assert reply == "polite", "the reply was rude"', "E*AssertionError: the reply was rude"]
+    )
     assert "run_in_cassette" not in result.stdout.str()
     assert project.judge_calls() == 0
 
