@@ -8,8 +8,8 @@ The call: ``answer(question, history)`` (the entrypoint) calls ``search(query)``
 tracer captures the same values (OpenTelemetry as span attributes).
 
 Per-call time is wall time in the calling thread, in rounds of ``--calls`` calls, the comparators
-taking turns round by round; before each round its tracer is flushed (untimed), so its background
-thread is idle when the round starts and the queue never fills: what is measured is what a request
+taking turns round by round; before and after each round its tracer is flushed (untimed), so no
+tracer's background thread is busy during another's round and the queue never fills: what is measured is what a request
 pays, not what a full queue would drop. Medians over ``--rounds`` rounds, and ratios to the untraced
 call and to OpenTelemetry.
 
@@ -208,7 +208,8 @@ def per_call_us(comparators: dict[str, tuple[Agent, Callable[[], Any] | None]], 
                 rounds: int) -> dict[str, list[float]]:
     """Microseconds per call, one figure per round and comparator. The comparators take turns round
     by round, so a change in the machine's load (other processes) falls on all of them alike; the
-    first round is a warm-up, not kept. Each comparator's ``between`` (a flush) runs untimed."""
+    first round is a warm-up, not kept. Each comparator's ``between`` (a flush) runs untimed before
+    and after its round."""
     figures: dict[str, list[float]] = {name: [] for name in comparators}
     for index in range(rounds + 1):
         for name, (call, between) in comparators.items():
@@ -219,11 +220,10 @@ def per_call_us(comparators: dict[str, tuple[Agent, Callable[[], Any] | None]], 
             for _ in range(calls):
                 call(QUESTION, HISTORY)
             elapsed = time.perf_counter() - start
+            if between is not None:
+                between()  # again, so no background export spills into the next comparator's round
             if index:
                 figures[name].append(elapsed / calls * 1e6)
-    for _, between in comparators.values():
-        if between is not None:
-            between()
     return figures
 
 

@@ -40,6 +40,9 @@ def marked_repr(value: object) -> dict[str, str]:
     return {REPR_KEY: text}
 
 
+_FLAT = frozenset({str, int, bool, type(None)})
+
+
 def json_safe(value: Any, *, exclude_unset: bool = False) -> Any:
     """A JSON-safe copy of ``value``: plain dicts (string keys), lists, strings, numbers, bools, None.
 
@@ -49,6 +52,10 @@ def json_safe(value: Any, *, exclude_unset: bool = False) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
+    # the common case, a flat list of strings or numbers: copied without the general walk
+    if (kind is list or kind is tuple) and len(value) <= MAX_ITEMS and all(
+            type(item) in _FLAT for item in value):
+        return list(value)
     try:
         return _Converter(exclude_unset).convert(value, 0)
     except Exception:

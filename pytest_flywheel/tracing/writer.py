@@ -26,11 +26,11 @@ from pytest_flywheel.tracing.serialize import bounded
 BATCH_SIZE = 1_000
 OPEN_TRACES_KEPT = 10_000  # traces whose root has not finished yet, totals kept for
 CLOSED_TRACES_KEPT = 1_024  # recently finished traces, so a late child still updates the totals
-IDLE_WAIT_SECONDS = 1.0
-# Once woken, the writer waits this long for a burst of calls to end before it takes the GIL for a
-# batch (unless a flush is waiting or a batch is full): the traced calls run uncontended, and batches
-# grow. The OpenTelemetry SDK's BatchSpanProcessor waits up to 5 s the same way.
-LINGER_SECONDS = 0.05
+# The writer looks at the queue this often. A traced call never wakes it (only a full batch, a flush
+# or a stop does): waking a thread mid-request would make the request hand it the GIL and wait, which on
+# a busy machine costs more than the span itself. The OpenTelemetry SDK's BatchSpanProcessor works the
+# same way, every 5 s.
+INTERVAL_SECONDS = 0.25
 
 Item = SpanRecord | FeedbackRecord
 
@@ -127,8 +127,7 @@ class SpanWriter:
         self._lock = threading.Lock()
         self._progress = threading.Condition(self._lock)
         self._wake = threading.Event()
-        self._hurry = threading.Event()
-        self._hurry_until = 0  # a flush waits for everything up to this count: no lingering before it
+        self._flush_until = 0  # a flush waits for everything up to this count: no pausing before it
         self._submitted = 0
         self._processed = 0
         self._stopping = False
@@ -154,11 +153,9 @@ class SpanWriter:
                 warn = False
             self._items.append(item)
             self._submitted += 1
-            queued = len(self._items)
-        if queued == 1:
+            full_batch = len(self._items) == BATCH_SIZE
+        if full_batch:
             self._wake.set()
-        elif queued == BATCH_SIZE:
-            self._hurry.set()
         if warn:
             _warn(
                 f"pytest-flywheel: the tracing queue is full ({self.queue_size} spans waiting for "
@@ -172,9 +169,8 @@ class SpanWriter:
         deadline = time.monotonic() + timeout
         with self._progress:
             target = self._submitted
-            self._hurry_until = max(self._hurry_until, target)
+            self._flush_until = max(self._flush_until, target)
             self._wake.set()
-            self._hurry.set()
             while self._processed < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._thread.is_alive():
@@ -187,7 +183,6 @@ class SpanWriter:
         flushed = self.flush(timeout)
         self._stopping = True
         self._wake.set()
-        self._hurry.set()
         if flushed:
             self._thread.join(timeout)
         return flushed
@@ -202,12 +197,12 @@ class SpanWriter:
         try:
             while True:
                 with self._lock:
-                    waiting = len(self._items)
-                    linger = (0 < waiting < BATCH_SIZE and not self._stopping
-                              and self._processed >= self._hurry_until)
-                if linger:
-                    self._hurry.wait(LINGER_SECONDS)
-                    self._hurry.clear()
+                    # under the lock, so a flush or stop that set the event since is seen here
+                    pause = (len(self._items) < BATCH_SIZE and not self._stopping
+                             and self._processed >= self._flush_until)
+                if pause:
+                    self._wake.wait(INTERVAL_SECONDS)
+                    self._wake.clear()
                 with self._lock:
                     count = min(len(self._items), BATCH_SIZE)
                     batch = [self._items.popleft() for _ in range(count)]
@@ -216,14 +211,8 @@ class SpanWriter:
                     with self._progress:
                         self._processed += len(batch)
                         self._progress.notify_all()
-                    continue
-                if self._stopping:
+                elif self._stopping:
                     return
-                self._wake.clear()
-                with self._lock:
-                    idle = not self._items
-                if idle and not self._stopping:  # read after clear(): a stop set since then is seen
-                    self._wake.wait(IDLE_WAIT_SECONDS)
         finally:
             self._close_store()
 
