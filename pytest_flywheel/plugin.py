@@ -23,12 +23,8 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    try:
-        from pytest_flywheel import hookspecs
-    except ModuleNotFoundError as exc:  # the hookspecs module is not built yet
-        if exc.name != "pytest_flywheel.hookspecs":
-            raise
-        return
+    from pytest_flywheel import hookspecs  # body-less specs: cheap to import
+
     pluginmanager.add_hookspecs(hookspecs)
 
 
