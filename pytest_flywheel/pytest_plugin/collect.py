@@ -52,14 +52,8 @@ def select_suites(state: FlywheelState) -> None:
             continue
         try:
             path = Path(find_suite_path(name, settings))
-        except FlywheelError as exc:
-            available = sorted(Path(p).stem for p in list_suite_paths(settings))
-            hint = (
-                f"available suites: {', '.join(available)}"
-                if available
-                else f"no suites in {settings.suites_dir}"
-            )
-            raise pytest.UsageError(f"--flywheel-suite {name}: {exc} ({hint})") from None
+        except FlywheelError as exc:  # its message names the suites there are
+            raise pytest.UsageError(f"--flywheel-suite {name}: {exc}") from None
         if not path.is_file():
             raise pytest.UsageError(f"--flywheel-suite {name}: there is no suite file {path}")
         paths[path.resolve()] = name

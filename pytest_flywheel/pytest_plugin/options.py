@@ -273,15 +273,12 @@ class FlywheelState:
     def wants_suite_file(self, path: Path, session: pytest.Session) -> bool:
         """Whether ``path`` is a suite file to collect: a selected suite, or a file in the suites folder
         named on the command line (``pytest flywheel/suites/qa.yaml::case-1``)."""
-        if path in self.suite_paths:
+        resolved = path.resolve()
+        if resolved in self.suite_paths:
             return True
         if not session.isinitpath(path):
             return False
-        try:
-            path.relative_to(self.settings.suites_dir)
-        except ValueError:
-            return False
-        return True
+        return resolved.is_relative_to(self.settings.suites_dir.resolve())
 
 
 STATE_KEY = pytest.StashKey[FlywheelState]()
