@@ -18,7 +18,7 @@ import pytest
 
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.items import CaseItem
-from pytest_flywheel.pytest_plugin.options import ALL_SUITES, FlywheelState
+from pytest_flywheel.pytest_plugin.options import ALL_SUITES, FlywheelState, get_state
 
 if TYPE_CHECKING:
     from pytest_flywheel.suites import LoadedSuite
@@ -81,6 +81,7 @@ class SuiteFile(pytest.File):
         except FlywheelError as exc:
             raise SuiteCollectionError(str(exc)) from None
         suite = loaded.suite
+        registered = get_state(self.config).registered_markers
         for case in suite.cases:
             tags = [str(tag) for tag in (case.tags or [])]
             item = CaseItem.from_parent(
@@ -93,8 +94,10 @@ class SuiteFile(pytest.File):
             )
             for tag in tags:
                 marker = tag_marker_name(tag)
-                # Registered before use, so that --strict-markers accepts tags nobody declared.
-                self.config.addinivalue_line("markers", f"{marker}: flywheel case tag '{tag}'")
+                # Registered before use (once), so that --strict-markers accepts tags nobody declared.
+                if marker not in registered:
+                    registered.add(marker)
+                    self.config.addinivalue_line("markers", f"{marker}: flywheel case tag '{tag}'")
                 item.add_marker(marker)
             item.extra_keyword_matches.update(tags)  # -k matches the tags as written, too
             yield item

@@ -247,6 +247,8 @@ class FlywheelState:
     root: Path
     pyproject_section: dict[str, Any]
     suite_paths: dict[Path, str] = field(default_factory=dict)
+    #: Case tags already registered as markers this session.
+    registered_markers: set[str] = field(default_factory=set)
     _settings: Settings | None = None
     runtime: FlywheelRuntime | None = None
 
