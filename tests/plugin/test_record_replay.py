@@ -113,3 +113,20 @@ def test_a_marked_test_missing_its_cassette_is_an_error(llm_project: Project) ->
     result = llm_project.pytester.runpytest("test_llm.py")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*test_llm_reply.yaml*"])
+
+
+def test_new_episodes_records_a_changed_request_next_to_the_old_one(llm_project: Project) -> None:
+    llm_project.pytester.runpytest("--flywheel-suite=llm", "--flywheel-record=once").assert_outcomes(passed=1)
+    suite = llm_project.path / "flywheel/suites/llm.yaml"
+    suite.write_text(suite.read_text().replace("Where is my refund?", "Where is my refund now?"))
+
+    missed = llm_project.pytester.runpytest("--flywheel-suite=llm")
+    missed.assert_outcomes(errors=1)
+    missed.stdout.fnmatch_lines(["*--flywheel-record=new_episodes*"])
+
+    llm_project.pytester.runpytest("--flywheel-suite=llm", "--flywheel-record=new_episodes").assert_outcomes(
+        passed=1
+    )
+    cassette = (llm_project.path / "flywheel/cassettes/llm/one.yaml").read_text()
+    assert "Where is my refund?" in cassette
+    assert "Where is my refund now?" in cassette

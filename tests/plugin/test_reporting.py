@@ -136,3 +136,22 @@ def test_a_run_that_cannot_be_recorded_warns_and_keeps_the_result(
     result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["warning: this run was not recorded in *agent.py/not-a-db*"])
+
+
+def test_no_key_in_the_output_reaches_the_report(project: Project) -> None:
+    project.write_suite(
+        "leak",
+        """\
+        version: 1
+        name: leak
+        target: agent:answer
+        cases:
+          - id: leaky
+            input: {question: "sk-ant-api03-abcdefghijklmnop"}
+            assertions: [{contains: "refund"}]
+        """,
+    )
+    project.pytester.runpytest("--flywheel-suite=leak", "--flywheel-report=r.json").assert_outcomes(passed=1)
+    text = (project.path / "r.json").read_text()
+    assert "sk-ant-api03" not in text
+    assert "REDACTED" in text
