@@ -14,6 +14,7 @@ feature is in use.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,6 +250,8 @@ class FlywheelState:
     suite_paths: dict[Path, str] = field(default_factory=dict)
     #: Case tags already registered as markers this session.
     registered_markers: set[str] = field(default_factory=set)
+    #: When the session was configured (the report's ``started_at``).
+    started_at: float = field(default_factory=time.time)
     _settings: Settings | None = None
     runtime: FlywheelRuntime | None = None
 

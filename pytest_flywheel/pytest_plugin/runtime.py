@@ -8,7 +8,6 @@ merges them (``xdist.py``).
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,7 @@ class FlywheelRuntime:
     def __init__(self, state: FlywheelState) -> None:
         self.state = state
         self.config = state.config
-        self.started_at = time.time()
+        self.started_at = state.started_at
         self.outcomes: dict[str, CaseOutcome] = {}
         self.write_result: WriteResult | None = None
         self.unused_keys: list[str] = []
