@@ -50,12 +50,7 @@ STEPS: tuple[Step, ...] = (
     Step("expensive", "flywheel traces list --min-cost 0.01 --limit 4"),
     Step("stats", "flywheel stats --project support-agent", max_lines=30),
     Step("show", "flywheel traces show {loop}", max_lines=22),
-    Step(
-        "analyze",
-        "flywheel analyze {loop} --no-llm",
-        max_lines=200,
-        grep=r"^(Trace|  status|  output|Findings|  \d+\. |Compared|  first divergence|LLM analyst|Suggested|  - )",
-    ),
+    Step("analyze", "flywheel analyze {loop} --no-llm", max_lines=70),
     Step("capture", f"flywheel suite add customer-support-qa --trace {{loop}} {LOOP_CASE_ARGS}"),
     Step(
         "red",
