@@ -155,3 +155,10 @@ def test_no_key_in_the_output_reaches_the_report(project: Project) -> None:
     text = (project.path / "r.json").read_text()
     assert "sk-ant-api03" not in text
     assert "REDACTED" in text
+
+
+def test_a_report_that_cannot_be_written_warns_and_keeps_the_result(project: Project) -> None:
+    (project.path / "taken").mkdir()
+    result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund", "--flywheel-report=taken")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["warning: the report was not written to *taken*"])
