@@ -83,7 +83,7 @@ CASES: tuple[CaseSpec, ...] = (
             {"max_cost_usd": 0.01},
         ],
         ["tools", "cost"],
-        "Production called lookup_order 7 times with the same arguments, then gave up.",
+        "Production called lookup_order 8 times with the same arguments, then gave up.",
     ),
     CaseSpec(
         "refund-clearance-item",

@@ -5,8 +5,9 @@
 Works in a temporary copy of the project (the committed corpus and your local store are not
 touched), with no API key: every model and judge call goes to the offline stand-ins. Each
 ``<!-- run: NAME -->`` ... ``<!-- /run -->`` block of the README is replaced by the command of step
-NAME (below) and what it printed, trimmed to the step's line budget; nothing in those blocks is
-written by hand.
+NAME (below) and what it printed, trimmed to the step's line budget; ``<!-- file: loop-case -->``
+by the case ``flywheel suite add`` wrote, and ``<!-- code: NAME -->`` by the lines of the agent's
+source it names. Nothing in those blocks is written by hand.
 """
 
 from __future__ import annotations
@@ -144,6 +145,18 @@ def code_excerpt(file: str, first: str, last: str) -> str:
     return textwrap.dedent("\n".join(lines[start : end + 1]))
 
 
+def suite_case(project: Path, case_id: str = "unknown-order-loop") -> str:
+    """The case's entry in the suite file, as ``flywheel suite add`` wrote it."""
+    lines = (
+        (project / "flywheel" / "suites" / "customer-support-qa.yaml")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    )
+    start = lines.index(f"  - id: {case_id}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("  - id: ")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def forget_verdicts(project: Path, case_id: str) -> None:
     """Drop the committed verdicts of one case, so the walkthrough shows it being judged."""
     path = project / "flywheel" / "verdicts.jsonl"
@@ -189,6 +202,8 @@ def main() -> int:
                 block += f"\n(exit status {done.returncode})"
             readme = replace_block(readme, "run", step.name, block)
             print(f"{step.name}: exit {done.returncode}", flush=True)
+            if step.name == "capture":
+                readme = replace_block(readme, "file", "loop-case", f"```yaml\n{suite_case(project)}\n```")
             if step.remember_run:
                 values[step.remember_run] = newest_run(project, env)
     for name, (file, first, last) in CODE_EXCERPTS.items():
