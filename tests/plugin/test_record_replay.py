@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -130,3 +131,52 @@ def test_new_episodes_records_a_changed_request_next_to_the_old_one(llm_project:
     cassette = (llm_project.path / "flywheel/cassettes/llm/one.yaml").read_text()
     assert "Where is my refund?" in cassette
     assert "Where is my refund now?" in cassette
+
+
+TOOL_AGENT = """
+from pathlib import Path
+
+from pytest_flywheel import track
+
+
+@track(type="tool")
+def lookup_order(order_id):
+    calls = Path("tool_calls.txt")
+    calls.write_text(calls.read_text() + "x" if calls.exists() else "x")
+    return {"order_id": order_id, "status": "shipped"}
+
+
+@track
+def answer(order_id):
+    order = lookup_order(order_id)
+    return f"Order {order['order_id']} is {order['status']}."
+"""
+
+TOOL_SUITE = """\
+version: 1
+name: tools
+target: tool_agent:answer
+cases:
+  - id: shipped
+    input: {order_id: "A1"}
+    assertions:
+      - {tool_called: lookup_order, args: {order_id: "A1"}}
+      - {contains: "shipped"}
+      - "The reply must mention 'A1'"
+"""
+
+
+def test_tool_calls_replay_from_the_cassette_and_form_the_trajectory(project: Project) -> None:
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT)
+    project.write_suite("tools", TOOL_SUITE)
+    project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-record=once").assert_outcomes(passed=1)
+    assert (project.path / "tool_calls.txt").read_text() == "x"
+
+    result = project.pytester.runpytest(
+        "--flywheel-suite=tools", "--flywheel-offline", "--flywheel-report=r.json"
+    )
+    result.assert_outcomes(passed=1)
+    assert (project.path / "tool_calls.txt").read_text() == "x"  # replayed, not called again
+    report = json.loads((project.path / "r.json").read_text())
+    first = report["cases"][0]["assertions"][0]
+    assert first["kind"] == "check" and first["passed"] is True
