@@ -220,11 +220,12 @@ def _may_run(item: pytest.Item) -> bool:
 
 
 def _plain(value: Any) -> dict[str, Any]:
-    """A check spec as a plain dict (suite models may hand back a mapping type of their own)."""
-    if hasattr(value, "model_dump"):
-        dumped = value.model_dump(exclude_none=True)
-        return dict(dumped)
-    return dict(value)
+    """A check as the plain one-key mapping ``run_check`` takes (suite files give pydantic models)."""
+    if isinstance(value, dict):
+        return dict(value)
+    from pytest_flywheel.suites import check_spec
+
+    return check_spec(value)
 
 
 def _check_label(spec: dict[str, Any]) -> str:
