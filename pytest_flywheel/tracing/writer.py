@@ -169,6 +169,8 @@ class SpanWriter:
         deadline = time.monotonic() + timeout
         with self._progress:
             target = self._submitted
+            if self._processed >= target:
+                return True  # nothing to wait for: do not wake the writer (it would wake mid-request)
             self._flush_until = max(self._flush_until, target)
             self._wake.set()
             while self._processed < target:
