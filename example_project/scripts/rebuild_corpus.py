@@ -15,8 +15,9 @@
 5. Check: the main job, offline, with no key (``--flywheel-offline``), passes.
 
 Everything here is answered by the stand-ins (``support_agent/standin.py``, ``standin_judge.py``):
-same input, same corpus, except trace ids, timestamps and the stand-in's loopback port in the
-cassettes' URLs (replay does not compare hosts). Verdicts in ``verdicts.jsonl`` say
+same input, same corpus, except trace ids, timestamps, and two things of the loopback server in
+the cassettes: its port in the URLs (replay does not compare hosts) and its ``request-id`` response
+headers (a counter, whose order follows the plugin's overlapping calls). Verdicts in ``verdicts.jsonl`` say
 ``"model": "flywheel-standin-judge"``; to have Claude judge them instead run the suite with
 ``ANTHROPIC_API_KEY`` and ``--flywheel-update-verdicts``.
 """
