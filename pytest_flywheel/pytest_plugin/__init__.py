@@ -47,8 +47,11 @@ Hand-written tests: ``@pytest.mark.assertion("The reply ...", ...)`` judges the 
 
 Reporting: a ``flywheel`` section in the terminal summary, ``flywheel.*`` properties on each testcase
 in ``--junitxml``, the JSON report (format in :mod:`.report`), and each session recorded as a run in the
-store (``flywheel runs list``). Exit status: pytest's (non-zero on any failure or error), and non-zero
-too when a suite's pass rate is below ``--flywheel-min-pass-rate``.
+store (``flywheel runs list``). Exit status: pytest's (non-zero on any failure or error). With
+``--flywheel-min-pass-rate F`` the suites' pass rates are the gate: a suite below F fails the run even
+when nothing else did, and when every suite meets F its failed cases are tolerated (the run passes and
+the summary says how many were). Errors (a case that could not be checked) and failing tests that are
+not suite cases are never tolerated.
 
 Modules
 -------

@@ -100,7 +100,10 @@ def add_options(parser: pytest.Parser) -> None:
         dest="flywheel_min_pass_rate",
         metavar="F",
         default=None,
-        help="Fail the run when a suite's pass rate is below F (a fraction from 0 to 1, e.g. 0.95)",
+        help=(
+            "Gate the run on each suite's pass rate F (a fraction from 0 to 1, e.g. 0.95): below it the run "
+            "fails; at or above it failed cases are tolerated, errors and other failing tests are not"
+        ),
     )
     parser.addini(
         "flywheel_suite", "Suites to run, as --flywheel-suite (space separated)", type="args", default=None

@@ -113,6 +113,13 @@ def write_terminal_summary(runtime: FlywheelRuntime, terminal: pytest.TerminalRe
     )
     if runtime.options.report is not None:
         terminal.write_line(f"report: {runtime._report_path()}")
+    if runtime.tolerated_failures:
+        count = runtime.tolerated_failures
+        terminal.write_line(
+            f"{count} failed case{'s' if count != 1 else ''} tolerated: every suite met "
+            "--flywheel-min-pass-rate, so the run passes",
+            yellow=True,
+        )
     for problem in runtime.problems:
         terminal.write_line(f"warning: {problem}", yellow=True)
 
