@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pytest_flywheel.cli.test import split_passthrough
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(split_passthrough(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

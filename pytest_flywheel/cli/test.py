@@ -19,9 +19,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "run",
         help="Run suites as pytest tests (the exit code is pytest's)",
         description=(
-            "Run the cases of one or more suites through pytest. Arguments after the options (put "
-            "'--' before any that start with '-') go to pytest unchanged, e.g. "
-            "flywheel test run --suite qa -- -x --flywheel-record once"
+            "Run the cases of one or more suites through pytest. Arguments after --suite go to pytest "
+            "unchanged, e.g. flywheel test run --suite qa -x --flywheel-record once"
         ),
     )
     run.add_argument(
@@ -33,6 +32,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="Arguments passed on to pytest")
     run.set_defaults(func=run_suites)
+
+
+def split_passthrough(argv: list[str]) -> list[str]:
+    """``test run`` arguments with a ``--`` put before the first one meant for pytest.
+
+    So that ``flywheel test run --suite qa -x -k refund`` works as written: flywheel's own options
+    (``--suite NAME``, ``--suite=NAME``, ``-h``) come first, everything from the first other argument on
+    goes to pytest unchanged.
+    """
+    if argv[:2] != ["test", "run"] or "--" in argv:
+        return argv
+    index = 2
+    while index < len(argv):
+        argument = argv[index]
+        if argument == "--suite":
+            index += 2
+        elif argument.startswith("--suite=") or argument in ("-h", "--help"):
+            index += 1
+        else:
+            return [*argv[:index], "--", *argv[index:]]
+    return argv
 
 
 def pytest_arguments(suites: list[str], extra: list[str]) -> list[str]:

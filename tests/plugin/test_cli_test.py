@@ -27,6 +27,16 @@ def test_test_run_runs_the_suite_through_pytest(
     assert main(["test", "run", "--suite", "qa", "--", "-p", "no:cacheprovider"]) == 1
 
 
+def test_pytest_arguments_follow_the_suite_without_a_separator(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(project.path)
+    code = main(["test", "run", "--suite=qa", "-p", "no:cacheprovider", "-k", "refund", "-q"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "1 passed, 1 deselected" in out
+
+
 def test_test_run_names_the_suites_when_one_is_missing(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
