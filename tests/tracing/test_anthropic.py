@@ -281,3 +281,14 @@ def test_stream_helper_api_errors_are_recorded_and_raised(messages_api: Messages
     assert span.metadata["anthropic"]["endpoint"] == "messages.stream"
     assert span.error is not None and "Overloaded" in span.error["message"]
     assert span.output is None
+
+
+def test_a_stream_dropped_unread_still_ends_its_span(messages_api: MessagesAPIServer,
+                                                     read_spans: ReadSpans) -> None:
+    messages_api.queue(text_message("never read"))
+    client = client_for(messages_api)
+    stream = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, stream=True)
+    del stream  # CPython frees it here; the span ends with nothing received
+    (span,) = read_spans()
+    assert span.metadata["anthropic"]["complete"] is False
+    assert span.output is None and span.error is None

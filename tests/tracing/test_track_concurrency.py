@@ -7,6 +7,7 @@ import contextvars
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -259,3 +260,34 @@ def test_exceptions_thrown_into_generators_reach_their_code(read_spans: ReadSpan
     sync_span, async_span = read_spans()
     assert sync_span.output == async_span.output == ["first", "recovered"]
     assert sync_span.error is None and async_span.error is None
+
+
+def test_many_threads_tracing_at_once_lose_nothing(read_spans: ReadSpans, read_traces: Any) -> None:
+    @track(type="tool")
+    def leaf(worker: int, n: int) -> int:
+        return worker * 1000 + n
+
+    @track(entrypoint=True)
+    def request(worker: int, n: int) -> int:
+        return leaf(worker, n) + leaf(worker, n + 500)
+
+    def work(worker: int) -> None:
+        for n in range(200):
+            request(worker, n)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    spans = read_spans()
+    assert len(spans) == 8 * 200 * 3
+    assert len({span.id for span in spans}) == len(spans)
+    traces = read_traces()
+    assert len(traces) == 8 * 200 and {trace.span_count for trace in traces} == {3}
+    by_id = {span.id: span for span in spans}
+    for span in spans:
+        if span.parent_id is not None:
+            parent = by_id[span.parent_id]
+            assert parent.trace_id == span.trace_id and parent.input["worker"] == span.input["worker"]
