@@ -37,8 +37,10 @@ def track_anthropic(client: C, *, project_name: str | None = None) -> C:
 
     Each call becomes an ``llm`` span, a child of the traced call it is made in: input = the request's
     keyword arguments (JSON-safe), output = the response JSON (a stream reassembled), plus model,
-    stop reason, tokens (cache reads and writes too) and cost. Calling it twice is harmless. Clients
-    made later from this one (``client.with_options(...)``) are not traced: wrap them too.
+    stop reason, tokens (cache reads and writes too) and cost. Calling it twice is harmless; clients
+    made from this one (``client.with_options(...)``, ``client.copy(...)``) are traced too.
+    ``messages.parse``, ``messages.count_tokens``, ``client.beta`` and the raw-response helpers pass
+    through untraced.
     """
     current = getattr(client, "messages", None)
     if isinstance(current, TracedMessages | AsyncTracedMessages):
@@ -61,7 +63,18 @@ def track_anthropic(client: C, *, project_name: str | None = None) -> C:
         raise TrackUsageError(
             f"track_anthropic() could not replace messages on {type(client).__qualname__}: {exc}."
         ) from exc
+    for name in ("copy", "with_options"):  # on this instance only, like `messages`
+        make_copy = getattr(client, name, None)
+        if callable(make_copy):
+            setattr(client, name, _traced_copies(make_copy, project_name))
     return client
+
+
+def _traced_copies(make_copy: Any, project_name: str | None) -> Any:
+    def traced_copy(*args: Any, **kwargs: Any) -> Any:
+        return track_anthropic(make_copy(*args, **kwargs), project_name=project_name)
+
+    return traced_copy
 
 
 def _base_url(client: Any) -> str:

@@ -292,3 +292,15 @@ def test_a_stream_dropped_unread_still_ends_its_span(messages_api: MessagesAPISe
     (span,) = read_spans()
     assert span.metadata["anthropic"]["complete"] is False
     assert span.output is None and span.error is None
+
+
+def test_clients_made_from_a_traced_client_are_traced(messages_api: MessagesAPIServer,
+                                                      read_spans: ReadSpans) -> None:
+    messages_api.queue(text_message("a"), text_message("b"))
+    client = track_anthropic(anthropic.Anthropic(api_key="test-key", base_url=messages_api.base_url,
+                                                 max_retries=0), project_name="billing")
+    client.with_options(timeout=5.0).messages.create(model=MODEL, max_tokens=5, messages=MESSAGES)
+    client.copy(max_retries=1).messages.create(model=MODEL, max_tokens=5, messages=MESSAGES)
+    spans = read_spans()
+    assert [span.output["content"][0]["text"] for span in spans] == ["a", "b"]
+    assert {span.project for span in spans} == {"billing"}
