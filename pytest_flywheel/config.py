@@ -13,7 +13,7 @@ pyproject key          environment variable        meaning (default)
 ``redact``             (none)                      extra regexes whose matches are scrubbed
 ``prices``             (none)                      per-model USD prices per million tokens
 ``queue_size``         ``FLYWHEEL_QUEUE_SIZE``     tracing queue bound, in spans (10000)
-``max_payload_bytes``  ``FLYWHEEL_MAX_PAYLOAD``    per-field size limit before truncation (65536)
+``max_payload_bytes``  ``FLYWHEEL_MAX_PAYLOAD``    per-field size limit before truncation (1 MiB)
 =====================  ==========================  ===========================================
 
 Relative paths are resolved against the project root: the nearest folder, from the working directory
@@ -60,7 +60,7 @@ class Settings:
     redact: tuple[str, ...] = ()
     prices: dict[str, ModelPrice] = field(default_factory=dict)
     queue_size: int = 10_000
-    max_payload_bytes: int = 65_536
+    max_payload_bytes: int = 1_048_576
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -169,7 +169,7 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
         prices=_prices(section.get("prices", {}), root=base),
         queue_size=_int(env.get("FLYWHEEL_QUEUE_SIZE", section.get("queue_size", 10_000)), name="queue_size"),
         max_payload_bytes=_int(
-            env.get("FLYWHEEL_MAX_PAYLOAD", section.get("max_payload_bytes", 65_536)),
+            env.get("FLYWHEEL_MAX_PAYLOAD", section.get("max_payload_bytes", 1_048_576)),
             name="max_payload_bytes",
         ),
         raw=dict(section),

@@ -31,6 +31,7 @@ from pytest_flywheel.replay.errors import CassetteWriteError
 from pytest_flywheel.replay.redact import Redactor
 from pytest_flywheel.replay.sse import sse_body
 from pytest_flywheel.store.records import SpanRecord
+from pytest_flywheel.tracing.serialize import REPR_KEY, TRUNCATED_KEY
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -86,8 +87,8 @@ def request_body(kwargs: dict[str, Any], *, stream: bool) -> dict[str, Any]:
 
 # The markers tracing leaves in a payload it cut short or could not hold as JSON
 # (pytest_flywheel.tracing.serialize); spelled out here so that writing a cassette imports no tracing.
-_TRUNCATED_KEY = "__flywheel_truncated__"
-_REPR_KEY = "__flywheel_repr__"
+_TRUNCATED_KEY = TRUNCATED_KEY
+_REPR_KEY = REPR_KEY
 
 
 def _marker_in(value: Any) -> dict[str, Any] | None:

@@ -19,10 +19,12 @@ import json
 import re
 from typing import Any
 
+from pytest_flywheel.tracing.serialize import REPR_KEY
+
 _MISSING = object()
 # How tracing records an argument JSON cannot hold (pytest_flywheel.tracing.serialize), and the part of
 # a default repr that changes from one process to the next.
-_REPR_KEY = "__flywheel_repr__"
+_REPR_KEY = REPR_KEY
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _SHOWN = 60
 

@@ -24,13 +24,14 @@ from pytest_flywheel.config import Settings
 from pytest_flywheel.store import SpanRecord, Store, StoreError, TraceRecord
 from pytest_flywheel.suites.errors import CaptureError
 from pytest_flywheel.suites.models import CaseSource
+from pytest_flywheel.tracing.serialize import REPR_KEY, TRUNCATED_KEY
 
 if TYPE_CHECKING:
     from pytest_flywheel.replay import Redactor
 
 # The markers the tracer leaves in place of values it could not keep (pytest_flywheel.tracing.serialize).
-REPR_MARKER = "__flywheel_repr__"
-TRUNCATED_MARKER = "__flywheel_truncated__"
+REPR_MARKER = REPR_KEY
+TRUNCATED_MARKER = TRUNCATED_KEY
 _MARKER_PREFIX = "__flywheel_"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -112,6 +113,16 @@ def tool_use_message(
     }
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up early (a stream dropped unread) is normal here, not a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class MessagesAPIServer:
     """A threaded loopback Messages API. Use as a context manager or call start()/stop().
 
@@ -161,7 +172,7 @@ class MessagesAPIServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> MessagesAPIServer:
-        server = ThreadingHTTPServer((self._host, 0), self._make_handler_class())
+        server = _QuietHTTPServer((self._host, 0), self._make_handler_class())
         server.daemon_threads = True
         self._server = server
         # A short poll interval: shutdown() waits up to one interval, and tests stop many servers.
