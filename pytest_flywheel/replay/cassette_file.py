@@ -199,23 +199,21 @@ class CassetteSerializer:
 
 
 class AtomicPersister:
-    """vcrpy persister: reads like vcrpy's filesystem persister, writes atomically."""
+    """vcrpy persister: loads like vcrpy's filesystem persister, writes atomically.
 
-    @staticmethod
-    def load_cassette(cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
+    It loads ``data``, the file's bytes as the replay session read them when it opened (None: no
+    file), so that a cassette is read from disk once per session.
+    """
+
+    def __init__(self, data: bytes | None = None) -> None:
+        self._data = data
+
+    def load_cassette(self, cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
         from vcr.persisters.filesystem import CassetteNotFoundError
-        from vcr.serialize import deserialize
 
-        path = Path(cassette_path)
-        if not path.is_file():
+        if self._data is None:
             raise CassetteNotFoundError()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise CassetteFormatError(f"{path}: not UTF-8 text; fix the file or record it again.") from None
-        if not text.strip():
-            raise CassetteNotFoundError()
-        return deserialize(text, serializer)
+        return _deserialize_file_bytes(Path(cassette_path), self._data, serializer)
 
     @staticmethod
     def save_cassette(
@@ -224,3 +222,23 @@ class AtomicPersister:
         from vcr.serialize import serialize
 
         atomic_write_text(Path(cassette_path), serialize(cassette_dict, serializer))
+
+
+def read_cassette_bytes(path: Path) -> bytes | None:
+    """The bytes of the cassette file at ``path``, or None when there is no such file."""
+    return path.read_bytes() if path.is_file() else None
+
+
+def _deserialize_file_bytes(path: Path, data: bytes, serializer: Any) -> Any:
+    from vcr.persisters.filesystem import CassetteNotFoundError
+    from vcr.serialize import deserialize
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CassetteFormatError(f"{path}: not UTF-8 text; fix the file or record it again.") from None
+    if "\r" in text:  # as a file read in text mode sees it (universal newlines)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise CassetteNotFoundError()
+    return deserialize(text, serializer)

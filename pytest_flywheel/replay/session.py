@@ -20,11 +20,14 @@ after the agent is done, in case the agent caught it.
 Requests carrying the header ``x-flywheel-judge: 1`` (the LLM judge's own calls) pass through
 untouched: never matched, never recorded, never a miss.
 
-One session at a time per process: vcrpy patches the HTTP transports process-wide.
+vcrpy's patches of the HTTP transports are process-wide; they are built once and point at the
+innermost open session's cassette (:mod:`pytest_flywheel.replay.patching`), so opening a session costs
+reading its file, not re-patching. Run one case's agent at a time per process.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from types import TracebackType
@@ -32,9 +35,12 @@ from typing import Any
 
 import anthropic
 from vcr.cassette import Cassette
-from vcr.config import VCR
+from vcr.filters import decode_response
+from vcr.matchers import method as method_matcher
+from vcr.record_mode import RecordMode as VcrRecordMode
 
-from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer
+from pytest_flywheel.replay import patching
+from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer, read_cassette_bytes
 from pytest_flywheel.replay.errors import CassetteMissError
 from pytest_flywheel.replay.matching import (
     api_path_matcher,
@@ -57,8 +63,15 @@ from pytest_flywheel.tracing.hooks import tool_interceptor
 
 JUDGE_HEADER = "x-flywheel-judge"
 
-_VCR_MODES = {"none": "none", "once": "once", "new_episodes": "new_episodes", "all": "all", "rewrite": "all"}
-_MATCH_ON = ("method", "flywheel_path", "flywheel_query", "flywheel_json_body")
+_VCR_MODES = {
+    "none": VcrRecordMode.NONE,
+    "once": VcrRecordMode.ONCE,
+    "new_episodes": VcrRecordMode.NEW_EPISODES,
+    "all": VcrRecordMode.ALL,
+    "rewrite": VcrRecordMode.ALL,
+}
+#: What a live request must share with a recorded one (vcrpy matchers, in the order vcrpy runs them).
+_MATCH_ON = (method_matcher, api_path_matcher, api_query_matcher, json_body)
 _KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 #: Set as ANTHROPIC_API_KEY during a replay-only session when the environment has no key.
 REPLAY_PLACEHOLDER_KEY = "flywheel-replay-no-key"
@@ -85,6 +98,12 @@ class RequestMissError(CassetteMissError, anthropic.AnthropicError):
     """
 
 
+def _has_content_encoding(headers: Any) -> bool:
+    return isinstance(headers, dict) and any(
+        str(name).lower() == "content-encoding" and value for name, value in headers.items()
+    )
+
+
 def is_judge_request(headers: Any) -> bool:
     value = headers.get(JUDGE_HEADER) if headers is not None else None
     return value is not None and str(value).strip().lower() in ("1", "true", "yes")
@@ -99,6 +118,22 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
     """
 
     flywheel_session: ReplaySession | None = None
+
+    def append(self, request: Any, response: Any) -> None:
+        session = self.flywheel_session
+        if session is None or not session._loading:
+            super().append(request, response)
+            return
+        # Loading the file: the request and response were just parsed from it and nothing else holds
+        # them, so vcrpy's defensive deep copy of the response is left out; the hooks run as always.
+        request = self._before_record_request(request)
+        if not request:
+            return
+        response = self._before_record_response(response)
+        if response is None:
+            return
+        self.data.append((request, response))
+        self.dirty = True
 
     def filter_request(self, request: Any) -> Any:
         filtered = super().filter_request(request)
@@ -130,7 +165,10 @@ class ReplaySession:
             record=self._may_record,
             on_miss=self._tool_missed,
         )
-        self._context: Any = None
+        self._open = False
+        self._loading = False
+        #: The last two (request, filtered request) pairs, newest first (see _filter_request).
+        self._filtered: tuple[tuple[Any, Any], ...] = ()
         self._cassette: _MissAwareCassette | None = None
         self._interceptor: Any = None
         self._loaded_http = 0
@@ -146,6 +184,31 @@ class ReplaySession:
         return True
 
     # -- vcrpy hooks -------------------------------------------------------------------------------
+
+    def _filter_request(self, request: Any) -> Any:
+        """vcrpy's ``before_record_request``: the request as it is matched and recorded.
+
+        vcrpy filters one live request several times (can it play? is it in the cassette? which
+        response?), and its ``in`` check filters the filtered request once more; the last two answers
+        are kept, by request object. A live request is copied before the hook changes it (the hook
+        only assigns attributes, so a shallow copy keeps the original intact); a request just loaded
+        from the file is nobody else's and is filtered as it is.
+        """
+        if self._loading:
+            return self._before_record_request(request)
+        remembered = self._filtered
+        for raw, filtered in remembered:
+            if raw is request:
+                return filtered
+        filtered = self._before_record_request(copy.copy(request))
+        self._filtered = ((request, filtered), *remembered[:1])
+        return filtered
+
+    def _filter_response(self, response: dict[str, Any]) -> dict[str, Any]:
+        """vcrpy's ``before_record_response``: compressed bodies decoded, then redaction."""
+        if not self._loading or _has_content_encoding(response.get("headers")):
+            response = decode_response(response)  # a copy, decompressed when it needs to be
+        return self._before_record_response(response)
 
     def _before_record_request(self, request: Any) -> Any:
         if is_judge_request(request.headers):
@@ -302,28 +365,39 @@ class ReplaySession:
         )
 
     def __enter__(self) -> ReplaySession:
+        if self._open:
+            raise RuntimeError(f"The replay session of {self.cassette_path} is already open.")
         path = self.cassette_path
-        self.existed = path.is_file() and bool(path.read_bytes().strip())
-        config = VCR(
+        data = read_cassette_bytes(path)  # the one read of the file; the persister loads these bytes
+        self.existed = data is not None and bool(data.strip())
+        cassette = _MissAwareCassette(
+            str(path),
+            serializer=self._serializer(),
+            persister=AtomicPersister(data),
             record_mode=_VCR_MODES[self.record_mode],
-            decode_compressed_response=True,
-            before_record_request=self._before_record_request,
-            before_record_response=self._before_record_response,
+            match_on=_MATCH_ON,
+            before_record_request=self._filter_request,
+            before_record_response=self._filter_response,
             drop_unused_requests=self.record_mode == "rewrite",
         )
-        config.register_matcher("flywheel_path", api_path_matcher)
-        config.register_matcher("flywheel_query", api_query_matcher)
-        config.register_matcher("flywheel_json_body", json_body)
-        config.register_serializer("flywheel", self._serializer())
-        config.register_persister(AtomicPersister)
-        merged = config.get_merged_config(path=str(path), serializer="flywheel", match_on=_MATCH_ON)
-        self._context = _MissAwareCassette.use(**merged)
-        cassette = self._context.__enter__()
         cassette.flywheel_session = self
+        self._loading = True
+        try:
+            cassette._load()
+        finally:
+            self._loading = False
         self._cassette = cassette
         self._loaded_http = len(cassette)  # recorded ones come first; this run's are appended
+        patching.open_cassette(cassette)
+        self._open = True
         self._interceptor = tool_interceptor(self._tools)
-        self._interceptor.__enter__()
+        try:
+            self._interceptor.__enter__()
+        except BaseException:
+            self._interceptor = None
+            self._open = False
+            patching.close_cassette(cassette)
+            raise
         self._placeholder_key = self.record_mode == "none" and not any(
             os.environ.get(name) for name in _KEY_VARIABLES
         )
@@ -346,15 +420,19 @@ class ReplaySession:
                 if os.environ.get("ANTHROPIC_API_KEY") == REPLAY_PLACEHOLDER_KEY:
                     del os.environ["ANTHROPIC_API_KEY"]
                 self._placeholder_key = False
-            cassette, context = self._cassette, self._context
-            self._context = None  # the cassette stays, for its counts
-            if cassette is not None and self.record_mode != "none":
-                # vcrpy saves only when its HTTP interactions changed; new tool calls count too, and a
-                # rewrite replaces the file even when the run made no call at all.
-                if self._tools.dirty or self.record_mode == "rewrite":
-                    cassette.dirty = True
-            if context is not None:
-                context.__exit__(exc_type, exc, tb)
+            cassette, was_open = self._cassette, self._open
+            self._open = False  # the cassette stays, for its counts
+            self._filtered = ()
+            if cassette is not None and was_open:
+                try:
+                    if self.record_mode != "none":
+                        # vcrpy saves only when its HTTP interactions changed; new tool calls count
+                        # too, and a rewrite replaces the file even when the run made no call at all.
+                        if self._tools.dirty or self.record_mode == "rewrite":
+                            cassette.dirty = True
+                    cassette._save()  # writes only when something was recorded (never in mode none)
+                finally:
+                    patching.close_cassette(cassette)
 
 
 def replay_case(

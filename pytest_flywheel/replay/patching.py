@@ -1,0 +1,217 @@
+"""vcrpy's transport patches, installed once and pointed at whichever case cassette is open.
+
+vcrpy opens a cassette by building its patchers (trying to import every HTTP library it knows) and
+patching them in, and closes it by patching them out again. Done for every case of a 1,000-case suite,
+that was most of a warm run's replay time. Here the patchers are built once per process, against
+:data:`CURRENT`, a stand-in cassette that forwards to the case cassette open at the moment: opening a
+case cassette only points :data:`CURRENT` at it.
+
+While the patches are in but no case cassette is open (between two cases, or a judge thread's call
+after its case closed), a request goes to the real transport: an httpx/httpx2 transport's own method
+is called directly, and any other patched library finds the stand-in playing nothing, refusing
+nothing and recording nothing.
+
+Who takes the patches out:
+
+* a replay session opened on its own (:func:`pytest_flywheel.replay.replay_case` outside pytest) puts
+  them in when it opens and takes them out when it closes, as vcrpy did;
+* a :class:`PatchHold` (the pytest plugin takes one while it runs suite cases one after another) keeps
+  them in between sessions; releasing the last hold takes them out unless a session is open.
+
+The plugin releases its hold before any test that is not a suite case runs, and at session end, so a
+plain test never sees a patched transport.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import types
+from typing import Any
+
+_lock = threading.RLock()
+
+
+class _CurrentCassette:
+    """The cassette vcrpy's transport stubs talk to: the innermost open case cassette, or none.
+
+    vcrpy's stubs use ``can_play_response_for``, ``play_response``, ``write_protected``,
+    ``filter_request`` and ``append``; with no cassette open they let the request through.
+    """
+
+    # Read by vcrpy's patcher builder (it names the connection classes it builds after the path).
+    _path = "<pytest-flywheel: the open case cassette>"
+    custom_patches: tuple[Any, ...] = ()
+    skip_patchers: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._open: list[Any] = []
+
+    @property
+    def cassette(self) -> Any:
+        """The innermost open cassette, or None."""
+        open_now = self._open
+        return open_now[-1] if open_now else None
+
+    def push(self, cassette: Any) -> None:
+        self._open.append(cassette)
+
+    def remove(self, cassette: Any) -> None:
+        for index in range(len(self._open) - 1, -1, -1):
+            if self._open[index] is cassette:
+                del self._open[index]
+                return
+
+    @property
+    def depth(self) -> int:
+        return len(self._open)
+
+    # -- what the stubs call -------------------------------------------------------------------------
+
+    def can_play_response_for(self, request: Any) -> Any:
+        cassette = self.cassette
+        return cassette.can_play_response_for(request) if cassette is not None else False
+
+    def play_response(self, request: Any) -> Any:
+        cassette = self.cassette
+        if cassette is None:
+            from vcr.errors import UnhandledHTTPRequestError
+
+            raise UnhandledHTTPRequestError(f"No cassette is open to play a response to {request!r}.")
+        return cassette.play_response(request)
+
+    @property
+    def write_protected(self) -> bool:
+        cassette = self.cassette
+        return bool(cassette.write_protected) if cassette is not None else False
+
+    def filter_request(self, request: Any) -> Any:
+        cassette = self.cassette
+        return cassette.filter_request(request) if cassette is not None else request
+
+    def append(self, request: Any, response: Any) -> None:
+        cassette = self.cassette
+        if cassette is not None:
+            cassette.append(request, response)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else vcrpy may read (record_mode, play_counts...) comes from the open cassette.
+        open_now = self.__dict__.get("_open")
+        if not open_now:
+            raise AttributeError(name)
+        return getattr(open_now[-1], name)
+
+
+#: The stand-in every patched transport consults.
+CURRENT = _CurrentCassette()
+
+_patchers: list[Any] | None = None
+_installed = False
+_holds = 0
+
+
+def _straight_through_when_closed(replacement: Any) -> Any:
+    """vcrpy's replacement of a transport method, calling the real method itself while no case
+    cassette is open (vcrpy's stub would read the whole request and response into memory first)."""
+    real = replacement.__wrapped__
+
+    @functools.wraps(real)
+    def handle(transport: Any, request: Any) -> Any:
+        if not CURRENT._open:
+            return real(transport, request)
+        return replacement(transport, request)
+
+    return handle
+
+
+def _build_patchers() -> list[Any]:
+    global _patchers
+    if _patchers is None:
+        from vcr.patch import CassettePatcherBuilder
+
+        patchers = list(CassettePatcherBuilder(CURRENT).build())
+        for patcher in patchers:
+            # httpx/httpx2 transports are patched method by method (vcrpy wraps the real method and
+            # keeps it as __wrapped__); connection classes (http.client) are left as vcrpy made them.
+            replacement = getattr(patcher, "new", None)
+            if isinstance(replacement, types.FunctionType) and callable(
+                getattr(replacement, "__wrapped__", None)
+            ):
+                patcher.new = _straight_through_when_closed(replacement)
+        _patchers = patchers
+    return _patchers
+
+
+def _install() -> None:
+    global _installed
+    if _installed:
+        return
+    entered: list[Any] = []
+    try:
+        for patcher in _build_patchers():
+            patcher.__enter__()
+            entered.append(patcher)
+    except BaseException:
+        for patcher in reversed(entered):
+            patcher.__exit__(None, None, None)
+        raise
+    _installed = True
+
+
+def _uninstall() -> None:
+    global _installed
+    if not _installed:
+        return
+    _installed = False
+    for patcher in reversed(_build_patchers()):
+        patcher.__exit__(None, None, None)
+
+
+def _settle() -> None:
+    """Take the patches out when nothing needs them any more."""
+    if _holds == 0 and CURRENT.depth == 0:
+        _uninstall()
+
+
+def is_installed() -> bool:
+    """Whether vcrpy's patches are in the HTTP transports now."""
+    return _installed
+
+
+def open_cassette(cassette: Any) -> None:
+    """Patch the transports (if not already) and answer from ``cassette`` until :func:`close_cassette`."""
+    with _lock:
+        _install()
+        CURRENT.push(cassette)
+
+
+def close_cassette(cassette: Any) -> None:
+    """Stop answering from ``cassette``; the patches go unless a hold or another open cassette keeps them."""
+    with _lock:
+        CURRENT.remove(cassette)
+        _settle()
+
+
+class PatchHold:
+    """Keeps the transport patches in between replay sessions, until :meth:`release`.
+
+    :meth:`acquire` and :meth:`release` may each be called any number of times: a hold counts once.
+    """
+
+    def __init__(self) -> None:
+        self.held = False
+
+    def acquire(self) -> None:
+        global _holds
+        with _lock:
+            if not self.held:
+                self.held = True
+                _holds += 1
+
+    def release(self) -> None:
+        global _holds
+        with _lock:
+            if self.held:
+                self.held = False
+                _holds -= 1
+                _settle()

@@ -1,0 +1,159 @@
+"""vcrpy's transport patches kept in across sessions: each session still answers from its own cassette,
+nothing is patched once the last session closes and no hold is left, and files are read anew."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import httpx2
+import pytest
+from vcr import patch as vcr_patch
+
+from pytest_flywheel.replay import CassetteMissError, Redactor, patching, replay_case, write_case_cassette
+from pytest_flywheel.replay.cassette_file import CassetteFormatError
+from pytest_flywheel.testing import MessagesAPIServer, text_message
+
+from .spans import ask, llm_span
+
+CLOSED = "http://127.0.0.1:9"
+# What vcrpy saved of httpx2's transports when it was imported: the real methods.
+REAL_HANDLE_REQUEST = vcr_patch._Httpx2HttpTransport_handle_request
+REAL_HANDLE_ASYNC_REQUEST = vcr_patch._Httpx2AsyncHttpTransport_handle_async_request
+
+
+def sdk(base_url: str = CLOSED) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="test-key", base_url=base_url, max_retries=0)
+
+
+def reply_to(client: anthropic.Anthropic, question: str) -> str:
+    block = client.messages.create(**ask(question)).content[0]
+    assert block.type == "text"
+    return block.text
+
+
+def transports_are_real() -> bool:
+    return (
+        httpx2.HTTPTransport.handle_request is REAL_HANDLE_REQUEST
+        and httpx2.AsyncHTTPTransport.handle_async_request is REAL_HANDLE_ASYNC_REQUEST
+    )
+
+
+@pytest.fixture
+def cassettes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """``a.yaml`` answers "Where is A?" with "Alpha", ``b.yaml`` "Where is B?" with "Bravo"."""
+    monkeypatch.chdir(tmp_path)
+    first = write_case_cassette(
+        [llm_span(ask("Where is A?"), text_message("Alpha"))], tmp_path / "a.yaml", redactor=Redactor()
+    )
+    second = write_case_cassette(
+        [llm_span(ask("Where is B?"), text_message("Bravo"))], tmp_path / "b.yaml", redactor=Redactor()
+    )
+    return first, second
+
+
+@pytest.fixture
+def hold() -> Iterator[patching.PatchHold]:
+    held = patching.PatchHold()
+    held.acquire()
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+def test_a_session_on_its_own_patches_the_transports_only_while_it_is_open(
+    cassettes: tuple[Path, Path],
+) -> None:
+    assert transports_are_real()
+    with replay_case(cassettes[0]) as session:
+        assert not transports_are_real()
+        assert reply_to(sdk(), "Where is A?") == "Alpha"
+    session.raise_for_miss()
+    assert transports_are_real() and not patching.is_installed()
+
+
+def test_patches_held_across_sessions_still_answer_each_from_its_own_cassette(
+    cassettes: tuple[Path, Path], hold: patching.PatchHold
+) -> None:
+    first, second = cassettes
+    with replay_case(first) as one:
+        assert reply_to(sdk(), "Where is A?") == "Alpha"
+    assert patching.is_installed() and not transports_are_real()  # kept in by the hold
+    with replay_case(second) as two:
+        assert reply_to(sdk(), "Where is B?") == "Bravo"
+        with pytest.raises(CassetteMissError):
+            sdk().messages.create(**ask("Where is A?"))  # the first cassette's request, not this one's
+    one.raise_for_miss()
+    with pytest.raises(CassetteMissError) as missed:
+        two.raise_for_miss()
+    assert str(missed.value).startswith("The cassette b.yaml holds no response to POST")
+    assert 'differs at messages[0].content: "Where is A?" here, "Where is B?" recorded' in str(missed.value)
+    assert (one.http_played, two.http_played) == (1, 1)
+    assert one.misses == []
+
+    hold.release()
+    assert transports_are_real() and not patching.is_installed()
+
+
+def test_between_held_sessions_requests_reach_the_real_server_and_are_recorded_nowhere(
+    cassettes: tuple[Path, Path], hold: patching.PatchHold
+) -> None:
+    first, second = cassettes
+    before = (first.read_text(), second.read_text())
+    with replay_case(first, record_mode="new_episodes"):
+        reply_to(sdk(), "Where is A?")
+    assert patching.is_installed()
+    with MessagesAPIServer() as server:
+        server.queue(text_message("live answer"))
+        assert reply_to(sdk(server.base_url), "anything") == "live answer"
+        assert len(server.message_requests) == 1
+    with replay_case(second, record_mode="new_episodes"):
+        reply_to(sdk(), "Where is B?")
+    assert (first.read_text(), second.read_text()) == before
+
+
+def test_releasing_the_hold_inside_a_session_leaves_the_patches_until_it_closes(
+    cassettes: tuple[Path, Path],
+) -> None:
+    held = patching.PatchHold()
+    held.acquire()
+    with replay_case(cassettes[0]):
+        held.release()
+        held.release()  # a second release counts for nothing
+        assert reply_to(sdk(), "Where is A?") == "Alpha"
+    assert transports_are_real()
+
+
+def test_a_cassette_that_cannot_be_loaded_leaves_nothing_patched(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("interactions: [unclosed\n")
+    with pytest.raises(CassetteFormatError):
+        with replay_case(broken):
+            pass  # pragma: no cover - the session never opens
+    assert transports_are_real() and not patching.is_installed()
+
+
+def test_a_cassette_edited_between_sessions_is_read_again(
+    cassettes: tuple[Path, Path], hold: patching.PatchHold
+) -> None:
+    first = cassettes[0]
+    with replay_case(first):
+        assert reply_to(sdk(), "Where is A?") == "Alpha"
+    first.write_text(first.read_text().replace("Alpha", "Alpine"))
+    with replay_case(first) as again:
+        assert reply_to(sdk(), "Where is A?") == "Alpine"
+    again.raise_for_miss()
+
+
+def test_a_request_is_matched_as_recorded_when_vcrpy_filters_it_several_times(
+    cassettes: tuple[Path, Path],
+) -> None:
+    """The same question asked twice, recorded once: the second ask is a miss (played already)."""
+    with replay_case(cassettes[0]) as session:
+        assert reply_to(sdk(), "Where is A?") == "Alpha"
+        with pytest.raises(CassetteMissError):
+            sdk().messages.create(**ask("Where is A?"))
+    assert session.misses[0].kind == "request"
+    assert "has already played back every recorded response" in str(session.misses[0])
