@@ -65,8 +65,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if not hasattr(item, "flywheel_next"):
+        # Not a suite case: the transport patches suite cases keep in between them come out first.
+        state = item.config.stash.get(STATE_KEY, None)
+        if state is not None and state.runtime is not None:
+            state.runtime.release_transport_patches()
+        return
     # Under xdist a worker knows only the item it runs next; a case item may start that one ahead.
-    if nextitem is not None and hasattr(item, "flywheel_next"):
+    if nextitem is not None:
         item.flywheel_next = nextitem
 
 

@@ -161,6 +161,7 @@ class CasePipeline:
         if target is None:
             target = self._targets[name] = import_target(name, root=runtime.settings.root)
         arguments = dict(case.input or {})
+        runtime.hold_transport_patches()  # suite cases run one after another: patch the transports once
         run = run_in_cassette(
             functools.partial(call_target, target, arguments),
             cassette=item.cassette_path,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_flywheel.judge.service import CachedJudge
     from pytest_flywheel.judge.types import Judge
     from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.replay.patching import PatchHold
 
 WORKER_OUTPUT_KEY = "flywheel_verdicts"
 
@@ -54,6 +55,7 @@ class FlywheelRuntime:
         self._hook_judge: Any = None
         self._redactor: Redactor | None = None
         self._pipeline: CasePipeline | None = None
+        self._patch_hold: PatchHold | None = None
 
     @property
     def options(self) -> FlywheelOptions:
@@ -79,8 +81,8 @@ class FlywheelRuntime:
 
     def _redact_hook(self, text: str) -> str | None:
         hook = getattr(self.config.hook, "pytest_flywheel_redact", None)
-        if hook is None:
-            return None
+        if hook is None or not hook.get_hookimpls():
+            return None  # nobody implements it: spare a hook call for every piece of text redacted
         answer = hook(text=text)
         return answer if isinstance(answer, str) else None
 
@@ -97,6 +99,21 @@ class FlywheelRuntime:
         if self._pipeline is None:
             self._pipeline = CasePipeline(self)
         return self._pipeline
+
+    def hold_transport_patches(self) -> None:
+        """Keep vcrpy's transport patches in from one suite case to the next (the plugin releases them
+        before any other test runs, and at session end), instead of patching them in and out for
+        every case."""
+        if self._patch_hold is None:
+            from pytest_flywheel.replay.patching import PatchHold
+
+            self._patch_hold = PatchHold()
+        self._patch_hold.acquire()
+
+    def release_transport_patches(self) -> None:
+        """Take vcrpy's transport patches out (unless a replay session is open right now)."""
+        if self._patch_hold is not None:
+            self._patch_hold.release()
 
     def model_for(self, requested: str | None) -> str:
         """The judge model: the option (command line / ini) > the suite file's > [tool.flywheel] / env."""
@@ -178,6 +195,7 @@ class FlywheelRuntime:
     def finish_session(self, session: pytest.Session) -> None:
         """Worker: hand the verdicts to the controller. Controller: write the verdict file once, the JSON
         report, record the run, and fail the session when a pass rate is below the minimum."""
+        self.release_transport_patches()
         if self._pipeline is not None:
             self._pipeline.drain()
         for service in self._services.values():
@@ -268,6 +286,7 @@ class FlywheelRuntime:
         warnings.warn(FlywheelWarning(message), stacklevel=2)
 
     def close(self) -> None:
+        self.release_transport_patches()
         for service in self._services.values():
             service.close()
 
