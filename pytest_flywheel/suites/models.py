@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pytest_flywheel.config import Settings
+from pytest_flywheel.judge.checks import CHECK_KINDS as JUDGE_CHECK_KINDS
 
 SUITE_FORMAT_VERSION: Literal[1] = 1
 
@@ -99,16 +100,8 @@ Check = (
 #: An assertion: a sentence for the LLM judge, or a deterministic check.
 Assertion = str | Check
 
-#: The keys that name a check kind, in the order the docs list them.
-CHECK_KINDS: tuple[str, ...] = (
-    "contains",
-    "not_contains",
-    "regex",
-    "json_schema",
-    "tool_called",
-    "max_latency_ms",
-    "max_cost_usd",
-)
+#: The keys that name a check kind, in the order the docs list them: the judge's, which runs them.
+CHECK_KINDS: tuple[str, ...] = JUDGE_CHECK_KINDS
 
 
 def check_spec(check: Check) -> dict[str, Any]:
