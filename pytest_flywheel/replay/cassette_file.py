@@ -100,14 +100,15 @@ def _normalize_interaction(interaction: Any) -> Any:
 
 
 def load_cassette_data(text: str, *, source: Path | str = "<cassette>") -> dict[str, Any]:
-    """Parse cassette YAML with vcrpy's own (safe) loader, normalising foreign variants.
+    """Parse cassette YAML as vcrpy's own (safe) loader does (faster: see ``cassette_yaml``), normalising
+    foreign variants.
 
     Raises :class:`CassetteFormatError` naming ``source`` when the text is not a cassette.
     """
-    from vcr.serializers import yamlserializer
+    from pytest_flywheel.replay.cassette_yaml import load_cassette_yaml
 
     try:
-        data = yamlserializer.deserialize(text)
+        data = load_cassette_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
