@@ -117,6 +117,14 @@ class ToolMiss(Exception):
         self.already_played = already_played
 
 
+def _record_nothing() -> bool:
+    return False
+
+
+def _no_session(miss: ToolMiss) -> BaseException:
+    return RuntimeError(f"tool {miss.tool!r} was called after its replay session closed")
+
+
 class ToolReplayer:
     """The tool interceptor of a replay session (satisfies ``pytest_flywheel.tracing.hooks.ToolInterceptor``).
 
@@ -156,6 +164,12 @@ class ToolReplayer:
             )
             for item in interactions
         ]
+
+    def detach(self) -> None:
+        """Drop the session's callbacks once it is closed (no call can reach the replayer any more),
+        so that the session and its replayer do not hold each other alive."""
+        self._record = _record_nothing
+        self._on_miss = _no_session
 
     @property
     def dirty(self) -> bool:

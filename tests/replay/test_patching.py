@@ -157,3 +157,22 @@ def test_a_request_is_matched_as_recorded_when_vcrpy_filters_it_several_times(
             sdk().messages.create(**ask("Where is A?"))
     assert session.misses[0].kind == "request"
     assert "has already played back every recorded response" in str(session.misses[0])
+
+
+def test_a_closed_session_and_its_cassette_are_freed_without_the_cycle_collector(
+    cassettes: tuple[Path, Path],
+) -> None:
+    import gc
+    import weakref
+
+    gc.collect()
+    gc.disable()
+    try:
+        with replay_case(cassettes[0]) as session:
+            assert reply_to(sdk(), "Where is A?") == "Alpha"
+        assert session.http_played == 1 and session.unplayed == {"http": 0, "tools": 0}  # counts stay
+        freed = [weakref.ref(session), weakref.ref(session.vcr_cassette)]
+        del session
+        assert [ref() for ref in freed] == [None, None]
+    finally:
+        gc.enable()
