@@ -16,12 +16,19 @@ import importlib
 import json
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_flywheel.replay.errors import RecordedToolError
 from pytest_flywheel.replay.matching import json_equal
 from pytest_flywheel.replay.redact import Redactor
+
+#: True while a tool call this replayer let through is running: tools it calls in turn are neither
+#: replayed nor recorded. Replay answers the outer call from the cassette, so the inner ones never run
+#: on replay; recording them too would leave interactions no replay plays (the cassette written from a
+#: trace leaves them out for the same reason, and so does the trajectory).
+_inside_tool_call: ContextVar[bool] = ContextVar("flywheel_inside_tool_call", default=False)
 
 
 @dataclass
@@ -228,33 +235,43 @@ class ToolReplayer:
     # -- the ToolInterceptor protocol --------------------------------------------------------------
 
     def intercept(self, *, tool: str, arguments: dict[str, Any], call: Callable[[], Any]) -> Any:
+        if _inside_tool_call.get():
+            return call()  # a tool inside a tool: the outer call is the one recorded and replayed
         matchable = self.redactor.value(arguments)
         found = self._lookup(tool, matchable)
         if isinstance(found, ToolMiss):
             raise self._on_miss(found)
         if found is not None:
             return self._play(found)
+        token = _inside_tool_call.set(True)
         try:
             result = call()
         except Exception as exc:
             self._store(tool, matchable, exc=exc)
             raise
+        finally:
+            _inside_tool_call.reset(token)
         self._store(tool, matchable, result=result)
         return result
 
     async def intercept_async(
         self, *, tool: str, arguments: dict[str, Any], call: Callable[[], Awaitable[Any]]
     ) -> Any:
+        if _inside_tool_call.get():
+            return await call()
         matchable = self.redactor.value(arguments)
         found = self._lookup(tool, matchable)
         if isinstance(found, ToolMiss):
             raise self._on_miss(found)
         if found is not None:
             return self._play(found)
+        token = _inside_tool_call.set(True)
         try:
             result = await call()
         except Exception as exc:
             self._store(tool, matchable, exc=exc)
             raise
+        finally:
+            _inside_tool_call.reset(token)
         self._store(tool, matchable, result=result)
         return result

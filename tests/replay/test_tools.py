@@ -297,3 +297,33 @@ def test_the_session_counts_what_the_run_left_unplayed(cassette: Path) -> None:
     with replay_case(cassette) as session:
         call_tool("lookup_order", must_not_run, order_id="W1", fields={"a": 1, "b": 2})
     assert session.unplayed == {"http": 1, "tools": 5}
+
+
+def test_a_tool_called_inside_a_tool_is_neither_recorded_nor_replayed_on_its_own(tmp_path: Path) -> None:
+    from pytest_flywheel.tracing import track
+
+    ran: list[str] = []
+
+    @track(type="tool")
+    def lookup_order(order_id: str) -> dict[str, str]:
+        ran.append(f"lookup {order_id}")
+        return {"status": "delivered", "order_id": order_id}
+
+    @track(type="tool")
+    def check_refund(order_id: str) -> bool:
+        ran.append(f"check {order_id}")
+        return lookup_order(order_id)["status"] == "delivered"
+
+    path = tmp_path / "nested.yaml"
+    with replay_case(path, record_mode="once") as recording:
+        assert check_refund("A1") is True
+    recording.raise_for_miss()
+    assert ran == ["check A1", "lookup A1"]
+    assert [t["tool"] for t in tools_in(path)] == ["check_refund"]  # the outer call only
+
+    ran.clear()
+    with replay_case(path) as replay:
+        assert check_refund("A1") is True
+    replay.raise_for_miss()
+    assert ran == []
+    assert replay.unplayed == {"http": 0, "tools": 0}
