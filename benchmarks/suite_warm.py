@@ -9,7 +9,11 @@ Side by side in one run, alternating, each in a fresh ``python -m pytest`` proce
 
 Target: flywheel <= 1.5x plain. The project is generated in a temporary folder by a real recording run.
 
-    /work/venv/bin/python benchmarks/suite_warm.py [--cases 1000] [--repeat 3]
+``--before DIR`` also times, in the same rounds, the flywheel run of another version of the package:
+``DIR`` holds its ``pytest_flywheel`` folder (for instance ``git archive REV pytest_flywheel | tar -x
+-C DIR``) and goes first on ``PYTHONPATH`` for that run only.
+
+    /work/venv/bin/python benchmarks/suite_warm.py [--cases 1000] [--repeat 3] [--before DIR]
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from suite_project import environment, pytest_command, record, suite_args, write
 def timed(root: Path, args: list[str], **extra: str) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        pytest_command(*args), cwd=root, env=environment(root, **extra), capture_output=True, text=True, check=False
+        pytest_command(*args),
+        cwd=root,
+        env=environment(root, **extra),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -42,7 +51,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", type=Path, default=None, help="folder holding another pytest_flywheel")
     args = parser.parse_args()
+    if args.before is not None and not (args.before / "pytest_flywheel" / "plugin.py").is_file():
+        parser.error(f"{args.before} holds no pytest_flywheel package")
     with tempfile.TemporaryDirectory(prefix="flywheel-warm-") as folder:
         root = Path(folder)
         write_project(root, cases=args.cases)
@@ -51,15 +63,24 @@ def main() -> int:
         before = verdicts.read_bytes()
         flywheel: list[float] = []
         plain: list[float] = []
+        older: list[float] = []
         for _ in range(args.repeat):
             flywheel.append(timed(root, [*suite_args(), "--flywheel-offline"]))
             plain.append(timed(root, ["plain/test_plain.py"], AGENT_TRANSPORT="memory"))
+            if args.before is not None:
+                older.append(
+                    timed(root, [*suite_args(), "--flywheel-offline"], PYTHONPATH=str(args.before.resolve()))
+                )
         assert verdicts.read_bytes() == before, "a warm run must not rewrite the verdict file"
         fly, base = statistics.median(flywheel), statistics.median(plain)
         print(f"warm run: {args.cases} cases x 3 sentence assertions (cached), cassettes replayed")
         print(f"  flywheel     median {fly:.2f} s  runs {_fmt(flywheel)}")
         print(f"  plain pytest median {base:.2f} s  runs {_fmt(plain)}")
         print(f"  ratio flywheel / plain: {fly / base:.2f}x (target <= 1.5x)")
+        if older:
+            old = statistics.median(older)
+            print(f"  before ({args.before}) median {old:.2f} s  runs {_fmt(older)}")
+            print(f"  ratio before / plain: {old / base:.2f}x")
     return 0
 
 
