@@ -176,3 +176,24 @@ def test_a_closed_session_and_its_cassette_are_freed_without_the_cycle_collector
         assert [ref() for ref in freed] == [None, None]
     finally:
         gc.enable()
+
+
+def test_async_requests_replay_in_held_sessions_and_reach_the_server_between_them(
+    cassettes: tuple[Path, Path], hold: patching.PatchHold
+) -> None:
+    import asyncio
+
+    async def ask_async(base_url: str, question: str) -> str:
+        async with anthropic.AsyncAnthropic(api_key="test-key", base_url=base_url, max_retries=0) as client:
+            message = await client.messages.create(**ask(question))
+        block = message.content[0]
+        assert block.type == "text"
+        return block.text
+
+    with replay_case(cassettes[0]):
+        assert asyncio.run(ask_async(CLOSED, "Where is A?")) == "Alpha"
+    with MessagesAPIServer() as server:
+        server.queue(text_message("live async answer"))
+        assert asyncio.run(ask_async(server.base_url, "anything")) == "live async answer"
+    with replay_case(cassettes[1]):
+        assert asyncio.run(ask_async(CLOSED, "Where is B?")) == "Bravo"
