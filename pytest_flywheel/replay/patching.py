@@ -124,6 +124,20 @@ def _straight_through_when_closed(replacement: Any) -> Any:
     return handle
 
 
+def _make_vcr_request(real_request: Any, real_request_body: bytes) -> Any:
+    """vcrpy's request for an httpx/httpx2 request, its headers read in one pass.
+
+    vcrpy's own builds its headers by looking each name up in the httpx ``Headers``, a scan of every
+    header per name; ``items()`` gives the same names (lower-cased, in order) and values (repeated
+    headers joined with ", ") at once.
+    """
+    from vcr.request import Request
+
+    return Request(
+        real_request.method, str(real_request.url), real_request_body, dict(real_request.headers.items())
+    )
+
+
 def _build_patchers() -> list[Any]:
     global _patchers
     if _patchers is None:
@@ -138,6 +152,12 @@ def _build_patchers() -> list[Any]:
                 getattr(replacement, "__wrapped__", None)
             ):
                 patcher.new = _straight_through_when_closed(replacement)
+        from unittest import mock
+
+        from vcr.stubs import httpx_stubs
+
+        if callable(getattr(httpx_stubs, "_make_vcr_request", None)):
+            patchers.append(mock.patch.object(httpx_stubs, "_make_vcr_request", _make_vcr_request))
         _patchers = patchers
     return _patchers
 

@@ -197,3 +197,19 @@ def test_async_requests_replay_in_held_sessions_and_reach_the_server_between_the
         assert asyncio.run(ask_async(server.base_url, "anything")) == "live async answer"
     with replay_case(cassettes[1]):
         assert asyncio.run(ask_async(CLOSED, "Where is B?")) == "Bravo"
+
+
+def test_requests_reach_vcrpy_with_the_headers_its_own_stub_would_give_it() -> None:
+    from vcr.request import Request
+
+    request = httpx2.Request(
+        "POST",
+        "http://127.0.0.1:9/v1/messages?beta=true",
+        headers=[("X-Trace", "a"), ("content-type", "application/json"), ("x-trace", "b"), ("Accept", "*/*")],
+        content=b'{"q": 1}',
+    )
+    ours = patching._make_vcr_request(request, b'{"q": 1}')
+    theirs = Request(request.method, str(request.url), b'{"q": 1}', request.headers)  # what vcrpy builds
+    assert (ours.method, ours.uri, ours.body) == (theirs.method, theirs.uri, theirs.body)
+    assert list(ours.headers.items()) == list(theirs.headers.items())
+    assert ours.headers["X-TRACE"] == "a, b"
