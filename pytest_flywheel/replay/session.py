@@ -124,6 +124,14 @@ class _RecordHooks:
         self.loading = False
         #: The last two (request, filtered request) pairs, newest first (see :meth:`request`).
         self.filtered: tuple[tuple[Any, Any], ...] = ()
+        #: Request bodies redacted in this session, by content: a replayed request's body is the one
+        #: loaded from the file, and vcrpy filters it again, so each is parsed and redacted once.
+        self.bodies: dict[bytes | str, bytes | str] = {}
+
+    def forget(self) -> None:
+        """Drop what the session remembered (it is closed)."""
+        self.filtered = ()
+        self.bodies = {}
 
     def request(self, request: Any) -> Any:
         """vcrpy's ``before_record_request``: the request as it is matched and recorded.
@@ -157,10 +165,15 @@ class _RecordHooks:
         headers = _without(dict(request.headers), _NOISY_REQUEST_HEADERS, "x-stainless-")
         request.headers = self.redactor.headers(headers)
         body = request.body
-        if isinstance(body, bytes):
-            request.body = self.redactor.body(body)
-        elif isinstance(body, str):
-            request.body = self.redactor.body(body)
+        if isinstance(body, bytes | str):
+            redacted = self.bodies.get(body)
+            if redacted is None:
+                if isinstance(body, bytes):  # (two calls: Redactor.body returns the type it is given)
+                    redacted = self.redactor.body(body)
+                else:
+                    redacted = self.redactor.body(body)
+                self.bodies[body] = redacted
+            request.body = redacted
         return request
 
     def _redact_response(self, response: dict[str, Any]) -> dict[str, Any]:
@@ -438,7 +451,7 @@ class ReplaySession:
                 self._placeholder_key = False
             cassette, was_open = self._cassette, self._open
             self._open = False  # the cassette stays, for its counts
-            self._hooks.filtered = ()
+            self._hooks.forget()
             if cassette is not None and was_open:
                 try:
                     if self.record_mode != "none":

@@ -213,3 +213,36 @@ def test_requests_reach_vcrpy_with_the_headers_its_own_stub_would_give_it() -> N
     assert (ours.method, ours.uri, ours.body) == (theirs.method, theirs.uri, theirs.body)
     assert list(ours.headers.items()) == list(theirs.headers.items())
     assert ours.headers["X-TRACE"] == "a, b"
+
+
+class CountingRedactor(Redactor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[bytes | str] = []
+
+    def body(self, body):  # type: ignore[no-untyped-def,override]
+        self.bodies.append(body)
+        return super().body(body)
+
+
+def test_a_secret_in_a_request_body_is_recorded_redacted_and_replays_each_body_redacted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    secret = "sk-ant-api03-FAKEfakeFAKE_0123456789-abcdef"
+    path = tmp_path / "secret.yaml"
+    with MessagesAPIServer() as server:
+        server.queue(text_message("noted"))
+        with replay_case(path, record_mode="once"):
+            assert reply_to(sdk(server.base_url), f"my key is {secret}") == "noted"
+    text = path.read_text()
+    assert secret not in text and "[REDACTED]" in text
+
+    redactor = CountingRedactor()
+    with replay_case(path, redactor=redactor) as session:
+        assert reply_to(sdk(), f"my key is {secret}") == "noted"
+    session.raise_for_miss()
+    request_bodies = [body for body in redactor.bodies if isinstance(body, bytes) and b'"messages"' in body]
+    # One for the recorded request, one for the live one; vcrpy's further passes are remembered.
+    assert len(request_bodies) == 2
+    assert sum(1 for body in request_bodies if isinstance(body, bytes) and secret.encode() in body) == 1
