@@ -27,7 +27,7 @@ from pytest_flywheel.config import load_settings
 from pytest_flywheel.store import Store
 from pytest_flywheel.testing import MessagesAPIServer, text_message, tool_use_message
 
-FAKE_KEY = "sk-ant-api03-PRODUCTION-e2e-0123456789abcdefABCDEF_xyz"
+FAKE_KEY = "sk-ant\x2dapi03-PRODUCTION-e2e-0123456789abcdefABCDEF_xyz"
 COOKIE = "__cf_bm=E2E-COOKIE-VALUE-5f4dcc3b"
 EMAIL = "dana.customer@example.org"
 FINAL = "Order W123 shipped on Monday; I could not refund it because it has already shipped."

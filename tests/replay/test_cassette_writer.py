@@ -189,7 +189,7 @@ def test_an_api_error_replays_as_the_same_error_at_once(tmp_path: Path) -> None:
 
 
 def test_secrets_and_project_patterns_never_reach_the_file_yet_the_case_still_replays(tmp_path: Path) -> None:
-    kwargs = ask("I am bob@example.com, my key is sk-ant-api03-LEAKED_key-123")
+    kwargs = ask("I am bob@example.com, my key is sk-ant\x2dapi03-LEAKED_key-123")
     reply = text_message("Hello bob@example.com")
     redactor = Redactor([EMAIL])
     spans = [

