@@ -255,6 +255,8 @@ class FlywheelState:
     registered_markers: set[str] = field(default_factory=set)
     #: When the session was configured (the report's ``started_at``).
     started_at: float = field(default_factory=time.time)
+    #: True once collection's objects were frozen out of the cyclic GC (undone at unconfigure).
+    gc_frozen: bool = False
     _settings: Settings | None = None
     runtime: FlywheelRuntime | None = None
 
