@@ -10,7 +10,7 @@ Measured side by side in one process, through the real Anthropic SDK and the jud
 
 Each is repeated ``--repeat`` times; medians are reported. Run::
 
-    /work/venv/bin/python benchmarks/judge_cold.py [--cases 100] [--workers 8] [--repeat 3]
+    python benchmarks/judge_cold.py [--cases 100] [--workers 8] [--repeat 3]
 """
 
 from __future__ import annotations

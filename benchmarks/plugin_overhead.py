@@ -4,7 +4,7 @@ Side by side in one run, alternating, each a fresh ``python -m pytest`` process 
 flywheel suite, marker or fixture (20 trivial tests): with the plugin loaded as installed, and with
 ``-p no:flywheel``. Reports the medians and the difference (target: well under 0.1 s).
 
-    /work/venv/bin/python benchmarks/plugin_overhead.py [--repeat 21]
+    python benchmarks/plugin_overhead.py [--repeat 21]
 """
 
 from __future__ import annotations

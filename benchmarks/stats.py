@@ -1,6 +1,6 @@
 """Benchmark: ``flywheel stats`` over 100,000 traces (~1,000,000 spans), against loading rows into Python.
 
-    /work/venv/bin/python benchmarks/stats.py [--traces 100000] [--repeat 5] [--rebuild]
+    python benchmarks/stats.py [--traces 100000] [--repeat 5] [--rebuild]
 
 The store is generated once (deterministic, seeded) with bulk ``executemany`` inserts in the store's
 own column order, and cached under the temp dir between runs; opening it through ``Store`` applies any

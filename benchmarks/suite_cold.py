@@ -5,7 +5,7 @@ run ahead and overlap) against the same run with the run-ahead turned off
 (``FLYWHEEL_JUDGE_LOOKAHEAD=0``: one judge call after another, as pytest runs items). Cassettes are
 replayed in both; the verdict file is deleted before every run so every assertion is judged.
 
-    /work/venv/bin/python benchmarks/suite_cold.py [--cases 100] [--repeat 3] [--delay 0.2]
+    python benchmarks/suite_cold.py [--cases 100] [--repeat 3] [--delay 0.2]
 """
 
 from __future__ import annotations

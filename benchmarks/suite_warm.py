@@ -13,7 +13,7 @@ Target: flywheel <= 1.5x plain. The project is generated in a temporary folder b
 ``DIR`` holds its ``pytest_flywheel`` folder (for instance ``git archive REV pytest_flywheel | tar -x
 -C DIR``) and goes first on ``PYTHONPATH`` for that run only.
 
-    /work/venv/bin/python benchmarks/suite_warm.py [--cases 1000] [--repeat 3] [--before DIR]
+    python benchmarks/suite_warm.py [--cases 1000] [--repeat 3] [--before DIR]
 """
 
 from __future__ import annotations
