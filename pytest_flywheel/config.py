@@ -10,6 +10,8 @@ pyproject key          environment variable        meaning (default)
 ``dir``                ``FLYWHEEL_DIR``            the committed corpus folder (``flywheel``)
 ``project``            ``FLYWHEEL_PROJECT``        default project name for traces (``default``)
 ``judge_model``        ``FLYWHEEL_JUDGE_MODEL``    the judge's Anthropic model
+``judge_workers``      ``FLYWHEEL_JUDGE_WORKERS``  judge calls in flight at once (8; read by the judge)
+``analyst_model``      ``FLYWHEEL_ANALYST_MODEL``  ``flywheel analyze``'s model (the judge model)
 ``redact``             (none)                      extra regexes whose matches are scrubbed
 ``prices``             (none)                      per-model USD prices per million tokens
 ``queue_size``         ``FLYWHEEL_QUEUE_SIZE``     tracing queue bound, in spans (10000)
