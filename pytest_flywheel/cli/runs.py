@@ -84,11 +84,11 @@ def run_list(args: argparse.Namespace) -> int:
                 }
             )
         return 0
-    print(f"{'RUN':<20} {'STARTED':<19} {'COMMIT':<8} {'PASS RATE':<18} SUITES")
+    print(f"{'RUN':<32} {'STARTED':<19} {'COMMIT':<8} {'PASS RATE':<18} SUITES")
     for run in runs:
         commit = (run.git_commit or "")[:7]
         print(
-            f"{run.id:<20} {format_time(run.started_at):<19} {commit:<8} "
+            f"{run.id:<32} {format_time(run.started_at):<19} {commit:<8} "
             f"{_pass_rate(run, counts[run.id]):<18} {', '.join(run.suites) or '(marked tests)'}"
         )
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -12,12 +11,7 @@ from pytest_flywheel.config import Settings
 from pytest_flywheel.runs.model import AssertionResult, CaseResult, RunRecord
 from pytest_flywheel.runs.queries import save_run
 from pytest_flywheel.store import Store
-
-
-def new_run_id(now: float | None = None) -> str:
-    """A time-ordered id: milliseconds since the epoch in hex, then randomness."""
-    millis = int((time.time() if now is None else now) * 1000)
-    return f"{millis:012x}{secrets.token_hex(4)}"
+from pytest_flywheel.tracing.ids import new_id
 
 
 def git_info(root: Path) -> tuple[str | None, str | None]:
@@ -92,7 +86,7 @@ def run_from_report(report: dict[str, Any], *, run_id: str | None = None) -> Run
     ended = float(_first(report, "ended_at", "finished_at", default=time.time()))
     started = float(_first(report, "started_at", default=ended))
     return RunRecord(
-        id=run_id or new_run_id(started),
+        id=run_id or new_id(),  # time-ordered, like trace ids
         started_at=started,
         ended_at=ended,
         cases=cases,
