@@ -25,9 +25,16 @@ plain test never sees a patched transport.
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 import threading
 import types
 from typing import Any
+
+try:  # how vcrpy's httpx stub turns a recorded response into the transport's response
+    from vcr.stubs.httpx_stubs import _deserialize_response
+except ImportError:  # pragma: no cover - a vcrpy without it: every request goes through its stub
+    _deserialize_response = None
 
 _lock = threading.RLock()
 
@@ -110,15 +117,71 @@ _installed = False
 _holds = 0
 
 
+#: What a cassette's ``flywheel_answer`` returns for a request that goes to the real transport.
+PASS_THROUGH: Any = object()
+
+
+def _httpx_of(request: Any) -> Any:
+    """The module (``httpx`` or ``httpx2``) a request object comes from."""
+    return sys.modules[type(request).__module__.partition(".")[0]]
+
+
+def _play(cassette: Any, request: Any, body: bytes, httpx: Any) -> Any:
+    """The recorded response for ``request`` as the transport returns it, :data:`PASS_THROUGH`, or
+    None when vcrpy's own stub must handle the request (a miss to refuse, or one to record)."""
+    answer = getattr(cassette, "flywheel_answer", None)
+    if answer is None or _deserialize_response is None:
+        return None
+    played = answer(request.method, str(request.url), request.headers, body)
+    if played is None or played is PASS_THROUGH:
+        return played
+    return _deserialize_response(played, httpx)
+
+
 def _straight_through_when_closed(replacement: Any) -> Any:
-    """vcrpy's replacement of a transport method, calling the real method itself while no case
-    cassette is open (vcrpy's stub would read the whole request and response into memory first)."""
+    """vcrpy's replacement of an httpx/httpx2 transport method, with two short cuts.
+
+    While no case cassette is open, the real method is called directly (vcrpy's stub would read the
+    whole request and response into memory first). While one is, the cassette is asked first
+    (``flywheel_answer``: a recorded response found with replay's own matching, not vcrpy's request
+    objects, filters and matcher calls, which cost several times the SDK's own handling of a reply);
+    only what it does not answer goes through vcrpy's stub, which refuses or records it.
+    """
     real = replacement.__wrapped__
+
+    if inspect.iscoroutinefunction(real):
+
+        @functools.wraps(real)
+        async def handle_async(transport: Any, request: Any) -> Any:
+            cassette = CURRENT.cassette
+            if cassette is None:
+                return await real(transport, request)
+            httpx = _httpx_of(request)
+            # Read the body as vcrpy's stub does, and put it back for whoever reads it next.
+            body = b"".join([part async for part in request.stream])
+            request.stream = httpx.ByteStream(body)
+            played = _play(cassette, request, body, httpx)
+            if played is PASS_THROUGH:
+                return await real(transport, request)
+            if played is not None:
+                return played
+            return await replacement(transport, request)
+
+        return handle_async
 
     @functools.wraps(real)
     def handle(transport: Any, request: Any) -> Any:
-        if not CURRENT._open:
+        cassette = CURRENT.cassette
+        if cassette is None:
             return real(transport, request)
+        httpx = _httpx_of(request)
+        body = b"".join(request.stream)
+        request.stream = httpx.ByteStream(body)
+        played = _play(cassette, request, body, httpx)
+        if played is PASS_THROUGH:
+            return real(transport, request)
+        if played is not None:
+            return played
         return replacement(transport, request)
 
     return handle
@@ -138,6 +201,18 @@ def _make_vcr_request(real_request: Any, real_request_body: bytes) -> Any:
     )
 
 
+def _is_httpx_transport_method(replacement: Any) -> bool:
+    """Whether a patcher's replacement is vcrpy's stub of an httpx/httpx2 transport's
+    ``handle_request`` or ``handle_async_request`` (other libraries' stubs take other arguments)."""
+    real = getattr(replacement, "__wrapped__", None)
+    return (
+        isinstance(replacement, types.FunctionType)
+        and callable(real)
+        and getattr(real, "__name__", "") in ("handle_request", "handle_async_request")
+        and str(getattr(real, "__module__", "")).partition(".")[0] in ("httpx", "httpx2")
+    )
+
+
 def _build_patchers() -> list[Any]:
     global _patchers
     if _patchers is None:
@@ -148,9 +223,7 @@ def _build_patchers() -> list[Any]:
             # httpx/httpx2 transports are patched method by method (vcrpy wraps the real method and
             # keeps it as __wrapped__); connection classes (http.client) are left as vcrpy made them.
             replacement = getattr(patcher, "new", None)
-            if isinstance(replacement, types.FunctionType) and callable(
-                getattr(replacement, "__wrapped__", None)
-            ):
+            if _is_httpx_transport_method(replacement):
                 patcher.new = _straight_through_when_closed(replacement)
         from unittest import mock
 

@@ -44,6 +44,7 @@ from pytest_flywheel.replay import patching
 from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer, read_cassette_bytes
 from pytest_flywheel.replay.errors import CassetteMissError
 from pytest_flywheel.replay.matching import (
+    RequestKey,
     api_path_matcher,
     api_query_matcher,
     first_difference,
@@ -166,15 +167,19 @@ class _RecordHooks:
         request.headers = self.redactor.headers(headers)
         body = request.body
         if isinstance(body, bytes | str):
-            redacted = self.bodies.get(body)
-            if redacted is None:
-                if isinstance(body, bytes):  # (two calls: Redactor.body returns the type it is given)
-                    redacted = self.redactor.body(body)
-                else:
-                    redacted = self.redactor.body(body)
-                self.bodies[body] = redacted
-            request.body = redacted
+            request.body = self.body(body)
         return request
+
+    def body(self, body: bytes | str) -> bytes | str:
+        """A request body, redacted (each distinct body once per session)."""
+        redacted = self.bodies.get(body)
+        if redacted is None:
+            if isinstance(body, bytes):  # (two calls: Redactor.body returns the type it is given)
+                redacted = self.redactor.body(body)
+            else:
+                redacted = self.redactor.body(body)
+            self.bodies[body] = redacted
+        return redacted
 
     def _redact_response(self, response: dict[str, Any]) -> dict[str, Any]:
         headers = _without(dict(response.get("headers") or {}), _NOISY_RESPONSE_HEADERS)
@@ -203,6 +208,52 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
     #: The open session (None once it is closed); set while the file loads.
     flywheel_session: ReplaySession | None = None
     flywheel_loading = False
+    #: The session's record hooks (redaction), for :meth:`flywheel_answer`.
+    flywheel_hooks: _RecordHooks | None = None
+    #: Recorded requests' match keys, by index in ``data`` (worked out on first use).
+    flywheel_keys: dict[int, RequestKey] | None = None
+
+    def flywheel_answer(self, method: str, uri: str, headers: Any, body: bytes) -> Any:
+        """The recorded response vcrpy would play for this live request, found without vcrpy's
+        request machinery (:mod:`pytest_flywheel.replay.patching` asks this first).
+
+        Returns :data:`~pytest_flywheel.replay.patching.PASS_THROUGH` for the judge's own requests
+        (vcrpy would let them through, unrecorded), the response (counted as played, as vcrpy's
+        ``play_response`` counts it) when an unplayed recorded request matches, and None otherwise:
+        vcrpy's own path then refuses the request (a miss) or records it, as the record mode says.
+        """
+        if is_judge_request(headers):
+            return patching.PASS_THROUGH
+        hooks = self.flywheel_hooks
+        if hooks is None or self.record_mode == VcrRecordMode.ALL:
+            return None
+        if not (self.rewound or self.allow_playback_repeats):
+            return None
+        loaded_count = getattr(self, "_loaded_count", None)
+        if loaded_count is None:  # a vcrpy whose play bookkeeping differs: let it play on its own
+            return None
+        keys = self.flywheel_keys
+        if keys is None:
+            keys = self.flywheel_keys = {}
+        live: RequestKey | None = None
+        play_counts = self.play_counts
+        repeats = self.allow_playback_repeats
+        for index, (stored, response) in enumerate(self.data):
+            if play_counts[index] and not repeats:
+                continue
+            if live is None:
+                live = RequestKey(method, hooks.redactor.url(uri), hooks.body(body))
+            recorded = keys.get(index)
+            if recorded is None:
+                recorded = keys[index] = RequestKey(stored.method, stored.uri, stored.body)
+            if live.matches(recorded):
+                # vcrpy's play_response: remember a loaded interaction the first time it plays (for
+                # drop_unused_requests), then count the play.
+                if not play_counts[index] and index < loaded_count:
+                    self._played_interactions.append((stored, response))
+                play_counts[index] += 1
+                return response
+        return None
 
     def append(self, request: Any, response: Any) -> None:
         if not self.flywheel_loading:
@@ -410,6 +461,7 @@ class ReplaySession:
             drop_unused_requests=self.record_mode == "rewrite",
         )
         cassette.flywheel_session = self
+        cassette.flywheel_hooks = self._hooks
         self._hooks.loading = cassette.flywheel_loading = True
         try:
             cassette._load()
@@ -465,6 +517,7 @@ class ReplaySession:
                     # Closed: nothing calls back into the session any more, and without these
                     # references the session, its cassette and its tools form no cycle.
                     cassette.flywheel_session = None
+                    cassette.flywheel_hooks = None
                     self._tools.detach()
 
 
