@@ -18,6 +18,7 @@ redacted the same way as the recorded one before the two are compared.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -64,12 +65,24 @@ _SECRET_JSON_KEY = re.compile(
     r")$"
 )
 
+# Text in which neither of the two built-in text patterns above can match (a quick first look).
+_MAYBE_SECRET = re.compile(r"sk-ant-|(?i:bearer\s)")
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_key(key: Any) -> bool:
+    """Whether a JSON key names a credential (keys repeat endlessly; each is looked at once)."""
+    return isinstance(key, str) and _SECRET_JSON_KEY.match(key) is not None
+
+
 RedactHook = Callable[[str], "str | None"]
 """A user's redaction step: the text with its secrets replaced, or None to leave it as it is."""
 
 _Body = TypeVar("_Body", bytes, str)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_header(name: str) -> bool:
     """Whether a header of this name carries something that must not be written down."""
     lowered = name.lower()
@@ -97,8 +110,9 @@ class Redactor:
         """``text`` with every secret and every match of the project's patterns replaced."""
         if not text:
             return text
-        text = _ANTHROPIC_KEY.sub(REDACTED, text)
-        text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
+        if _MAYBE_SECRET.search(text) is not None:
+            text = _ANTHROPIC_KEY.sub(REDACTED, text)
+            text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
         for pattern in self.patterns:
             text = pattern.sub(REDACTED, text)
         if self.hook is not None:
@@ -113,18 +127,25 @@ class Redactor:
         Keys are kept as they are (they are structure, not data). Returns a new value; ``value`` is
         not changed.
         """
-        if isinstance(value, str):
+        kind = type(value)
+        if kind in _SCALARS:  # (the common cases first, by exact type: this runs on every JSON node)
+            return value
+        if kind is str:
             return self.text(value)
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             redacted: dict[Any, Any] = {}
             for key, item in value.items():
-                if isinstance(key, str) and _SECRET_JSON_KEY.match(key) and isinstance(item, str) and item:
+                if type(item) is str:
+                    redacted[key] = REDACTED if item and _is_secret_key(key) else self.text(item)
+                elif isinstance(item, str) and item and _is_secret_key(key):
                     redacted[key] = REDACTED
                 else:
                     redacted[key] = self.value(item)
             return redacted
-        if isinstance(value, list | tuple):
+        if kind is list or isinstance(value, list | tuple):
             return [self.value(item) for item in value]
+        if isinstance(value, str):
+            return self.text(value)
         return value
 
     # -- HTTP --------------------------------------------------------------------------------------
