@@ -158,6 +158,7 @@ class CasePipeline:
         case = item.case
         name = item.target
         target = self._targets.get(name)
+        first_run = target is None
         if target is None:
             target = self._targets[name] = import_target(name, root=runtime.settings.root)
         arguments = dict(case.input or {})
@@ -168,6 +169,10 @@ class CasePipeline:
             record_mode=runtime.options.record,
             redactor=runtime.redactor,
         )
+        if first_run:
+            # The agent's modules (its SDK's included) and what its first run built lazily live until
+            # the session ends, like what collection built: frozen out of the cyclic collector's sight.
+            runtime.freeze_long_lived()
         output = jsonable(run.output)
         outcome.output = output
         outcome.raised = run.raised

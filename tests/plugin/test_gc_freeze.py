@@ -23,3 +23,24 @@ def test_collected_objects_are_frozen_during_a_suite_run_and_released_after(proj
 
     plain = project.pytester.runpytest("test_frozen.py")  # no suite: no freezing
     plain.assert_outcomes(failed=1)
+
+
+def test_the_agent_s_modules_are_frozen_too_once_its_first_case_ran(project: Project) -> None:
+    """The target is imported when its first case runs (after collection): what it built is frozen then."""
+    project.pytester.makepyfile(
+        agent_state="""
+        CREATED_AT_IMPORT = [{"a": "container the cyclic GC tracks"}]
+        """,
+        test_zz_frozen="""
+        import gc
+        import sys
+
+        def test_the_agent_module_state_is_frozen():
+            state = sys.modules["agent_state"].CREATED_AT_IMPORT  # imported by the suite's agent run
+            assert not any(item is state for item in gc.get_objects())  # (frozen: in no generation)
+        """,
+    )
+    agent = project.path / "agent.py"
+    agent.write_text("import agent_state\n" + agent.read_text())
+    result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund or frozen", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, deselected=1)
