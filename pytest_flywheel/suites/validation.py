@@ -42,7 +42,32 @@ def _validator(definition: str | None = None) -> Draft202012Validator:
     if definition is not None:
         # A piece of the format (a case, an assertion) checked on its own, with the same $defs.
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_refs_inlined(schema, schema["$defs"]))
+
+
+_LOCAL_DEF = "#/$defs/"
+
+
+def _refs_inlined(node: Any, defs: dict[str, Any], within: tuple[str, ...] = ()) -> Any:
+    """``node`` with every bare ``{"$ref": "#/$defs/name"}`` replaced by that definition (itself inlined).
+
+    The same schema, checked faster: jsonschema looks a reference up again each time it meets it (a
+    4,000-reference walk for a 1,000-case suite, a third of the check). Errors keep their instance
+    paths, keywords and subschemas. A recursive reference, or one next to other keywords, stays as it is.
+    """
+    if isinstance(node, list):
+        return [_refs_inlined(item, defs, within) for item in node]
+    if not isinstance(node, dict):
+        return node
+    reference = node.get("$ref")
+    if isinstance(reference, str) and len(node) == 1 and reference.startswith(_LOCAL_DEF):
+        name = reference[len(_LOCAL_DEF) :]
+        if name in defs and name not in within:
+            return _refs_inlined(defs[name], defs, (*within, name))
+        return node
+    return {
+        key: value if key == "$defs" else _refs_inlined(value, defs, within) for key, value in node.items()
+    }
 
 
 def field_name(path: Sequence[PathKey]) -> str:

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import textwrap
+import typing
 from pathlib import Path
 
 import pytest
@@ -489,3 +490,55 @@ def test_a_byte_order_mark_from_an_editor_is_fine(tmp_path: Path) -> None:
     path = write_suite(tmp_path, "version: 1\nname: qa\ncases: []\n")
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert load_suite(path).suite.name == "qa"
+
+
+def test_the_faster_schema_check_reports_exactly_what_the_shipped_schema_reports() -> None:
+    """The validator inlines the schema's $defs references; over broken variants of a good file (each
+    line dropped, each scalar replaced by values of other types) it must report the same errors, in
+    the same order, as a validator of the shipped schema."""
+    from pytest_flywheel.suites.validation import _schema_problems, _validator
+
+    def errors(validator: Draft202012Validator, data: object) -> list[tuple[object, ...]]:
+        # What the problems shown to users are made of: path, keyword, message, and what is derived
+        # from the failing subschema (its x-message, expected type, known properties...).
+        return [
+            (tuple(e.absolute_path), e.validator, e.message, list(_schema_problems(e)))
+            for e in validator.iter_errors(data)
+        ]
+
+    def scalars(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        if isinstance(node, dict):
+            return [p for key, value in node.items() for p in scalars(value, (*path, key))]
+        if isinstance(node, list):
+            return [p for index, value in enumerate(node) for p in scalars(value, (*path, index))]
+        return [path]
+
+    def replaced(data: object, path: tuple[object, ...], value: object) -> object:
+        data = copy.deepcopy(data)
+        node: typing.Any = data
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+        return data
+
+    good, _ = parse_yaml(GOOD, "qa.yaml")
+    assert good is not None
+    documents: list[object] = []
+    lines = GOOD.splitlines(keepends=True)
+    for index in range(len(lines)):
+        parsed, _ = parse_yaml("".join(lines[:index] + lines[index + 1 :]), "qa.yaml")
+        if parsed is not None:
+            documents.append(parsed.data)
+    for path in scalars(good.data):
+        documents += [replaced(good.data, path, value) for value in (None, 7, -1.5, "", "x", [], {}, True)]
+    shipped = Draft202012Validator(suite_schema())
+    piece = Draft202012Validator({"$defs": suite_schema()["$defs"], "$ref": "#/$defs/case"})
+    reported = 0
+    for data in documents:
+        assert errors(_validator(), data) == errors(shipped, data)
+        case = data.get("cases", [None])[0] if isinstance(data, dict) and data.get("cases") else data
+        assert errors(_validator("case"), case) == errors(piece, case)
+        reported += bool(errors(shipped, data))
+    assert len(documents) > 200 and reported > len(documents) // 2
+    checked = {key: value for key, value in _validator().schema.items() if key != "$defs"}
+    assert "$ref" not in json.dumps(checked)  # (and the references were inlined)
