@@ -77,15 +77,8 @@ class FlywheelRuntime:
         if self._redactor is None:
             from pytest_flywheel.replay import build_redactor
 
-            self._redactor = build_redactor(self.settings, self._redact_hook)
+            self._redactor = build_redactor(self.settings, _PluginRedactHook(self.config))
         return self._redactor
-
-    def _redact_hook(self, text: str) -> str | None:
-        hook = getattr(self.config.hook, "pytest_flywheel_redact", None)
-        if hook is None or not hook.get_hookimpls():
-            return None  # nobody implements it: spare a hook call for every piece of text redacted
-        answer = hook(text=text)
-        return answer if isinstance(answer, str) else None
 
     @property
     def cache(self) -> VerdictCache:
@@ -297,6 +290,24 @@ class FlywheelRuntime:
         self.release_transport_patches()
         for service in self._services.values():
             service.close()
+
+
+class _PluginRedactHook:
+    """The ``pytest_flywheel_redact`` hook as the redactor's last step (a no-op while no plugin
+    implements it, which the redactor can ask: ``active()``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def active(self) -> bool:
+        hook = getattr(self.config.hook, "pytest_flywheel_redact", None)
+        return hook is not None and bool(hook.get_hookimpls())
+
+    def __call__(self, text: str) -> str | None:
+        if not self.active():
+            return None  # nobody implements it: spare a hook call for every piece of text redacted
+        answer = self.config.hook.pytest_flywheel_redact(text=text)
+        return answer if isinstance(answer, str) else None
 
 
 def _duration_ms(report: pytest.TestReport) -> float:

@@ -58,12 +58,19 @@ SECRET_HEADER_WORDS = (
 
 _ANTHROPIC_KEY = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=\-]{6,}")
-_SECRET_JSON_KEY = re.compile(
-    r"(?i)^(x[-_])?("
+_SECRET_KEY_NAMES = (
+    r"(x[-_])?("
     r"api[-_]?key|authorization|proxy[-_]authorization|password|passwd|secret|client[-_]secret"
     r"|(access|refresh|id|auth|session|bearer)[-_]?token|cookie|set[-_]cookie"
-    r")$"
+    r")"
 )
+_SECRET_JSON_KEY = re.compile(rf"(?i)^{_SECRET_KEY_NAMES}$")
+# Where such a key could be in JSON text, written without escapes (see Redactor._nothing_in_json).
+# (``$`` also matches before a final newline, which JSON text escapes as ``\n``.)
+_SECRET_KEY_IN_JSON = re.compile(rf'(?i)"{_SECRET_KEY_NAMES}(?:\\n)?"\s*:')
+# JSON text in which no string can hold an Anthropic key or a bearer token (written without \u escapes:
+# other escapes stand for characters neither pattern needs, or for the whitespace after "bearer").
+_MAYBE_SECRET_IN_JSON = re.compile(r"(?i)sk-ant-|bearer")
 
 # Text in which neither of the two built-in text patterns above can match (a quick first look).
 _MAYBE_SECRET = re.compile(r"sk-ant-|(?i:bearer\s)")
@@ -77,7 +84,11 @@ def _is_secret_key(key: Any) -> bool:
 
 
 RedactHook = Callable[[str], "str | None"]
-"""A user's redaction step: the text with its secrets replaced, or None to leave it as it is."""
+"""A user's redaction step: the text with its secrets replaced, or None to leave it as it is.
+
+A hook that is sometimes a no-op may also have an ``active()`` method saying whether it can change
+anything now; while it says no, text that the built-in scrubbing leaves alone is not handed to it.
+"""
 
 _Body = TypeVar("_Body", bytes, str)
 
@@ -199,6 +210,8 @@ class Redactor:
     def _body_text(self, text: str) -> str:
         stripped = text.lstrip()
         if stripped[:1] in ("{", "["):
+            if self._nothing_in_json(text):
+                return text
             try:
                 data = json.loads(text)
             except ValueError:
@@ -209,6 +222,29 @@ class Redactor:
                     return text
                 return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
         return self.text(text)
+
+    def _nothing_in_json(self, text: str) -> bool:
+        """Whether JSON text certainly has nothing to redact, found without parsing it.
+
+        Only with no project patterns and no active hook. Without ``\\u`` escapes, every key and every
+        string reads in the text as it will once parsed, except for escaped characters that the
+        built-in patterns never need: no credential-like key followed by a colon, no ``sk-ant-`` and no
+        ``bearer`` anywhere means redacting the parsed data would change nothing.
+        """
+        if self.patterns or self._hook_is_active():
+            return False
+        return (
+            "\\u" not in text
+            and _MAYBE_SECRET_IN_JSON.search(text) is None
+            and _SECRET_KEY_IN_JSON.search(text) is None
+        )
+
+    def _hook_is_active(self) -> bool:
+        hook = self.hook
+        if hook is None:
+            return False
+        active = getattr(hook, "active", None)
+        return bool(active()) if callable(active) else True
 
 
 def build_redactor(settings: Settings | None = None, hook: RedactHook | None = None) -> Redactor:

@@ -124,3 +124,75 @@ def test_an_invalid_project_pattern_is_a_config_error_naming_it(tmp_path: Path) 
         f"{tmp_path / 'pyproject.toml'}: [tool.flywheel] redact: 'card(\\\\d+' is not a valid"
     )
     assert message.endswith("fix or remove it.")
+
+
+class FullRedactor(Redactor):
+    """Always parses a JSON body: what the quick look at JSON text must agree with."""
+
+    def _nothing_in_json(self, text: str) -> bool:
+        return False
+
+
+KEY = "sk-ant\x2dapi03-FAKEfakeFAKE_0123456789-abcdef"
+SECRET_PLACES: list[Any] = [
+    {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+    {"content": [{"type": "text", "text": f"your key is {KEY}"}]},
+    {"api_key": "abc", "other": 1},
+    {"X-API-Key": "abc"},
+    {"Session_Token": ["not a string value"]},
+    {"password": ""},
+    {"api_key\n": "value under a key ending in a newline"},
+    {"nested": {"deeper": [{"refresh-token": "r"}]}},
+    {"header": "Authorization: Bearer\tabcdefghijk"},
+    {"header": "bearer\nabcdefghijk"},
+    {"text": "the bearer of bad news"},
+    {"text": "sk-ant"},
+    {"text": 'line one\nline two "quoted" \\ back'},
+    {"k\u00e9y": "\u00fcn\u00efc\u00f8d\u00e9", "token": "t"},
+    ["apikey", "password"],
+    {"text": "mentions api_key: in passing"},
+]
+
+
+@pytest.mark.parametrize("value", SECRET_PLACES)
+@pytest.mark.parametrize("dump", [{}, {"ensure_ascii": False}, {"indent": 2}, {"separators": (",", ":")}])
+def test_the_quick_look_at_json_text_changes_nothing_full_redaction_would_not(
+    value: Any, dump: dict[str, Any]
+) -> None:
+    text = json.dumps(value, **dump)
+    for quick, full in ((Redactor(), FullRedactor()), (Redactor(hook=lambda t: None), FullRedactor())):
+        assert quick.body(text) == full.body(text)
+        assert quick.body(text.encode()) == full.body(text.encode())
+
+
+def test_the_quick_look_skips_parsing_only_when_it_is_sure() -> None:
+    assert Redactor()._nothing_in_json('{"model": "m", "max_tokens": 5}')
+    assert not Redactor()._nothing_in_json('{"text": "sk-ant-x"}')
+    assert not Redactor()._nothing_in_json('{"Api-Key" : "x"}')
+    assert not Redactor()._nothing_in_json('{"text": "caf\\u00e9"}')  # an escape: parse to be sure
+    assert not Redactor(patterns=[r"\d{16}"])._nothing_in_json('{"card": "1234"}')
+    # Secrets hidden behind escapes are still found (the escape sends the text to the full path).
+    for text in ('{"api\\u005fkey": "v"}', '{"t": "sk\\u002dant-abcdefgh"}'):
+        assert Redactor().body(text) == FullRedactor().body(text) != text
+
+
+class SwitchableHook:
+    def __init__(self) -> None:
+        self.on = False
+        self.seen: list[str] = []
+
+    def active(self) -> bool:
+        return self.on
+
+    def __call__(self, text: str) -> str | None:
+        self.seen.append(text)
+        return text.replace("Juniper", "[CUSTOMER]")
+
+
+def test_a_hook_that_says_it_is_active_sees_json_bodies_and_one_that_says_not_is_spared() -> None:
+    hook = SwitchableHook()
+    redactor = Redactor(hook=hook)
+    body = '{"customer": "Juniper"}'
+    assert redactor.body(body) == body and hook.seen == []
+    hook.on = True
+    assert json.loads(redactor.body(body)) == {"customer": "[CUSTOMER]"}
