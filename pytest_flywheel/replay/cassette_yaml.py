@@ -12,51 +12,20 @@ answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-_STR = "tag:yaml.org,2002:str"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
+from pytest_flywheel.yaml_data import ScalarConstructors, build_plain_data
 
+# vcrpy's loader is a safe loader: YAML 1.1 numbers, booleans and nulls, as PyYAML builds them.
 _scalar_constructor = yaml.constructor.SafeConstructor()
-_SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
+_SCALARS: ScalarConstructors = {
     "tag:yaml.org,2002:int": _scalar_constructor.construct_yaml_int,
     "tag:yaml.org,2002:float": _scalar_constructor.construct_yaml_float,
     "tag:yaml.org,2002:bool": _scalar_constructor.construct_yaml_bool,
     "tag:yaml.org,2002:null": _scalar_constructor.construct_yaml_null,
 }
-
-
-class _NotPlainData(Exception):
-    """The document holds something only vcrpy's loader builds."""
-
-
-def _build(node: Node, seen: set[int]) -> Any:
-    kind = type(node)
-    if kind is ScalarNode:
-        if node.tag == _STR:
-            return node.value
-        construct = _SCALARS.get(node.tag)
-        if construct is None:
-            raise _NotPlainData(node.tag)
-        return construct(node)  # type: ignore[arg-type]
-    if id(node) in seen:  # an alias: vcrpy's loader shares the value, and may be recursive
-        raise _NotPlainData("alias")
-    seen.add(id(node))
-    if kind is MappingNode and node.tag == _MAP:
-        mapping: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise _NotPlainData("merge key")
-            mapping[_build(key_node, seen)] = _build(value_node, seen)
-        return mapping
-    if kind is SequenceNode and node.tag == _SEQ:
-        return [_build(item, seen) for item in node.value]
-    raise _NotPlainData(node.tag)
 
 
 def load_cassette_yaml(text: str) -> Any:
@@ -71,6 +40,6 @@ def load_cassette_yaml(text: str) -> Any:
     if node is None:
         return None
     try:
-        return _build(node, set())
-    except Exception:  # not plain data, or a value PyYAML would build otherwise: let vcrpy read it
+        return build_plain_data(node, _SCALARS)
+    except Exception:  # NotPlainData, or a value PyYAML would build otherwise: let vcrpy read it
         return yamlserializer.deserialize(text)

@@ -13,6 +13,7 @@ resolves by the YAML 1.2 rules ruamel uses, so what is written is what is read.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 
 from pytest_flywheel.suites.errors import SuiteProblem
+from pytest_flywheel.yaml_data import NotPlainData, ScalarConstructors, build_plain_data
 
 _BaseLoader: type[yaml.SafeLoader]
 try:
@@ -145,7 +147,10 @@ def parse_yaml(text: str, path: str) -> tuple[ParsedYAML | None, list[SuiteProbl
         problems = list(_key_problems(root, path))
         if problems:
             return None, problems
-        data = loader.construct_document(root)
+        try:
+            data = build_plain_data(root, _scalar_constructors(loader))
+        except NotPlainData:  # a timestamp, a tag, an alias, a merge key: the loader builds it
+            data = to_plain(loader.construct_document(root))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -157,7 +162,21 @@ def parse_yaml(text: str, path: str) -> tuple[ParsedYAML | None, list[SuiteProbl
         return None, [SuiteProblem(path, 1, "yaml", f"not valid YAML: {exc}")]
     finally:
         loader.dispose()
-    return ParsedYAML(data=to_plain(data), root=root), []
+    return ParsedYAML(data=data, root=root), []
+
+
+_SCALAR_TAGS = (
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+)
+
+
+def _scalar_constructors(loader: SuiteYAMLLoader) -> ScalarConstructors:
+    """The loader's own constructors of numbers, booleans and nulls (its YAML 1.2 int among them)."""
+    table = type(loader).yaml_constructors
+    return {tag: functools.partial(table[tag], loader) for tag in _SCALAR_TAGS}
 
 
 def _key_problems(root: yaml.Node, path: str) -> Iterator[SuiteProblem]:

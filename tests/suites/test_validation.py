@@ -542,3 +542,30 @@ def test_the_faster_schema_check_reports_exactly_what_the_shipped_schema_reports
     assert len(documents) > 200 and reported > len(documents) // 2
     checked = {key: value for key, value in _validator().schema.items() if key != "$defs"}
     assert "$ref" not in json.dumps(checked)  # (and the references were inlined)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD,
+        "a: no\nb: 010\nc: 0o10\nd: 1_000\ne: 1:20\nf: yes\ng: 0x1F\nh: .5\ni: ~\nj: TRUE\nk: -.inf\nl: 1e3\n",
+        "when: 2026-11-22T03:00:00Z\nday: 2026-11-22\n",  # timestamps: built by the loader, as ISO text
+        "base: &b {k: 1}\nderived: {<<: *b, j: 2}\nsame: *b\n",  # a merge key and an alias
+        "tagged: !!str 12\nbinary: !!binary aGVsbG8=\n",
+        "nested: [[1, [2, {x: null}]], {}, []]\n",
+    ],
+)
+def test_the_fast_reader_builds_what_the_loader_itself_builds(text: str) -> None:
+    from pytest_flywheel.suites.reading import SuiteYAMLLoader, to_plain
+
+    parsed, problems = parse_yaml(text, "x.yaml")
+    assert parsed is not None and not problems
+    loader = SuiteYAMLLoader(text)
+    try:
+        expected = to_plain(loader.get_single_data())
+    finally:
+        loader.dispose()
+    assert parsed.data == expected
+    assert json.dumps(parsed.data, default=repr, sort_keys=True) == json.dumps(
+        expected, default=repr, sort_keys=True
+    )  # (and of the same types: 1 and 1.0 and True print differently)
