@@ -87,7 +87,8 @@ RedactHook = Callable[[str], "str | None"]
 """A user's redaction step: the text with its secrets replaced, or None to leave it as it is.
 
 A hook that is sometimes a no-op may also have an ``active()`` method saying whether it can change
-anything now; while it says no, text that the built-in scrubbing leaves alone is not handed to it.
+anything now; it is asked once per piece redacted (a header set, a body, a value), and while it says
+no, the hook is not called.
 """
 
 _Body = TypeVar("_Body", bytes, str)
@@ -119,18 +120,7 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` with every secret and every match of the project's patterns replaced."""
-        if not text:
-            return text
-        if _MAYBE_SECRET.search(text) is not None:
-            text = _ANTHROPIC_KEY.sub(REDACTED, text)
-            text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
-        for pattern in self.patterns:
-            text = pattern.sub(REDACTED, text)
-        if self.hook is not None:
-            hooked = self.hook(text)
-            if hooked is not None:
-                text = str(hooked)
-        return text
+        return self._text(text, self._active_hook())
 
     def value(self, value: Any) -> Any:
         """A JSON-safe value with every string redacted, and values under credential-like keys replaced.
@@ -138,25 +128,46 @@ class Redactor:
         Keys are kept as they are (they are structure, not data). Returns a new value; ``value`` is
         not changed.
         """
+        return self._value(value, self._active_hook())
+
+    def _active_hook(self) -> RedactHook | None:
+        """The hook, asked once per piece redacted whether it is active (see :data:`RedactHook`)."""
+        return self.hook if self._hook_is_active() else None
+
+    def _text(self, text: str, hook: RedactHook | None) -> str:
+        if not text:
+            return text
+        if _MAYBE_SECRET.search(text) is not None:
+            text = _ANTHROPIC_KEY.sub(REDACTED, text)
+            text = _BEARER.sub(lambda match: match.group(1) + REDACTED, text)
+        for pattern in self.patterns:
+            text = pattern.sub(REDACTED, text)
+        if hook is not None:
+            hooked = hook(text)
+            if hooked is not None:
+                text = str(hooked)
+        return text
+
+    def _value(self, value: Any, hook: RedactHook | None) -> Any:
         kind = type(value)
         if kind in _SCALARS:  # (the common cases first, by exact type: this runs on every JSON node)
             return value
         if kind is str:
-            return self.text(value)
+            return self._text(value, hook)
         if kind is dict or isinstance(value, Mapping):
             redacted: dict[Any, Any] = {}
             for key, item in value.items():
                 if type(item) is str:
-                    redacted[key] = REDACTED if item and _is_secret_key(key) else self.text(item)
+                    redacted[key] = REDACTED if item and _is_secret_key(key) else self._text(item, hook)
                 elif isinstance(item, str) and item and _is_secret_key(key):
                     redacted[key] = REDACTED
                 else:
-                    redacted[key] = self.value(item)
+                    redacted[key] = self._value(item, hook)
             return redacted
         if kind is list or isinstance(value, list | tuple):
-            return [self.value(item) for item in value]
+            return [self._value(item, hook) for item in value]
         if isinstance(value, str):
-            return self.text(value)
+            return self._text(value, hook)
         return value
 
     # -- HTTP --------------------------------------------------------------------------------------
@@ -167,14 +178,15 @@ class Redactor:
         A credential header keeps its name, so a reviewer sees it was sent, but not its value.
         """
         scrubbed: dict[str, Any] = {}
+        hook = self._active_hook()
         for name, value in headers.items():
             secret = is_secret_header(name)
             if isinstance(value, list | tuple):
-                scrubbed[name] = [REDACTED if secret else self.text(str(item)) for item in value]
+                scrubbed[name] = [REDACTED if secret else self._text(str(item), hook) for item in value]
             elif value is None:
                 scrubbed[name] = value
             else:
-                scrubbed[name] = REDACTED if secret else self.text(str(value))
+                scrubbed[name] = REDACTED if secret else self._text(str(value), hook)
         return scrubbed
 
     def url(self, url: str) -> str:
@@ -231,7 +243,7 @@ class Redactor:
         built-in patterns never need: no credential-like key followed by a colon, no ``sk-ant-`` and no
         ``bearer`` anywhere means redacting the parsed data would change nothing.
         """
-        if self.patterns or self._hook_is_active():
+        if self.patterns or self._active_hook() is not None:
             return False
         return (
             "\\u" not in text

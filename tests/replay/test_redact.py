@@ -196,3 +196,17 @@ def test_a_hook_that_says_it_is_active_sees_json_bodies_and_one_that_says_not_is
     assert redactor.body(body) == body and hook.seen == []
     hook.on = True
     assert json.loads(redactor.body(body)) == {"customer": "[CUSTOMER]"}
+
+
+def test_an_inactive_hook_is_never_called_and_an_active_one_sees_every_piece_of_text() -> None:
+    hook = SwitchableHook()
+    redactor = Redactor(hook=hook)
+    value = {"customer": "Juniper", "notes": ["Juniper again"], "count": 2}
+    headers = {"x-customer": "Juniper"}
+    assert redactor.value(value) == value and redactor.headers(headers) == headers
+    assert redactor.text("Juniper") == "Juniper" and hook.seen == []
+    hook.on = True
+    assert redactor.value(value) == {"customer": "[CUSTOMER]", "notes": ["[CUSTOMER] again"], "count": 2}
+    assert redactor.headers(headers) == {"x-customer": "[CUSTOMER]"}
+    assert redactor.text("Juniper") == "[CUSTOMER]"
+    assert hook.seen == ["Juniper", "Juniper again", "Juniper", "Juniper"]
