@@ -19,11 +19,13 @@ Target: flywheel <= 1.5x plain. The project is generated in a temporary folder b
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,7 +33,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite_project import environment, pytest_command, record, suite_args, write_project
 
 
-def timed(root: Path, args: list[str], **extra: str) -> float:
+@dataclass
+class Timing:
+    """One pytest process: its wall time and the CPU time it used (user + system)."""
+
+    wall: float
+    cpu: float
+
+
+def timed(root: Path, args: list[str], **extra: str) -> Timing:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         pytest_command(*args),
@@ -42,9 +53,11 @@ def timed(root: Path, args: list[str], **extra: str) -> float:
         check=False,
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-    return wall
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(wall=wall, cpu=cpu)
 
 
 def main() -> int:
@@ -61,9 +74,9 @@ def main() -> int:
         record(root)
         verdicts = root / "flywheel" / "verdicts.jsonl"
         before = verdicts.read_bytes()
-        flywheel: list[float] = []
-        plain: list[float] = []
-        older: list[float] = []
+        flywheel: list[Timing] = []
+        plain: list[Timing] = []
+        older: list[Timing] = []
         for _ in range(args.repeat):
             flywheel.append(timed(root, [*suite_args(), "--flywheel-offline"]))
             plain.append(timed(root, ["plain/test_plain.py"], AGENT_TRANSPORT="memory"))
@@ -72,16 +85,30 @@ def main() -> int:
                     timed(root, [*suite_args(), "--flywheel-offline"], PYTHONPATH=str(args.before.resolve()))
                 )
         assert verdicts.read_bytes() == before, "a warm run must not rewrite the verdict file"
-        fly, base = statistics.median(flywheel), statistics.median(plain)
         print(f"warm run: {args.cases} cases x 3 sentence assertions (cached), cassettes replayed")
-        print(f"  flywheel     median {fly:.2f} s  runs {_fmt(flywheel)}")
-        print(f"  plain pytest median {base:.2f} s  runs {_fmt(plain)}")
-        print(f"  ratio flywheel / plain: {fly / base:.2f}x (target <= 1.5x)")
+        _report("flywheel", flywheel, plain)
+        _report("plain pytest", plain, plain)
         if older:
-            old = statistics.median(older)
-            print(f"  before ({args.before}) median {old:.2f} s  runs {_fmt(older)}")
-            print(f"  ratio before / plain: {old / base:.2f}x")
+            _report(f"before ({args.before})", older, plain)
     return 0
+
+
+def _report(label: str, runs: list[Timing], plain: list[Timing]) -> None:
+    """Medians of wall and CPU time, and the ratio to plain pytest: of the medians, and the median of
+    each round's own ratio (the two runs of a round are next to each other in time, so a round's ratio
+    is less moved by other work on the machine than a ratio of medians taken over all rounds)."""
+    walls, cpus = [t.wall for t in runs], [t.cpu for t in runs]
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"  {label}: wall median {wall:.2f} s (runs {_fmt(walls)}), CPU median {cpu:.2f} s")
+    if runs is plain:
+        return
+    base_wall = statistics.median(t.wall for t in plain)
+    base_cpu = statistics.median(t.cpu for t in plain)
+    rounds = [mine.wall / theirs.wall for mine, theirs in zip(runs, plain, strict=True)]
+    print(
+        f"    / plain: wall {wall / base_wall:.2f}x (target <= 1.5x); median of the rounds' own ratios "
+        f"{statistics.median(rounds):.2f}x (rounds {_fmt(rounds)}); CPU {cpu / base_cpu:.2f}x"
+    )
 
 
 def _fmt(values: list[float]) -> str:
