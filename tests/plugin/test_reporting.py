@@ -171,6 +171,19 @@ def test_no_key_in_the_output_reaches_the_report(project: Project) -> None:
     assert "REDACTED" in text
 
 
+def test_a_conftest_s_redact_hook_scrubs_the_report(project: Project) -> None:
+    project.pytester.makeconftest(
+        """
+        def pytest_flywheel_redact(text):
+            return text.replace("5 days", "[DELAY]")
+        """
+    )
+    result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund", "--flywheel-report=r.json")
+    result.assert_outcomes(passed=1, deselected=1)
+    report = (project.path / "r.json").read_text()
+    assert "[DELAY]" in report and "5 days" not in report
+
+
 def test_a_report_that_cannot_be_written_warns_and_keeps_the_result(project: Project) -> None:
     (project.path / "taken").mkdir()
     result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund", "--flywheel-report=taken")
