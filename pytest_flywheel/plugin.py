@@ -8,7 +8,6 @@ the package costs a pytest run that does not use it next to nothing.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,14 +138,17 @@ def pytest_terminal_summary(
     write_terminal_summary(state.runtime, terminalreporter)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.freeze_long_lived()  # pytest and the plugins, before suite files are read
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE_KEY, None)
-    if state is not None and state.options.uses_suites and gc.isenabled():
-        # Everything alive now (modules, the collected items, the suite models) lives until the session
-        # ends: move it out of the cyclic collector's sight so that the full collections a long suite
-        # run triggers do not walk it again and again. Undone at unconfigure.
-        gc.freeze()
-        state.gc_frozen = True
+    if state is not None:
+        state.freeze_long_lived()  # the collected items and the suite models
 
 
 @pytest.hookimpl(trylast=True)
@@ -155,8 +157,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # frozen objects: those are alive until here anyway, and walking them twice costs a large run
     # a noticeable part of a second.
     state = config.stash.get(STATE_KEY, None)
-    if state is not None and state.gc_frozen:
-        gc.unfreeze()
+    if state is not None:
+        state.unfreeze()
     if state is not None and state.runtime is not None:
         state.runtime.close()
 

@@ -13,6 +13,7 @@ feature is in use.
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from dataclasses import dataclass, field
@@ -255,7 +256,7 @@ class FlywheelState:
     registered_markers: set[str] = field(default_factory=set)
     #: When the session was configured (the report's ``started_at``).
     started_at: float = field(default_factory=time.time)
-    #: True once collection's objects were frozen out of the cyclic GC (undone at unconfigure).
+    #: True once long-lived objects were frozen out of the cyclic GC (see :meth:`freeze_long_lived`).
     gc_frozen: bool = False
     _settings: Settings | None = None
     runtime: FlywheelRuntime | None = None
@@ -279,6 +280,25 @@ class FlywheelState:
     @property
     def is_worker(self) -> bool:
         return hasattr(self.config, "workerinput")
+
+    def freeze_long_lived(self) -> None:
+        """In a session that runs suites, move every object alive now out of the cyclic GC's sight
+        (``gc.freeze``); undone at unconfigure (:meth:`unfreeze`).
+
+        Called before collection (pytest and the plugins), after it (the items and the suite models)
+        and after a target's first case (the agent's modules, its SDK's included): all of it lives
+        until the session ends, and a full collection, which reading a large suite file or running a
+        thousand cases sets off several times, would otherwise walk it all again each time.
+        """
+        if self.options.uses_suites and gc.isenabled():
+            gc.freeze()
+            self.gc_frozen = True
+
+    def unfreeze(self) -> None:
+        """Give the frozen objects back to the cyclic GC."""
+        if self.gc_frozen:
+            gc.unfreeze()
+            self.gc_frozen = False
 
     def wants_suite_file(self, path: Path, session: pytest.Session) -> bool:
         """Whether ``path`` is a suite file to collect: a selected suite, or a file in the suites folder

@@ -172,7 +172,7 @@ class CasePipeline:
         if first_run:
             # The agent's modules (its SDK's included) and what its first run built lazily live until
             # the session ends, like what collection built: frozen out of the cyclic collector's sight.
-            runtime.freeze_long_lived()
+            runtime.state.freeze_long_lived()
         output = jsonable(run.output)
         outcome.output = output
         outcome.raised = run.raised

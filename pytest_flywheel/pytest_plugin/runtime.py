@@ -8,7 +8,6 @@ merges them (``xdist.py``).
 
 from __future__ import annotations
 
-import gc
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -103,13 +102,6 @@ class FlywheelRuntime:
 
             self._patch_hold = PatchHold()
         self._patch_hold.acquire()
-
-    def freeze_long_lived(self) -> None:
-        """Move every object alive now out of the cyclic GC's sight (``gc.freeze``), when the plugin
-        froze what collection built: a suite run's full collections then walk only what its cases
-        leave, not the agent's modules again and again. Undone at unconfigure."""
-        if self.state.gc_frozen and gc.isenabled():
-            gc.freeze()
 
     def release_transport_patches(self) -> None:
         """Take vcrpy's transport patches out (unless a replay session is open right now)."""

@@ -44,3 +44,28 @@ def test_the_agent_s_modules_are_frozen_too_once_its_first_case_ran(project: Pro
     agent.write_text("import agent_state\n" + agent.read_text())
     result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund or frozen", "-p", "no:randomly")
     result.assert_outcomes(passed=2, deselected=1)
+
+
+def test_what_is_alive_before_collection_is_frozen_before_suite_files_are_read(project: Project) -> None:
+    project.pytester.makeconftest(
+        """
+        import gc
+
+        FROZEN_WHEN_COLLECTING = []
+
+        def pytest_collect_file(file_path, parent):
+            if file_path.suffix == ".yaml":
+                FROZEN_WHEN_COLLECTING.append(gc.get_freeze_count())
+        """
+    )
+    project.pytester.makepyfile(
+        test_zz_frozen="""
+        import sys
+
+        def test_the_suite_file_was_read_with_the_heap_frozen():
+            counts = sys.modules["conftest"].FROZEN_WHEN_COLLECTING
+            assert counts and all(count > 0 for count in counts)
+        """
+    )
+    result = project.pytester.runpytest("--flywheel-suite=qa", "-k", "refund or frozen", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, deselected=1)
