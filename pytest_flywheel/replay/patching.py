@@ -6,6 +6,10 @@ that was most of a warm run's replay time. Here the patchers are built once per 
 :data:`CURRENT`, a stand-in cassette that forwards to the case cassette open at the moment: opening a
 case cassette only points :data:`CURRENT` at it.
 
+While a case cassette is open, an httpx/httpx2 request is first offered to it (its
+``flywheel_answer`` plays a matching recorded response); only what it does not answer goes through
+vcrpy's stub, which refuses (a miss) or records it.
+
 While the patches are in but no case cassette is open (between two cases, or a judge thread's call
 after its case closed), a request goes to the real transport: an httpx/httpx2 transport's own method
 is called directly, and any other patched library finds the stand-in playing nothing, refusing
@@ -31,10 +35,24 @@ import threading
 import types
 from typing import Any
 
-try:  # how vcrpy's httpx stub turns a recorded response into the transport's response
-    from vcr.stubs.httpx_stubs import _deserialize_response
-except ImportError:  # pragma: no cover - a vcrpy without it: every request goes through its stub
-    _deserialize_response = None
+
+def _vcrpy_response_builder() -> Any:
+    """How vcrpy's httpx stub turns a recorded response into the transport's response, as
+    ``(recorded, httpx_module) -> Response``; None for a vcrpy without it (every request then goes
+    through vcrpy's stub, as before)."""
+    try:
+        from vcr.stubs.httpx_stubs import _deserialize_response
+    except ImportError:  # pragma: no cover - depends on the vcrpy version
+        return None
+    try:
+        if list(inspect.signature(_deserialize_response).parameters) != ["vcr_response", "httpx"]:
+            return None  # pragma: no cover - depends on the vcrpy version
+    except (TypeError, ValueError):  # pragma: no cover
+        return None
+    return _deserialize_response
+
+
+_deserialize_response = _vcrpy_response_builder()
 
 _lock = threading.RLock()
 

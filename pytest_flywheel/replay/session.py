@@ -22,7 +22,9 @@ untouched: never matched, never recorded, never a miss.
 
 vcrpy's patches of the HTTP transports are process-wide; they are built once and point at the
 innermost open session's cassette (:mod:`pytest_flywheel.replay.patching`), so opening a session costs
-reading its file, not re-patching. Run one case's agent at a time per process.
+reading its file, not re-patching. Run one case's agent at a time per process. An httpx/httpx2 request
+that matches a recorded one is answered by the session's cassette itself (``flywheel_answer``: the
+same matching and play counts as vcrpy's, without its request objects); vcrpy's stub handles the rest.
 """
 
 from __future__ import annotations
