@@ -127,17 +127,23 @@ def _as_bytes(body: Any) -> bytes:
 # -- vcrpy matchers (called as matcher(live_request, recorded_request); AssertionError = no match) --
 
 
+def _bodies_match(live_data: Any, live_raw: bytes, recorded_data: Any, recorded_raw: bytes) -> bool:
+    """Two bodies, as parsed by :func:`parse_json_body` and as bytes: equal as JSON data when both are
+    JSON, byte for byte otherwise."""
+    if live_data is not _MISSING and recorded_data is not _MISSING:
+        return json_equal(live_data, recorded_data)
+    return live_raw == recorded_raw
+
+
 def json_body(live: Any, recorded: Any) -> None:
     """vcrpy matcher: bodies equal as JSON data, or byte for byte when either is not JSON."""
     live_data, recorded_data = parse_json_body(live.body), parse_json_body(recorded.body)
-    if live_data is not _MISSING and recorded_data is not _MISSING:
-        if not json_equal(live_data, recorded_data):
-            raise AssertionError(first_difference(live_data, recorded_data) or "the JSON bodies differ")
+    live_raw, recorded_raw = _as_bytes(live.body), _as_bytes(recorded.body)
+    if _bodies_match(live_data, live_raw, recorded_data, recorded_raw):
         return
-    if _as_bytes(live.body) != _as_bytes(recorded.body):
-        raise AssertionError(
-            f"the bodies differ ({len(_as_bytes(live.body))} bytes here, {len(_as_bytes(recorded.body))} recorded)"
-        )
+    if live_data is not _MISSING and recorded_data is not _MISSING:
+        raise AssertionError(first_difference(live_data, recorded_data) or "the JSON bodies differ")
+    raise AssertionError(f"the bodies differ ({len(live_raw)} bytes here, {len(recorded_raw)} recorded)")
 
 
 def api_path(path: str) -> str:
@@ -156,10 +162,15 @@ def api_path_matcher(live: Any, recorded: Any) -> None:
 IGNORED_QUERY_PARAMETERS = frozenset({"beta"})
 
 
+def api_query(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A request's query parameters (as vcrpy's ``Request.query`` lists them) that say what it asks
+    for: all but :data:`IGNORED_QUERY_PARAMETERS`."""
+    return [pair for pair in pairs if pair[0] not in IGNORED_QUERY_PARAMETERS]
+
+
 def api_query_matcher(live: Any, recorded: Any) -> None:
     """vcrpy matcher: the same query parameters, apart from :data:`IGNORED_QUERY_PARAMETERS`."""
-    mine = [pair for pair in live.query if pair[0] not in IGNORED_QUERY_PARAMETERS]
-    theirs = [pair for pair in recorded.query if pair[0] not in IGNORED_QUERY_PARAMETERS]
+    mine, theirs = api_query(live.query), api_query(recorded.query)
     if mine != theirs:
         raise AssertionError(f"query {mine} here, {theirs} recorded")
 
@@ -182,17 +193,15 @@ class RequestKey:
         parsed = urlparse(uri)
         self.method = method
         self.path = api_path(parsed.path)
-        # vcrpy's Request.query: sorted(parse_qsl(query)), then the ignored parameters left out.
-        self.query = [
-            pair for pair in sorted(parse_qsl(parsed.query)) if pair[0] not in IGNORED_QUERY_PARAMETERS
-        ]
+        self.query = api_query(sorted(parse_qsl(parsed.query)))  # (vcrpy's Request.query is sorted)
         self.data = parse_json_body(body)
         self.raw = _as_bytes(body)
 
     def matches(self, recorded: RequestKey) -> bool:
         """Whether a live request with this key matches a recorded one with ``recorded``."""
-        if self.method != recorded.method or self.path != recorded.path or self.query != recorded.query:
-            return False
-        if self.data is not _MISSING and recorded.data is not _MISSING:
-            return json_equal(self.data, recorded.data)
-        return self.raw == recorded.raw
+        return (
+            self.method == recorded.method
+            and self.path == recorded.path
+            and self.query == recorded.query
+            and _bodies_match(self.data, self.raw, recorded.data, recorded.raw)
+        )
