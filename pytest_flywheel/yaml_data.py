@@ -10,9 +10,11 @@ else (an explicit or unknown tag, a timestamp, a merge key, an anchor used twice
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from yaml.constructor import BaseConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 STR_TAG = "tag:yaml.org,2002:str"
@@ -22,6 +24,20 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 ScalarConstructors = Mapping[str, Callable[[ScalarNode], Any]]
 """How a reader builds each scalar tag other than text (int, float, bool, null), by tag."""
+
+_SCALAR_TAGS = (
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+)
+
+
+def scalar_constructors(constructor: BaseConstructor) -> ScalarConstructors:
+    """``constructor``'s own ways of building numbers, booleans and nulls (a PyYAML loader or
+    constructor: whatever rules its class registered, YAML 1.1 or 1.2)."""
+    table = type(constructor).yaml_constructors
+    return {tag: functools.partial(table[tag], constructor) for tag in _SCALAR_TAGS}
 
 
 class NotPlainData(Exception):

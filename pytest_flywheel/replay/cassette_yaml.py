@@ -16,16 +16,10 @@ from typing import Any
 
 import yaml
 
-from pytest_flywheel.yaml_data import ScalarConstructors, build_plain_data
+from pytest_flywheel.yaml_data import build_plain_data, scalar_constructors
 
 # vcrpy's loader is a safe loader: YAML 1.1 numbers, booleans and nulls, as PyYAML builds them.
-_scalar_constructor = yaml.constructor.SafeConstructor()
-_SCALARS: ScalarConstructors = {
-    "tag:yaml.org,2002:int": _scalar_constructor.construct_yaml_int,
-    "tag:yaml.org,2002:float": _scalar_constructor.construct_yaml_float,
-    "tag:yaml.org,2002:bool": _scalar_constructor.construct_yaml_bool,
-    "tag:yaml.org,2002:null": _scalar_constructor.construct_yaml_null,
-}
+_SCALARS = scalar_constructors(yaml.constructor.SafeConstructor())
 
 
 def load_cassette_yaml(text: str) -> Any:

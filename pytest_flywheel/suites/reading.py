@@ -13,7 +13,6 @@ resolves by the YAML 1.2 rules ruamel uses, so what is written is what is read.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import yaml
 
 from pytest_flywheel.suites.errors import SuiteProblem
-from pytest_flywheel.yaml_data import NotPlainData, ScalarConstructors, build_plain_data
+from pytest_flywheel.yaml_data import NotPlainData, build_plain_data, scalar_constructors
 
 _BaseLoader: type[yaml.SafeLoader]
 try:
@@ -148,7 +147,7 @@ def parse_yaml(text: str, path: str) -> tuple[ParsedYAML | None, list[SuiteProbl
         if problems:
             return None, problems
         try:
-            data = build_plain_data(root, _scalar_constructors(loader))
+            data = build_plain_data(root, scalar_constructors(loader))
         except NotPlainData:  # a timestamp, a tag, an alias, a merge key: the loader builds it
             data = to_plain(loader.construct_document(root))
     except yaml.MarkedYAMLError as exc:
@@ -163,20 +162,6 @@ def parse_yaml(text: str, path: str) -> tuple[ParsedYAML | None, list[SuiteProbl
     finally:
         loader.dispose()
     return ParsedYAML(data=data, root=root), []
-
-
-_SCALAR_TAGS = (
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-)
-
-
-def _scalar_constructors(loader: SuiteYAMLLoader) -> ScalarConstructors:
-    """The loader's own constructors of numbers, booleans and nulls (its YAML 1.2 int among them)."""
-    table = type(loader).yaml_constructors
-    return {tag: functools.partial(table[tag], loader) for tag in _SCALAR_TAGS}
 
 
 def _key_problems(root: yaml.Node, path: str) -> Iterator[SuiteProblem]:
