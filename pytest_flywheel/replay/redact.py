@@ -132,7 +132,11 @@ class Redactor:
 
     def _active_hook(self) -> RedactHook | None:
         """The hook, asked once per piece redacted whether it is active (see :data:`RedactHook`)."""
-        return self.hook if self._hook_is_active() else None
+        hook = self.hook
+        if hook is None:
+            return None
+        active = getattr(hook, "active", None)
+        return hook if not callable(active) or active() else None
 
     def _text(self, text: str, hook: RedactHook | None) -> str:
         if not text:
@@ -250,13 +254,6 @@ class Redactor:
             and _MAYBE_SECRET_IN_JSON.search(text) is None
             and _SECRET_KEY_IN_JSON.search(text) is None
         )
-
-    def _hook_is_active(self) -> bool:
-        hook = self.hook
-        if hook is None:
-            return False
-        active = getattr(hook, "active", None)
-        return bool(active()) if callable(active) else True
 
 
 def build_redactor(settings: Settings | None = None, hook: RedactHook | None = None) -> Redactor:
