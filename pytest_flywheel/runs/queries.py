@@ -138,16 +138,14 @@ def _cases_of(store: Store, run_id: str) -> list[CaseResult]:
 
 def resolve_run_id(store: Store, prefix: str) -> str:
     """The full id of the one run whose id starts with ``prefix``."""
-    rows = store.conn.execute(
-        "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2", (prefix, prefix + "\uffff")
-    ).fetchall()
-    if not rows:
+    found = store.ids_with_prefix("runs", "id", prefix, limit=2)
+    if not found:
         raise RunNotFoundError(
             f"no recorded run has an id starting with {prefix!r}: see `flywheel runs list`"
         )
-    if len(rows) > 1:
+    if len(found) > 1:
         raise RunNotFoundError(f"run id prefix {prefix!r} is ambiguous: give more characters")
-    return str(rows[0]["id"])
+    return found[0]
 
 
 def load_run(store: Store, run_id: str) -> RunRecord:

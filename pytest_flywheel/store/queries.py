@@ -308,23 +308,11 @@ def resolve_trace(store: Store, prefix: str) -> str:
         return found
     if store.conn.execute("SELECT 1 FROM traces WHERE id = ?", (prefix,)).fetchone():
         return prefix  # a whole id that also begins a longer one
-    upper = prefix + "\uffff"
-    candidates = [
-        row[0]
-        for row in store.conn.execute(
-            "SELECT id FROM traces WHERE id >= ? AND id < ? ORDER BY id LIMIT 4", (prefix, upper)
-        )
-    ]
+    candidates = store.ids_with_prefix("traces", "id", prefix, limit=4)
     if not candidates:
-        candidates = [
-            row[0]
-            for row in store.conn.execute(
-                "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT 4",
-                (prefix, upper),
-            )
-        ]
+        candidates = store.ids_with_prefix("spans", "trace_id", prefix, limit=4)
         if len(candidates) == 1:
-            return str(candidates[0])
+            return candidates[0]
     if not candidates:
         raise TraceNotFoundError(
             f"no trace id starts with {prefix!r} in {store.path}: copy an id from `flywheel traces list`"

@@ -38,6 +38,10 @@ def numeric_value(value: Any) -> float | None:
     return None
 
 
+#: The id columns :meth:`Store.ids_with_prefix` may look in (table and column names go into its SQL).
+_ID_COLUMNS = frozenset({("traces", "id"), ("spans", "trace_id"), ("runs", "id")})
+
+
 class Store:
     """A trace store. Open one per thread or process; SQLite's WAL lets them write one file at once."""
 
@@ -178,12 +182,23 @@ class Store:
             for row in rows
         ]
 
+    def ids_with_prefix(self, table: str, column: str, prefix: str, *, limit: int | None = None) -> list[str]:
+        """The distinct values of an id ``column`` of ``table`` that start with ``prefix``, in order
+        (at most ``limit``): an id range scan on the column's index. Ids are long to type, so every
+        command takes a prefix."""
+        if (table, column) not in _ID_COLUMNS:
+            raise ValueError(f"{table}.{column} is not an id column")
+        sql = f"SELECT DISTINCT {column} FROM {table} WHERE {column} >= ? AND {column} < ? ORDER BY {column}"
+        parameters: tuple[Any, ...] = (prefix, prefix + "\uffff")
+        if limit is not None:
+            sql += " LIMIT ?"
+            parameters += (limit,)
+        return [str(row[0]) for row in self.conn.execute(sql, parameters)]
+
     def resolve_trace_id(self, prefix: str) -> str | None:
         """The full id of the one trace whose id starts with ``prefix`` (ids are long to type)."""
-        rows = self.conn.execute(
-            "SELECT id FROM traces WHERE id >= ? AND id < ? LIMIT 2", (prefix, prefix + "\uffff")
-        ).fetchall()
-        return rows[0]["id"] if len(rows) == 1 else None
+        found = self.ids_with_prefix("traces", "id", prefix, limit=2)
+        return found[0] if len(found) == 1 else None
 
 
 def span_from_row(row: sqlite3.Row) -> SpanRecord:

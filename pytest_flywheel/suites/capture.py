@@ -64,13 +64,7 @@ def resolve_trace(store: Store, trace_id: str) -> TraceRecord:
         found = store.get_trace(full_id)
         if found is not None:
             return found
-    matches = (
-        store.conn.execute(
-            "SELECT count(*) AS n FROM traces WHERE id >= ? AND id < ?", (trace_id, trace_id + "\uffff")
-        ).fetchone()["n"]
-        if trace_id
-        else 0
-    )
+    matches = len(store.ids_with_prefix("traces", "id", trace_id)) if trace_id else 0
     if matches > 1:
         raise CaptureError(
             f"trace id prefix {trace_id!r} matches {matches} traces in {store.path}; give more of the id "

@@ -175,6 +175,15 @@ def test_resolve_full_unique_ambiguous_unknown(store: Store) -> None:
         resolve_trace(store, "zz")
 
 
+def test_ids_with_a_prefix_come_in_order_up_to_the_limit_and_only_from_id_columns(store: Store) -> None:
+    assert store.ids_with_prefix("traces", "id", "a") == ["aaa1", "aaa2", "abb3"]
+    assert store.ids_with_prefix("traces", "id", "a", limit=2) == ["aaa1", "aaa2"]
+    assert store.ids_with_prefix("spans", "trace_id", "aaa2") == ["aaa2"]  # once, however many spans
+    assert store.ids_with_prefix("traces", "id", "zz") == []
+    with pytest.raises(ValueError, match="not an id column"):
+        store.ids_with_prefix("traces", "name; DROP TABLE traces", "a")
+
+
 def test_a_whole_id_wins_over_longer_ids_it_begins(store: Store) -> None:
     write_traces(store, TraceSpec("aaa10", T0))
     assert resolve_trace(store, "aaa1") == "aaa1"
