@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite_project import environment, pytest_command, record, suite_args, write_project
+from suite_project import record, run_pytest, suite_args, write_project
 
 from pytest_flywheel.judge.loopback import verdict_handler
 from pytest_flywheel.testing import MessagesAPIServer
@@ -35,14 +34,7 @@ def cold_run(root: Path, *, delay: float, lookahead: str | None) -> tuple[float,
         if lookahead is not None:
             extra["FLYWHEEL_JUDGE_LOOKAHEAD"] = lookahead
         started = time.perf_counter()
-        done = subprocess.run(
-            pytest_command(*suite_args()),
-            cwd=root,
-            env=environment(root, **extra),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = run_pytest(root, *suite_args(), **extra)
         wall = time.perf_counter() - started
         calls = len(judge_api.message_requests)
     if done.returncode != 0:

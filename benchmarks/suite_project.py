@@ -142,6 +142,19 @@ def pytest_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args]
 
 
+def run_pytest(root: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """A fresh ``python -m pytest`` process in the project, its output captured; ``extra`` goes into
+    its environment (see :func:`environment`)."""
+    return subprocess.run(
+        pytest_command(*args),
+        cwd=root,
+        env=environment(root, **extra),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def record(root: Path) -> None:
     """Record every case's cassette and judge every assertion once (fills the verdict file)."""
 
@@ -153,19 +166,13 @@ def record(root: Path) -> None:
         )
 
     with MessagesAPIServer(reply) as agent_api, MessagesAPIServer(verdict_handler()) as judge_api:
-        env = environment(
+        done = run_pytest(
             root,
+            *suite_args(),
+            "--flywheel-record=once",
             AGENT_BASE_URL=agent_api.base_url,
             ANTHROPIC_API_KEY="test-key",
             ANTHROPIC_BASE_URL=judge_api.base_url,
-        )
-        done = subprocess.run(
-            pytest_command(*suite_args(), "--flywheel-record=once"),
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
         )
     if done.returncode != 0:
         raise RuntimeError(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite_project import environment, pytest_command, record, suite_args, write_project
+from suite_project import record, run_pytest, suite_args, write_project
 
 
 @dataclass
@@ -44,14 +43,7 @@ class Timing:
 def timed(root: Path, args: list[str], **extra: str) -> Timing:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(
-        pytest_command(*args),
-        cwd=root,
-        env=environment(root, **extra),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_pytest(root, *args, **extra)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
