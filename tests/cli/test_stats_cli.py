@@ -149,9 +149,6 @@ def test_stats_over_traces_from_the_real_sdk(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pytest_flywheel.tracing as tracing
-
-    if not hasattr(tracing, "track"):
-        pytest.skip("the tracing SDK has not landed yet")
     from pytest_flywheel import current_trace_id, flush, log_feedback, track
 
     db = tmp_path / "sdk.db"
