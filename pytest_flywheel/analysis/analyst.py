@@ -24,8 +24,8 @@ import jsonschema
 from pytest_flywheel.analysis.findings import AnalystAnswer, Comparison, Finding
 from pytest_flywheel.analysis.text import short_json
 from pytest_flywheel.analysis.trace_tools import FULL_FIELD_CHARS, SUMMARY_FIELD_CHARS, TraceTools
-from pytest_flywheel.analysis.tree import SpanTree
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.store.tree import SpanTree
 
 DEFAULT_MAX_ROUNDS = 8
 DEFAULT_MAX_TOKENS = 2048  # per reply

@@ -10,9 +10,9 @@ from pytest_flywheel.analysis.analyst import AnalystConfig, AnalystError, run_an
 from pytest_flywheel.analysis.compare import build_comparison
 from pytest_flywheel.analysis.findings import AnalystOutcome, Assertion, Comparison, Finding
 from pytest_flywheel.analysis.rules import SYMPTOM_RULES, EntrypointHistory, run_rules
-from pytest_flywheel.analysis.tree import SpanTree
 from pytest_flywheel.store import Store, TraceRecord
 from pytest_flywheel.store.queries import TraceNotFoundError, require_traces, resolve_trace
+from pytest_flywheel.store.tree import SpanTree
 
 #: How many earlier traces of the entrypoint the outlier rules read.
 HISTORY_LIMIT = 1000

@@ -20,7 +20,6 @@ from typing import Any
 from pytest_flywheel.analysis.findings import Comparison, StepDifference
 from pytest_flywheel.analysis.rules import error_payload, is_empty
 from pytest_flywheel.analysis.text import canonical_json, jaccard, short_json, similarity_tokens, text_of
-from pytest_flywheel.analysis.tree import SpanNode, SpanTree
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store import Store, TraceRecord
 from pytest_flywheel.store.queries import (
@@ -30,6 +29,7 @@ from pytest_flywheel.store.queries import (
     resolve_trace,
 )
 from pytest_flywheel.store.store import trace_from_row
+from pytest_flywheel.store.tree import SpanNode, SpanTree
 
 #: How many recent candidate traces ``--compare auto`` scores.
 CANDIDATE_LIMIT = 500

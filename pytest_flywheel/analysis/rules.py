@@ -21,8 +21,8 @@ from typing import Any
 
 from pytest_flywheel.analysis.findings import Finding
 from pytest_flywheel.analysis.text import canonical_json, content_tokens, short_json, text_of
-from pytest_flywheel.analysis.tree import SpanNode, SpanTree
 from pytest_flywheel.store.records import SpanRecord
+from pytest_flywheel.store.tree import SpanNode, SpanTree
 
 #: Rules that see the outcome (the final answer, the totals) rather than the step that caused it: the
 #: root cause is a step's finding when there is one.

@@ -11,7 +11,7 @@ from typing import Any
 from pytest_flywheel.analysis.findings import Comparison
 from pytest_flywheel.analysis.rules import error_payload, exception_chain, is_empty
 from pytest_flywheel.analysis.text import text_of
-from pytest_flywheel.analysis.tree import SpanNode, SpanTree
+from pytest_flywheel.store.tree import SpanNode, SpanTree
 
 SUMMARY_FIELD_CHARS = 400
 FULL_FIELD_CHARS = 12_000

@@ -11,7 +11,6 @@ from pytest_flywheel.cli._common import add_store_option, format_time, print_jso
 from pytest_flywheel.store.queries import (
     FeedbackFilter,
     QueryError,
-    SpanNode,
     TraceDetail,
     TraceFilter,
     list_traces,
@@ -22,6 +21,7 @@ from pytest_flywheel.store.queries import (
     unique_prefix_length,
 )
 from pytest_flywheel.store.records import SpanRecord, TraceRecord
+from pytest_flywheel.store.tree import SpanNode
 
 PREVIEW_CHARS = 60
 

@@ -20,6 +20,7 @@ from typing import Any
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store.records import FeedbackRecord, SpanRecord, TraceRecord
 from pytest_flywheel.store.store import Store, trace_from_row
+from pytest_flywheel.store.tree import SpanNode, SpanTree
 
 
 class QueryError(FlywheelError, ValueError):
@@ -324,31 +325,6 @@ def resolve_trace(store: Store, prefix: str) -> str:
 
 
 @dataclass
-class SpanNode:
-    """A span and its children, in start order."""
-
-    span: SpanRecord
-    children: list[SpanNode] = field(default_factory=list)
-    #: True when the span names a parent that is not in the store (the parent never finished).
-    orphan: bool = False
-
-
-def span_tree(spans: Sequence[SpanRecord]) -> list[SpanNode]:
-    """The roots of the span forest (normally one root), children ordered by start time."""
-    nodes = {span.id: SpanNode(span) for span in spans}
-    roots: list[SpanNode] = []
-    for span in sorted(spans, key=lambda s: (s.start_time, s.id)):
-        node = nodes[span.id]
-        parent = nodes.get(span.parent_id) if span.parent_id else None
-        if parent is None or parent is node:
-            node.orphan = span.parent_id is not None
-            roots.append(node)
-        else:
-            parent.children.append(node)
-    return roots
-
-
-@dataclass
 class TraceDetail:
     """A whole trace: the summary (None while its root is unfinished), its spans and its feedback."""
 
@@ -359,7 +335,7 @@ class TraceDetail:
 
     @property
     def roots(self) -> list[SpanNode]:
-        return span_tree(self.spans)
+        return SpanTree.build(self.spans, self.trace).roots
 
     def to_json(self) -> dict[str, Any]:
         summary: dict[str, Any] = (

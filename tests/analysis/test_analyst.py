@@ -243,7 +243,7 @@ def test_api_error_is_an_analyst_error_not_a_crash(store: Store, messages_api: M
 
 def test_token_budget_ends_the_loop(store: Store, messages_api: MessagesAPIServer) -> None:
     from pytest_flywheel.analysis.analyst import AnalystConfig, AnalystError, run_analyst
-    from pytest_flywheel.analysis.tree import SpanTree
+    from pytest_flywheel.store.tree import SpanTree
 
     b = _bad_trace(store)
     messages_api.respond_with(
@@ -264,7 +264,7 @@ def test_token_budget_ends_the_loop(store: Store, messages_api: MessagesAPIServe
 
 def test_an_llm_span_summary_shows_what_was_said(store: Store, messages_api: MessagesAPIServer) -> None:
     from pytest_flywheel.analysis.trace_tools import TraceTools
-    from pytest_flywheel.analysis.tree import SpanTree
+    from pytest_flywheel.store.tree import SpanTree
 
     messages_api.queue(text_message("Refunds are accepted within 30 days."))
     agents.answer_question("What is the refund window?")

@@ -15,8 +15,8 @@ from pytest_flywheel.analysis.rules import (
     run_rules,
     specifics,
 )
-from pytest_flywheel.analysis.tree import SpanTree
 from pytest_flywheel.store import Store
+from pytest_flywheel.store.tree import SpanTree
 
 from .builders import TraceBuilder, traceback_text
 

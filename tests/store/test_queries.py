@@ -23,9 +23,9 @@ from pytest_flywheel.store.queries import (
     parse_since,
     require_traces,
     resolve_trace,
-    span_tree,
     unique_prefix_length,
 )
+from pytest_flywheel.store.tree import SpanTree
 from tests.store.builders import DAY, T0, Child, Feedback, TraceSpec, write_traces
 
 
@@ -234,7 +234,7 @@ def test_span_tree_nests_children_in_start_order(tmp_path: Path) -> None:
             ],
         ),
     )
-    (root,) = span_tree(store.get_spans("t1"))
+    (root,) = SpanTree.build(store.get_spans("t1")).roots
     assert root.span.name == "support_agent"
     assert [c.span.name for c in root.children] == ["first", "second"]
     assert [c.span.name for c in root.children[0].children] == ["inner"]

@@ -1,4 +1,7 @@
-"""A trace's spans as a tree (parent/children in start order), built from ``Store.get_spans``."""
+"""A trace's spans as a tree (parent/children in start order), built from ``Store.get_spans``.
+
+The one span tree of the package: the CLI draws it, analysis walks and aligns it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ class SpanNode:
     #: 1-based position among siblings of the same name, and how many such siblings there are.
     ordinal: int = 1
     same_named: int = 1
+    #: True when the span names a parent that is not in the trace (the parent never finished).
+    orphan: bool = False
 
     @property
     def id(self) -> str:
@@ -40,12 +45,13 @@ class SpanTree:
 
     @classmethod
     def build(cls, spans: list[SpanRecord], trace: TraceRecord | None = None) -> SpanTree:
-        ordered = sorted(spans, key=lambda s: (s.start_time, s.end_time))
+        ordered = sorted(spans, key=lambda s: (s.start_time, s.end_time, s.id))
         by_id = {s.id: SpanNode(s) for s in ordered}
         roots: list[SpanNode] = []
         for node in by_id.values():
             parent = by_id.get(node.span.parent_id) if node.span.parent_id else None
             if parent is None or parent is node:
+                node.orphan = bool(node.span.parent_id) and parent is None
                 roots.append(node)
             else:
                 node.parent = parent
