@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from pytest_flywheel.cli._common import add_store_option, open_store_for_reading, store_path
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.files import write_atomic
 from pytest_flywheel.runs import list_runs, load_run
 from pytest_flywheel.runs.html_report import render_html
 
@@ -30,18 +29,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_store_option(report)
     report.set_defaults(func=run_report)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -68,7 +55,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise FlywheelError(f"no recorded runs{where}: run `pytest --flywheel-suite=NAME` first")
     title = f"pytest-flywheel: {args.suite}" if args.suite else "pytest-flywheel report"
     path = Path(args.html)
-    _write_atomically(path, render_html(runs, title=title, stats=stats))
+    write_atomic(path, render_html(runs, title=title, stats=stats))
     print(
         f"Wrote {path} ({len(runs)} run{'s' if len(runs) != 1 else ''}{', with production trends' if stats else ''})"
     )

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.files import write_atomic
 from pytest_flywheel.judge.canonical import canonical_json
 from pytest_flywheel.judge.types import Verdict
 
@@ -389,47 +387,10 @@ class VerdictCache:
         return replace(result, written=True)
 
 
-#: A temporary file this old was left by a writer that was killed before its rename.
-STALE_TEMP_SECONDS = 600
-
-
-def _remove_stale_temp_files(path: Path) -> None:
-    """Remove temporary files a killed writer left next to ``path`` (never a fresh one: it may be
-    another session's write in progress)."""
-    now = time.time()
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            if now - leftover.stat().st_mtime > STALE_TEMP_SECONDS:
-                leftover.unlink()
-        except OSError:
-            pass
-
-
 def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, flush it to disk, and rename it over ``path``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, text)
     except OSError as exc:
-        raise VerdictCacheError(f"The verdict file {path} could not be written ({exc}); it was left as it was.") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(temp_name, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-        _remove_stale_temp_files(path)
-    except BaseException as exc:
-        try:
-            os.unlink(temp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise VerdictCacheError(
-                f"The verdict file {path} could not be written ({exc}); the old file is intact."
-            ) from exc
-        raise
+        raise VerdictCacheError(
+            f"The verdict file {path} could not be written ({exc}); the old file is intact."
+        ) from exc

@@ -51,12 +51,11 @@ Format, version 1 (keys always present unless marked optional; times are Unix ep
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_flywheel.files import write_atomic
 from pytest_flywheel.pytest_plugin.reporting import group_outcomes, pass_rate
 
 if TYPE_CHECKING:
@@ -156,14 +155,5 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
-    """Write the report as indented JSON, atomically (temporary file renamed over ``path``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, ensure_ascii=False, default=repr)
-            handle.write("\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write the report as indented JSON, atomically."""
+    write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

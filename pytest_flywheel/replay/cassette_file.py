@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 import yaml
 
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.files import write_atomic
 
 FORMAT_VERSION = 1
 TOOL_INTERACTIONS_KEY = "tool_interactions"
@@ -149,22 +149,6 @@ def _check_tool_interactions(tools: Any, source: Path | str) -> None:
             raise CassetteFormatError(f"{where}: 'error' must be a mapping with 'type' and 'message'.")
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        # mkstemp makes the file private (0600); a cassette is ordinary project content.
-        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 # -- the vcrpy side ---------------------------------------------------------------------------------
 
 
@@ -222,7 +206,7 @@ class AtomicPersister:
     ) -> None:
         from vcr.serialize import serialize
 
-        atomic_write_text(Path(cassette_path), serialize(cassette_dict, serializer))
+        write_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
 
 
 def read_cassette_bytes(path: Path) -> bytes | None:

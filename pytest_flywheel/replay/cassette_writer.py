@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pytest_flywheel.replay.cassette_file import FORMAT_VERSION, TOOL_INTERACTIONS_KEY, atomic_write_text
+from pytest_flywheel.files import write_atomic
+from pytest_flywheel.replay.cassette_file import FORMAT_VERSION, TOOL_INTERACTIONS_KEY
 from pytest_flywheel.replay.cassette_file import dump_cassette_data as _dump
 from pytest_flywheel.replay.errors import CassetteWriteError
 from pytest_flywheel.replay.redact import Redactor
@@ -279,4 +280,4 @@ def write_case_cassette(spans: list[SpanRecord], path: Path, *, redactor: Redact
     scrubs every request and response, header and body, and every tool argument and result, before
     anything is written; without one, the built-in secret scrubbing still applies. Returns ``path``.
     """
-    return atomic_write_text(Path(path), _dump(case_cassette_data(spans, redactor=redactor)))
+    return write_atomic(Path(path), _dump(case_cassette_data(spans, redactor=redactor)))

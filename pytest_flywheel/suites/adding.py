@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.files import folder_lock, write_atomic
 from pytest_flywheel.suites.capture import CapturedTrace, read_trace_for_capture, write_cassette
 from pytest_flywheel.suites.case_ids import derive_case_id
-from pytest_flywheel.suites.editing import SuiteDocument, suites_lock, write_atomic
+from pytest_flywheel.suites.editing import SuiteDocument
 from pytest_flywheel.suites.errors import CaseError, SuiteFileError
 from pytest_flywheel.suites.loading import (
     LoadedSuite,
@@ -168,7 +169,7 @@ def add_case(
         source=captured.source.to_data() if captured else None,
     )
     # From reading the suite to writing it back, no other edit of the project's suites may interleave.
-    with suites_lock(settings.root):
+    with folder_lock(settings.root):
         return _add_to_suite(
             settings, suite_name, data, captured=captured, replace=replace, id_given=case_id is not None,
             redactor=redactor,
@@ -282,7 +283,7 @@ def ensure_suite(
     An existing suite with no target takes ``target``; one with a different target is an error.
     """
     check_suite_name(name)
-    with suites_lock(settings.root):
+    with folder_lock(settings.root):
         return _ensure_suite_locked(settings, name, target=target, description=description)
 
 

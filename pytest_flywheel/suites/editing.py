@@ -7,10 +7,6 @@ the old one, so a reader (or a crash) never sees half a suite.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,42 +174,3 @@ class SuiteDocument:
         buffer = io.StringIO()
         self._yaml.dump(self.data, buffer)
         return buffer.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed over it: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp would leave 0600
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def suites_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the suites folder while a suite file is read, changed and written back,
-    so that two ``flywheel suite add`` runs at once both land instead of one overwriting the other.
-
-    The folder itself is locked (``flock`` on its descriptor): no lock file appears in the committed tree.
-    Where ``fcntl`` does not exist (Windows) edits are not serialised.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
