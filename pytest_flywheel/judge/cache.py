@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_flywheel.canonical import canonical_json
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.files import write_atomic
-from pytest_flywheel.judge.canonical import canonical_json
 from pytest_flywheel.judge.types import Verdict
 
 #: The key under which an xdist worker hands its session to the controller (``config.workeroutput``).

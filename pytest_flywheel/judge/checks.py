@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.judge.canonical import to_jsonable
 from pytest_flywheel.judge.trajectory import tool_calls
 
 CHECK_KINDS: tuple[str, ...] = (
@@ -64,7 +64,7 @@ def is_check(assertion: object) -> bool:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(to_jsonable(value), ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(json_data(value), ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -122,7 +122,7 @@ def check_label(spec: dict[str, Any]) -> str:
     kind, value, options = _split(spec)
     if kind == "tool_called":
         name, args = _tool_spec(value, options)
-        inner = ", ".join(f"{key}={to_jsonable(arg)!r}" for key, arg in (args or {}).items())
+        inner = ", ".join(f"{key}={json_data(arg)!r}" for key, arg in (args or {}).items())
         return f"tool_called: {name}({inner})" if args else f"tool_called: {name}"
     if kind == "json_schema":
         return "json_schema"
@@ -158,7 +158,7 @@ def output_text(output: Any) -> str:
     text = _message_text(output)
     if text is not None:
         return text
-    return json.dumps(to_jsonable(output), ensure_ascii=False, sort_keys=True)
+    return json.dumps(json_data(output), ensure_ascii=False, sort_keys=True)
 
 
 def _texts(kind: str, value: Any) -> list[str]:
@@ -179,7 +179,7 @@ def _subset(expected: Any, actual: Any) -> bool:
         return isinstance(actual, dict) and all(
             key in actual and _subset(value, actual[key]) for key, value in expected.items()
         )
-    return bool(to_jsonable(expected) == to_jsonable(actual))
+    return bool(json_data(expected) == json_data(actual))
 
 
 def _check_json_schema(schema: Any, output: Any, label: str) -> CheckResult:
@@ -204,7 +204,7 @@ def _check_json_schema(schema: Any, output: Any, label: str) -> CheckResult:
         except json.JSONDecodeError as exc:
             return CheckResult(False, f"the message text is not JSON ({exc.msg} at character {exc.pos})", label)
     else:
-        document = to_jsonable(output)
+        document = json_data(output)
     errors = sorted(validator_class(schema).iter_errors(document), key=lambda error: list(error.absolute_path))
     if not errors:
         return CheckResult(True, "the output matches the schema", label)

@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_flywheel.judge.canonical import to_jsonable
+from pytest_flywheel.canonical import json_data
 
 PROMPT_VERSION = "flywheel-judge/1"
 TOOL_NAME = "record_verdicts"
@@ -105,7 +105,7 @@ def render_value(value: Any) -> str:
     """A value as the judge sees it: a string as it is, anything else as indented JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    return json.dumps(json_data(value), indent=2, ensure_ascii=False)
 
 
 def render_trajectory(trajectory: list[dict[str, Any]]) -> str:
@@ -113,7 +113,7 @@ def render_trajectory(trajectory: list[dict[str, Any]]) -> str:
     if not trajectory:
         return "(no tool or LLM calls)"
     return "\n".join(
-        f"{number}. {json.dumps(to_jsonable(step), ensure_ascii=False)}" for number, step in enumerate(trajectory, 1)
+        f"{number}. {json.dumps(json_data(step), ensure_ascii=False)}" for number, step in enumerate(trajectory, 1)
     )
 
 

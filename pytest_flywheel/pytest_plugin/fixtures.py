@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.options import FlywheelState
 from pytest_flywheel.pytest_plugin.outcome import AssertionResult, CaseOutcome, format_assertions
 from pytest_flywheel.pytest_plugin.reporting import junit_properties
-from pytest_flywheel.pytest_plugin.runner import jsonable
 
 if TYPE_CHECKING:
     from pytest_flywheel.judge import Verdict
@@ -61,8 +61,8 @@ class JudgeFixture:
         runtime = self._state.get_runtime()
         request = JudgeRequest(
             assertions=assertions,
-            input=jsonable(input),
-            output=jsonable(output),
+            input=json_data(input),
+            output=json_data(output),
             trajectory=_trajectory(trajectory),
             label=self._node.nodeid,
         )

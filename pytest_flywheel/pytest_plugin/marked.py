@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.items import CaseError
 from pytest_flywheel.pytest_plugin.options import FlywheelState
 from pytest_flywheel.pytest_plugin.outcome import AssertionResult, CaseOutcome, format_failure
 from pytest_flywheel.pytest_plugin.reporting import junit_properties
-from pytest_flywheel.pytest_plugin.runner import call_target, jsonable, run_in_cassette
+from pytest_flywheel.pytest_plugin.runner import call_target, run_in_cassette
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^\w.\-]+")
 
@@ -82,7 +83,7 @@ def run_marked_test(item: pytest.Function, state: FlywheelState) -> None:
         raise _fail_as_error(item, outcome, str(exc)) from None
     if run.exception is not None:
         raise run.exception  # the test's own failure, shown by pytest as usual
-    outcome.output = jsonable(run.output)
+    outcome.output = json_data(run.output)
     outcome.latency_ms = run.latency_ms
     outcome.agent_cost_usd = run.cost_usd
     outcome.agent_tokens = run.input_tokens + run.output_tokens

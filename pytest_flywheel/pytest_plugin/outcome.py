@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_flywheel.canonical import json_data
+
 if TYPE_CHECKING:
     from pytest_flywheel.judge import Verdict
 
@@ -114,7 +116,7 @@ class CaseOutcome:
     def to_result(self) -> dict[str, Any]:
         """A JSON-safe dict (travels on the test report across xdist)."""
         data = {name: getattr(self, name) for name in _SCALAR_FIELDS}
-        data["output"] = _json_safe(self.output)
+        data["output"] = json_data(self.output)
         data["assertions"] = [vars(result).copy() for result in self.assertions]
         data["judge"] = vars(self.judge).copy()
         return data
@@ -132,13 +134,6 @@ def outcome_from_result(data: dict[str, Any]) -> CaseOutcome:
     fields["judge"] = JudgeUsage(**fields.get("judge", {}))
     known = set(CaseOutcome.__dataclass_fields__)
     return CaseOutcome(**{key: value for key, value in fields.items() if key in known})
-
-
-def _json_safe(value: Any) -> Any:
-    try:
-        return json.loads(json.dumps(value, default=repr))
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def format_output(output: Any) -> str:

@@ -21,9 +21,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.outcome import AssertionResult, CaseOutcome
-from pytest_flywheel.pytest_plugin.runner import call_target, import_target, jsonable, run_in_cassette
+from pytest_flywheel.pytest_plugin.runner import call_target, import_target, run_in_cassette
 
 if TYPE_CHECKING:
     import pytest
@@ -173,7 +174,7 @@ class CasePipeline:
             # The agent's modules (its SDK's included) and what its first run built lazily live until
             # the session ends, like what collection built: frozen out of the cyclic collector's sight.
             runtime.state.freeze_long_lived()
-        output = jsonable(run.output)
+        output = json_data(run.output)
         outcome.output = output
         outcome.raised = run.raised
         outcome.latency_ms = run.latency_ms
@@ -205,7 +206,7 @@ class CasePipeline:
             return PendingCase(outcome=outcome, sentences=[])
         request = JudgeRequest(
             assertions=[str(assertions[position]) for position in sentences],
-            input=jsonable(arguments),
+            input=json_data(arguments),
             output=output,
             trajectory=run.trajectory,
             label=item.nodeid,

@@ -8,10 +8,8 @@ cassettes must never be open at once.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import importlib
 import inspect
-import json
 import sys
 import time
 import traceback
@@ -72,21 +70,6 @@ def import_target(target: str, *, root: Path) -> Callable[..., Any]:
     if not callable(value):
         raise CaseSetupError(f"target {target!r} is a {type(value).__name__}, not something to call")
     return value  # type: ignore[no-any-return]
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data (pydantic models and dataclasses dumped, anything else by repr)."""
-    if hasattr(value, "model_dump") and callable(value.model_dump):
-        try:
-            value = value.model_dump(mode="json")
-        except Exception:  # not a pydantic model after all
-            pass
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    try:
-        return json.loads(json.dumps(value, default=repr))
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def call_target(func: Callable[..., Any], arguments: dict[str, Any]) -> Any:

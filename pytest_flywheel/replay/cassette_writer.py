@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pytest_flywheel.canonical import REPR_KEY, TRUNCATED_KEY
 from pytest_flywheel.files import write_atomic
 from pytest_flywheel.replay.cassette_file import FORMAT_VERSION, TOOL_INTERACTIONS_KEY
 from pytest_flywheel.replay.cassette_file import dump_cassette_data as _dump
@@ -32,7 +33,6 @@ from pytest_flywheel.replay.errors import CassetteWriteError
 from pytest_flywheel.replay.redact import Redactor
 from pytest_flywheel.replay.sse import sse_body
 from pytest_flywheel.store.records import SpanRecord
-from pytest_flywheel.tracing.serialize import REPR_KEY, TRUNCATED_KEY
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 

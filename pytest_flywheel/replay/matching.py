@@ -20,7 +20,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
-from pytest_flywheel.tracing.serialize import REPR_KEY
+from pytest_flywheel.canonical import REPR_KEY
 
 _MISSING = object()
 # How tracing records an argument JSON cannot hold (pytest_flywheel.tracing.serialize), and the part of

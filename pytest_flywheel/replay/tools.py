@@ -11,15 +11,14 @@ real and is recorded when the record mode allows it, and is a miss otherwise.
 from __future__ import annotations
 
 import builtins
-import dataclasses
 import importlib
-import json
 import threading
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.replay.errors import RecordedToolError
 from pytest_flywheel.replay.matching import json_equal
 from pytest_flywheel.replay.redact import Redactor
@@ -52,28 +51,6 @@ class ToolInteraction:
 
     def matches(self, tool: str, arguments: dict[str, Any]) -> bool:
         return self.tool == tool and json_equal(self.arguments, arguments)
-
-
-def to_jsonable(value: Any) -> Any:
-    """``value`` as JSON data, for recording a tool's result (objects JSON cannot hold become text)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dict):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            return to_jsonable(dump(mode="json"))
-        except TypeError:
-            return to_jsonable(dump())
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def error_type_name(exc: BaseException) -> str:
@@ -223,7 +200,7 @@ class ToolReplayer:
         if exc is not None:
             interaction.error = {"type": error_type_name(exc), "message": self.redactor.text(str(exc))}
         else:
-            interaction.result = self.redactor.value(to_jsonable(result))
+            interaction.result = self.redactor.value(json_data(result))
         with self._lock:
             self.recorded.append(interaction)
 

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_flywheel.canonical import REPR_KEY, TRUNCATED_KEY
 from pytest_flywheel.config import Settings
 from pytest_flywheel.store import SpanRecord, Store, StoreError, TraceRecord
 from pytest_flywheel.suites.errors import CaptureError
 from pytest_flywheel.suites.models import CaseSource
-from pytest_flywheel.tracing.serialize import REPR_KEY, TRUNCATED_KEY
 
 if TYPE_CHECKING:
     from pytest_flywheel.replay import Redactor

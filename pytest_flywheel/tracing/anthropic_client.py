@@ -20,11 +20,11 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.store.records import SpanRecord
 from pytest_flywheel.tracing.decorator import TrackUsageError
 from pytest_flywheel.tracing.pricing import cost_usd
 from pytest_flywheel.tracing.runtime import RUNTIME
-from pytest_flywheel.tracing.serialize import json_safe
 from pytest_flywheel.tracing.spans import close_span, open_span, tracing_active
 
 C = TypeVar("C")
@@ -98,7 +98,7 @@ def request_input(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     clean = {
         key: value for key, value in kwargs.items() if type(value).__name__ not in ("NotGiven", "Omit")
     }
-    safe: dict[str, Any] = json_safe(clean, exclude_unset=True)
+    safe: dict[str, Any] = json_data(clean, exclude_unset=True, bounded=True)
     headers = safe.get("extra_headers")
     if isinstance(headers, dict):
         safe["extra_headers"] = {str(name): REDACTED for name in headers}

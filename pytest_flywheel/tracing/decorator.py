@@ -6,10 +6,10 @@ import functools
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
+from pytest_flywheel.canonical import MAX_ITEMS, TRUNCATED_KEY, json_data
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store.records import SPAN_TYPES, SpanRecord
 from pytest_flywheel.tracing.hooks import active_tool_interceptor
-from pytest_flywheel.tracing.serialize import MAX_ITEMS, TRUNCATED_KEY, json_safe
 from pytest_flywheel.tracing.spans import close_span, current_span, enter, leave, open_span, tracing_active
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,7 +174,7 @@ class _CallPlan:
             if key not in bound:
                 bound[key] = default
         ignored = self.options.ignored
-        return {key: json_safe(value) for key, value in bound.items() if key not in ignored}
+        return {key: json_data(value, bounded=True) for key, value in bound.items() if key not in ignored}
 
     def open(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, need_arguments: bool) -> tuple[
             SpanRecord, dict[str, Any] | None]:
@@ -264,7 +264,7 @@ class _Items:
 
     def add(self, item: Any) -> None:
         if len(self.items) < MAX_ITEMS:
-            self.items.append(json_safe(item))
+            self.items.append(json_data(item, bounded=True))
         else:
             self.omitted += 1
 

@@ -12,11 +12,11 @@ import time
 from contextvars import ContextVar, Token
 from typing import Any
 
+from pytest_flywheel.canonical import json_data
 from pytest_flywheel.store.records import FeedbackRecord, SpanRecord
 from pytest_flywheel.tracing.hooks import active_span_collectors, active_tool_interceptor
 from pytest_flywheel.tracing.ids import new_id
 from pytest_flywheel.tracing.runtime import RUNTIME
-from pytest_flywheel.tracing.serialize import json_safe
 
 MAX_TRACEBACK_CHARS = 20_000
 
@@ -81,7 +81,7 @@ def close_span(
         if error is not None:
             span.error = error_info(error)
         elif capture_output and output is not None:
-            span.output = json_safe(output)
+            span.output = json_data(output, bounded=True)
         emit(span)
     except Exception:
         pass
@@ -141,7 +141,7 @@ def log_feedback(trace_id: str, name: str, value: Any, reason: str | None = None
     try:
         if not RUNTIME.is_on() or not trace_id:
             return
-        record = FeedbackRecord(trace_id=str(trace_id), name=str(name), value=json_safe(value),
+        record = FeedbackRecord(trace_id=str(trace_id), name=str(name), value=json_data(value, bounded=True),
                                 reason=None if reason is None else str(reason), created_at=time.time())
         RUNTIME.get_writer().submit(record)
     except Exception:

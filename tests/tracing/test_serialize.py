@@ -1,4 +1,4 @@
-"""json_safe: what a captured value becomes; bounded: the payload limit."""
+"""json_data(bounded=True): what a captured value becomes; bounded: the payload limit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from typing import Any
 
 import pydantic
 
-from pytest_flywheel.tracing.serialize import MAX_ITEMS, bounded, is_truncated, json_safe
+from pytest_flywheel.canonical import MAX_ITEMS, json_data
+from pytest_flywheel.tracing.serialize import bounded, is_truncated
+
+
+def json_safe(value: Any, **options: Any) -> Any:
+    return json_data(value, bounded=True, **options)
 
 
 class Color(enum.Enum):
