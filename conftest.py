@@ -16,7 +16,8 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(autouse=True)
 def _no_network_and_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Every test runs with no API key, no stray FLYWHEEL_* settings, and its own trace store.
+    """Every test runs with no API key, no stray FLYWHEEL_* settings, its own trace store, and its
+    traced calls stored (FLYWHEEL_TRACE_TESTS).
 
     ANTHROPIC_BASE_URL points at a closed loopback port, so a call that escaped a cassette or a stand-in
     fails at once instead of reaching the network.
@@ -30,6 +31,9 @@ def _no_network_and_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: py
             monkeypatch.delenv(name)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("FLYWHEEL_STORE", str(tmp_path_factory.mktemp("store") / "flywheel.db"))
+    # This project's tests trace on purpose and read the store back; a user's test session keeps its
+    # spans out of the store unless asked (tests/plugin/test_test_sessions.py checks that default).
+    monkeypatch.setenv("FLYWHEEL_TRACE_TESTS", "1")
     # the tracing writer and its settings were made for the previous test's store: start afresh
     from pytest_flywheel.tracing import reset_for_tests
 

@@ -7,6 +7,7 @@ pyproject key          environment variable        meaning (default)
 =====================  ==========================  ===========================================
 ``store``              ``FLYWHEEL_STORE``          SQLite trace store (``.flywheel/flywheel.db``)
 ``tracing``            ``FLYWHEEL_TRACING``        ``on`` / ``off`` (``on``)
+``trace_tests``        ``FLYWHEEL_TRACE_TESTS``    store spans made inside a pytest session (``off``)
 ``dir``                ``FLYWHEEL_DIR``            the committed corpus folder (``flywheel``)
 ``project``            ``FLYWHEEL_PROJECT``        default project name for traces (``default``)
 ``judge_model``        ``FLYWHEEL_JUDGE_MODEL``    the judge's Anthropic model
@@ -56,6 +57,9 @@ class Settings:
     root: Path
     store: Path
     tracing: bool = True
+    #: Whether spans made inside a pytest session (a unit test calling a traced function) go to the
+    #: store. Off by default, so that test runs never mix with production traces.
+    trace_tests: bool = False
     dir: Path = Path("flywheel")
     project: str = "default"
     judge_model: str = DEFAULT_JUDGE_MODEL
@@ -164,6 +168,9 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
         root=base,
         store=path_of("store", "FLYWHEEL_STORE", ".flywheel/flywheel.db"),
         tracing=_flag(env.get("FLYWHEEL_TRACING", section.get("tracing", True)), name="FLYWHEEL_TRACING"),
+        trace_tests=_flag(
+            env.get("FLYWHEEL_TRACE_TESTS", section.get("trace_tests", False)), name="FLYWHEEL_TRACE_TESTS"
+        ),
         dir=path_of("dir", "FLYWHEEL_DIR", "flywheel"),
         project=str(env.get("FLYWHEEL_PROJECT") or section.get("project") or "default"),
         judge_model=str(env.get("FLYWHEEL_JUDGE_MODEL") or section.get("judge_model") or DEFAULT_JUDGE_MODEL),

@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flywheel.pytest_plugin.options import STATE_KEY, FlywheelState, add_options, get_state
+from pytest_flywheel.pytest_plugin.options import add_options
+from pytest_flywheel.pytest_plugin.session import SESSION_KEY, FlywheelSession, get_session
 
 if TYPE_CHECKING:
     from pytest_flywheel.pytest_plugin.fixtures import JudgeFixture
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+OWN_MARKER = "flywheel_assertion"
+SHORT_MARKER = "assertion"
+_MARKER_HELP = "(*sentences): judge the test's return value against natural-language assertions (pytest-flywheel)"
+
+
+class MarkerClashWarning(pytest.PytestWarning):
+    """The project registers its own ``assertion`` marker; pytest-flywheel leaves it alone."""
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -32,68 +40,123 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "assertion(*sentences): judge the test's return value against natural-language assertions",
-    )
-    from pytest_flywheel.pytest_plugin.settings import build_state
+def _project_has_own_assertion_marker(config: pytest.Config) -> bool:
+    for line in config.getini("markers"):
+        name = str(line).split(":", 1)[0].split("(", 1)[0].strip()
+        if name == SHORT_MARKER:
+            return True
+    return False
 
-    state = build_state(config)
-    config.stash[STATE_KEY] = state
-    if state.options.uses_suites:
+
+@pytest.hookimpl(trylast=True)  # after conftest files registered their own markers
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_flywheel.pytest_plugin.settings import read_session_settings
+
+    owns_short_marker = not _project_has_own_assertion_marker(config)
+    config.addinivalue_line("markers", OWN_MARKER + _MARKER_HELP)
+    if owns_short_marker:
+        config.addinivalue_line("markers", SHORT_MARKER + _MARKER_HELP)
+    else:
+        import warnings
+
+        warnings.warn(
+            MarkerClashWarning(
+                "this project registers its own 'assertion' marker, so pytest-flywheel leaves it alone; "
+                "mark tests for the LLM judge with @pytest.mark.flywheel_assertion(...) instead"
+            ),
+            stacklevel=2,
+        )
+    flywheel = FlywheelSession(config, read_session_settings(config))
+    flywheel.owns_assertion_marker = owns_short_marker
+    config.stash[SESSION_KEY] = flywheel
+    if flywheel.options.uses_suites:
         from pytest_flywheel.pytest_plugin.collect import select_suites
 
-        select_suites(state)
+        select_suites(flywheel)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_flywheel.pytest_plugin.xdist import XdistHooks
 
-        config.pluginmanager.register(XdistHooks(state), "flywheel-xdist")
-    config.pluginmanager.register(_ReportListener(state), "flywheel-reports")
+        config.pluginmanager.register(XdistHooks(flywheel), "flywheel-xdist")
+    config.pluginmanager.register(_ReportListener(flywheel), "flywheel-reports")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in SUITE_SUFFIXES:
         return None
-    state = get_state(parent.config)
-    if not state.wants_suite_file(file_path, parent.session):
+    flywheel = parent.config.stash.get(SESSION_KEY, None)
+    if flywheel is None or not _wants_suite_file(flywheel, file_path, parent.session):
         return None
     from pytest_flywheel.pytest_plugin.collect import SuiteFile
 
     return SuiteFile.from_parent(parent, path=file_path)
 
 
+def _wants_suite_file(flywheel: FlywheelSession, path: Path, session: pytest.Session) -> bool:
+    """A selected suite, or a file in the suites folder named on the command line
+    (``pytest flywheel/suites/qa.yaml::case-1``)."""
+    resolved = path.resolve()
+    if resolved in flywheel.suite_paths:
+        return True
+    if not session.isinitpath(path):
+        return False
+    return resolved.is_relative_to(flywheel.settings.suites_dir.resolve())
+
+
+def _marked(item: pytest.Item, flywheel: FlywheelSession) -> bool:
+    if item.get_closest_marker(OWN_MARKER) is not None:
+        return True
+    return flywheel.owns_assertion_marker and item.get_closest_marker(SHORT_MARKER) is not None
+
+
+def _touched(item: pytest.Item, flywheel: FlywheelSession) -> bool:
+    """Whether the plugin takes part in ``item``: a suite case, a marked test, a ``judge`` user."""
+    from pytest_flywheel.pytest_plugin.case_spec import CASE_SPEC
+
+    return (
+        CASE_SPEC in item.stash
+        or _marked(item, flywheel)
+        or "judge" in getattr(item, "fixturenames", ())
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if not hasattr(item, "flywheel_next"):
+    from pytest_flywheel.pytest_plugin.case_spec import CASE_SPEC, NEXT_ITEM
+
+    if CASE_SPEC not in item.stash:
         # Not a suite case: the transport patches suite cases keep in between them come out first.
-        state = item.config.stash.get(STATE_KEY, None)
-        if state is not None and state.runtime is not None:
-            state.runtime.release_transport_patches()
+        flywheel = item.config.stash.get(SESSION_KEY, None)
+        if flywheel is not None:
+            flywheel.release_transport_patches()
         return
     # Under xdist a worker knows only the item it runs next; a case item may start that one ahead.
-    if nextitem is not None:
-        item.flywheel_next = nextitem
+    item.stash[NEXT_ITEM] = nextitem
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object | None:
-    if pyfuncitem.get_closest_marker("assertion") is None:
-        return None
-    from pytest_flywheel.pytest_plugin.marked import run_marked_test
+    flywheel = get_session(pyfuncitem.config)
+    if _marked(pyfuncitem, flywheel):
+        from pytest_flywheel.pytest_plugin.marked import run_marked_test
 
-    run_marked_test(pyfuncitem, get_state(pyfuncitem.config))
-    return True
+        run_marked_test(pyfuncitem, flywheel)
+        return True
+    if "judge" in pyfuncitem.fixturenames:
+        from pytest_flywheel.pytest_plugin.marked import run_test_in_cassette
+
+        run_test_in_cassette(pyfuncitem, flywheel)
+        return True
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    result = getattr(item, "flywheel_result", None)
-    if result is not None:
-        from pytest_flywheel.pytest_plugin.reporting import attach_result
+    flywheel = item.config.stash.get(SESSION_KEY, None)
+    if flywheel is not None and _touched(item, flywheel):
+        from pytest_flywheel.pytest_plugin.touched import attach_result
 
-        attach_result(item, report, result)
+        attach_result(item, report, flywheel)
     return report
 
 
@@ -108,59 +171,48 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 class _ReportListener:
     """Collects the flywheel results carried by test reports (from this process or xdist workers)."""
 
-    def __init__(self, state: FlywheelState) -> None:
-        self.state = state
+    def __init__(self, flywheel: FlywheelSession) -> None:
+        self.flywheel = flywheel
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = getattr(report, "flywheel", None)
         if result is not None:
-            self.state.get_runtime().record_report(report, result)
+            self.flywheel.results.record(report, result)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.flywheel.collection.partial_files.add(report.nodeid.partition("::")[0])
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.flywheel.collection.add_items(item.nodeid for item in items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from pytest_flywheel.pytest_plugin.touched import record_collection
+
+        record_collection(self.flywheel, session)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = session.config.stash.get(STATE_KEY, None)
-    if state is None:
-        return
-    if state.runtime is None and (state.options.report is not None or state.options.uses_suites):
-        state.get_runtime()  # a report was asked for: write it even when no case ran
-    if state.runtime is not None:
-        state.runtime.finish_session(session)
+    flywheel = session.config.stash.get(SESSION_KEY, None)
+    if flywheel is not None:
+        flywheel.finish(session)
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
-    state = config.stash.get(STATE_KEY, None)
-    if state is None or state.runtime is None:
+    flywheel = config.stash.get(SESSION_KEY, None)
+    if flywheel is None or flywheel.end is None:
         return
     from pytest_flywheel.pytest_plugin.reporting import write_terminal_summary
 
-    write_terminal_summary(state.runtime, terminalreporter)
+    write_terminal_summary(flywheel.end, terminalreporter, flywheel.redact)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection(session: pytest.Session) -> None:
-    state = session.config.stash.get(STATE_KEY, None)
-    if state is not None:
-        state.freeze_long_lived()  # pytest and the plugins, before suite files are read
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    state = session.config.stash.get(STATE_KEY, None)
-    if state is not None:
-        state.freeze_long_lived()  # the collected items and the suite models
-
-
-@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # Last, so that pytest's own end-of-run garbage collections (unraisableexception's) still skip the
-    # frozen objects: those are alive until here anyway, and walking them twice costs a large run
-    # a noticeable part of a second.
-    state = config.stash.get(STATE_KEY, None)
-    if state is not None:
-        state.unfreeze()
-    if state is not None and state.runtime is not None:
-        state.runtime.close()
+    flywheel = config.stash.get(SESSION_KEY, None)
+    if flywheel is not None:
+        flywheel.close()
 
 
 @pytest.fixture
@@ -169,8 +221,10 @@ def judge(request: pytest.FixtureRequest) -> JudgeFixture:
 
     ``judge(output, assertion, *, input=None, trajectory=None) -> Verdict`` (passed, reason,
     confidence, cached); ``judge.expect(output, *assertions)`` raises ``AssertionError`` listing every
-    failing assertion with the judge's reason. A judge that cannot answer raises ``JudgeError``.
+    failing assertion with the judge's reason. A judge that cannot answer raises ``JudgeError``. The
+    test runs inside its own cassette (``flywheel/cassettes/<test file>/<test name>.yaml``), so the
+    agent calls it makes replay like a marked test's.
     """
     from pytest_flywheel.pytest_plugin.fixtures import JudgeFixture
 
-    return JudgeFixture(get_state(request.config), request.node)
+    return JudgeFixture(get_session(request.config), request.node)

@@ -1,7 +1,8 @@
 """The judge: natural-language assertions checked by an LLM, deterministic checks, and the verdict cache.
 
-Works without pytest; the plugin wires it in. Nothing heavy is imported here: the Anthropic SDK is
-imported when :class:`AnthropicJudge` first makes a call, jsonschema when a ``json_schema`` check runs.
+Works without pytest; the plugin wires it in. Nothing is imported here until it is used (the exports
+load on first access); the Anthropic SDK is imported when :class:`AnthropicJudge` first makes a call,
+jsonschema when a ``json_schema`` check runs.
 
 Public API (all importable from ``pytest_flywheel.judge``)
 ---------------------------------------------------------
@@ -18,8 +19,9 @@ Vocabulary (``types.py``)
   ``submit``/``close`` on a bounded thread pool (default 8 workers).
 * ``JudgeError(FlywheelError)`` — no key, API error, or a reply unreadable after the retry. Its
   ``.assertions`` names the assertions left without a verdict. Report it as a test *error*.
-* ``CallUsage`` (tokens/cost of one call) and ``UsageTotals`` (``.calls, .input_tokens,
-  .output_tokens, .cost_usd, .per_call, .as_dict()``).
+* ``CallUsage`` (tokens/cost of one call) and ``JudgeUsage``, the one usage counter (``cached, new,
+  calls, input_tokens, output_tokens, cost_usd``; ``add_call``, ``add_verdicts``, ``add``,
+  ``as_dict()``/``from_dict``), used per test, per judge and per session.
 
 The Anthropic judge (``anthropic_judge.py``, prompt in ``prompt.py``)
 
@@ -27,7 +29,7 @@ The Anthropic judge (``anthropic_judge.py``, prompt in ``prompt.py``)
   max_workers=8, reply_retries=1, max_tokens=2048, timeout=120.0, max_api_retries=2, prices=None,
   effort=None)`` — official SDK, sync client created on first call, a forced tool (``record_verdicts``)
   as structured output, header ``x-flywheel-judge: 1`` (``JUDGE_HEADER``) on every request.
-  ``.usage: UsageTotals``; ``.close()``. ``PROMPT_VERSION = "flywheel-judge/1"``.
+  ``.usage: JudgeUsage``; ``.close()``. ``PROMPT_VERSION = "flywheel-judge/1"``.
   No temperature is sent: SDK 2.x has no sampling parameters and the API rejects them for current
   models; repeatability comes from the verdict cache. ``effort`` goes to ``output_config.effort``.
   Cost: the tracing piece's price table (``pytest_flywheel.tracing.pricing``), ``prices`` overriding.
@@ -62,18 +64,19 @@ The verdict cache (``cache.py``) — ``flywheel/verdicts.jsonl``
   judged_at, case) with ``to_json()``/``from_json()`` and ``to_verdict(cached=True)``.
 * ``VerdictCache.load(path, *, warn=True)`` (missing file = empty cache; a corrupt line is a
   ``VerdictCacheWarning`` naming file and line, also kept in ``.problems``); ``get(key)``,
-  ``put(key, entry)``, ``mark_used(key)``, ``new_entries``, ``used_keys``,
-  ``unused_keys(ran_cases=None)``, ``write(path=None, *, prune=False, ran_cases=None)`` (atomic, sorted
-  by key, once at session end; returns a ``WriteResult``).
+  ``put(key, entry)`` / ``put_many(entries)`` (kept, and appended to the file at once),
+  ``mark_used(key)``, ``new_entries``, ``used_keys``, ``unused_keys(ran_cases=None, *, gone=None)``,
+  ``write(path=None, *, prune=())`` (merged with the file as it is on disk, sorted by key, atomic,
+  under a folder lock; returns a ``WriteResult``).
 * xdist: on a worker ``config.workeroutput["flywheel_verdicts"] = cache.export_session()`` (JSON-able:
   ``{"new": [...entries], "used": [...keys]}``); on the controller ``cache.merge_session(payload)`` for
   each finished worker, then ``cache.write(...)`` once. ``merge(entries)`` takes new entries alone.
 
 Caching judge (``service.py``)
 
-* ``CachedJudge(judge, cache, *, offline=False, update=False)`` (alias ``JudgeService``):
-  ``evaluate(request) -> list[Verdict]``, ``submit(request) -> Future[list[Verdict]]``, ``.stats``
-  (``JudgeStats``: cached, new, calls, input_tokens, output_tokens, cost_usd; ``as_dict()``),
+* ``CachedJudge(judge, cache, *, offline=False, update=False)``:
+  ``evaluate(request) -> list[Verdict]``, ``submit(request) -> Future[list[Verdict]]``, ``.usage``
+  (``JudgeUsage``),
   ``close()``, ``keys_for(request)``. ``offline``: an uncached assertion is a ``JudgeError`` (no
   call). ``update``: judge again and overwrite the cached verdict. Cancelling a ``submit`` future
   cancels its judge call if it has not started. Verdicts come back in the request's assertion order,
@@ -86,31 +89,67 @@ firstresult), ``pytest_flywheel_verdicts(item, verdicts)`` (observe only).
 
 from __future__ import annotations
 
-from pytest_flywheel.judge.anthropic_judge import JUDGE_HEADER, AnthropicJudge, make_default_judge
-from pytest_flywheel.judge.cache import (
-    WORKEROUTPUT_KEY,
-    VerdictCache,
-    VerdictCacheError,
-    VerdictCacheWarning,
-    VerdictEntry,
-    WriteResult,
-    verdict_key,
-)
-from pytest_flywheel.judge.checks import (
-    CHECK_KINDS,
-    CheckError,
-    CheckResult,
-    CheckSpecError,
-    check_label,
-    is_check,
-    output_text,
-    run_check,
-)
-from pytest_flywheel.judge.pool import DEFAULT_WORKERS, PooledJudge
-from pytest_flywheel.judge.prompt import PROMPT_VERSION
-from pytest_flywheel.judge.service import CachedJudge, JudgeService, JudgeStats
-from pytest_flywheel.judge.trajectory import trajectory_from_spans
-from pytest_flywheel.judge.types import CallUsage, Judge, JudgeError, JudgeRequest, UsageTotals, Verdict
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_flywheel.judge.anthropic_judge import JUDGE_HEADER, AnthropicJudge, make_default_judge
+    from pytest_flywheel.judge.cache import (
+        WORKEROUTPUT_KEY,
+        VerdictCache,
+        VerdictCacheError,
+        VerdictCacheWarning,
+        VerdictEntry,
+        WriteResult,
+        verdict_key,
+    )
+    from pytest_flywheel.judge.checks import (
+        CHECK_KINDS,
+        CheckError,
+        CheckResult,
+        CheckSpecError,
+        check_label,
+        is_check,
+        output_text,
+        run_check,
+    )
+    from pytest_flywheel.judge.pool import DEFAULT_WORKERS, PooledJudge
+    from pytest_flywheel.judge.prompt import PROMPT_VERSION
+    from pytest_flywheel.judge.service import CachedJudge
+    from pytest_flywheel.judge.trajectory import trajectory_from_spans
+    from pytest_flywheel.judge.types import CallUsage, Judge, JudgeError, JudgeRequest, JudgeUsage, Verdict
+
+_EXPORTS = {
+    "AnthropicJudge": "pytest_flywheel.judge.anthropic_judge",
+    "CHECK_KINDS": "pytest_flywheel.judge.checks",
+    "CachedJudge": "pytest_flywheel.judge.service",
+    "CallUsage": "pytest_flywheel.judge.types",
+    "CheckError": "pytest_flywheel.judge.checks",
+    "CheckResult": "pytest_flywheel.judge.checks",
+    "CheckSpecError": "pytest_flywheel.judge.checks",
+    "DEFAULT_WORKERS": "pytest_flywheel.judge.pool",
+    "JUDGE_HEADER": "pytest_flywheel.judge.anthropic_judge",
+    "Judge": "pytest_flywheel.judge.types",
+    "JudgeError": "pytest_flywheel.judge.types",
+    "JudgeRequest": "pytest_flywheel.judge.types",
+    "JudgeUsage": "pytest_flywheel.judge.types",
+    "PROMPT_VERSION": "pytest_flywheel.judge.prompt",
+    "PooledJudge": "pytest_flywheel.judge.pool",
+    "Verdict": "pytest_flywheel.judge.types",
+    "VerdictCache": "pytest_flywheel.judge.cache",
+    "VerdictCacheError": "pytest_flywheel.judge.cache",
+    "VerdictCacheWarning": "pytest_flywheel.judge.cache",
+    "VerdictEntry": "pytest_flywheel.judge.cache",
+    "WORKEROUTPUT_KEY": "pytest_flywheel.judge.cache",
+    "WriteResult": "pytest_flywheel.judge.cache",
+    "check_label": "pytest_flywheel.judge.checks",
+    "is_check": "pytest_flywheel.judge.checks",
+    "make_default_judge": "pytest_flywheel.judge.anthropic_judge",
+    "output_text": "pytest_flywheel.judge.checks",
+    "run_check": "pytest_flywheel.judge.checks",
+    "trajectory_from_spans": "pytest_flywheel.judge.trajectory",
+    "verdict_key": "pytest_flywheel.judge.cache",
+}
 
 __all__ = [
     "CHECK_KINDS",
@@ -127,10 +166,8 @@ __all__ = [
     "Judge",
     "JudgeError",
     "JudgeRequest",
-    "JudgeService",
-    "JudgeStats",
+    "JudgeUsage",
     "PooledJudge",
-    "UsageTotals",
     "Verdict",
     "VerdictCache",
     "VerdictCacheError",
@@ -145,3 +182,11 @@ __all__ = [
     "trajectory_from_spans",
     "verdict_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Exports load on first use: importing a piece of the judge (its types) stays cheap.
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -23,7 +23,7 @@ from pytest_flywheel.judge.prompt import (
     build_prompt,
     retry_instruction,
 )
-from pytest_flywheel.judge.types import CallUsage, JudgeError, JudgeRequest, UsageTotals, Verdict
+from pytest_flywheel.judge.types import CallUsage, JudgeError, JudgeRequest, JudgeUsage, Verdict
 
 if TYPE_CHECKING:
     import anthropic
@@ -161,7 +161,7 @@ class AnthropicJudge(PooledJudge):
         self.effort = effort
         #: What can change a verdict besides model and prompt: part of the cache key.
         self.settings: dict[str, Any] = {"effort": effort, "sampling": "api-default"}
-        self.usage = UsageTotals()
+        self.usage = JudgeUsage()
         self._client = client
         self._api_key = api_key
         self._base_url = base_url
@@ -281,7 +281,7 @@ class AnthropicJudge(PooledJudge):
             attempts=attempts,
             duration_ms=(time.perf_counter() - started) * 1000.0,
         )
-        self.usage.add(usage)
+        self.usage.add_call(usage)
         return usage
 
     def _call(

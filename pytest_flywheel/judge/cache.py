@@ -1,23 +1,31 @@
 """The verdict cache: ``flywheel/verdicts.jsonl``, committed next to the suites, one verdict a line.
 
-Like a snapshot file: read once when a session starts, written once when it ends, atomically (a
-temporary file in the same folder renamed over the old one, so a run killed at any moment leaves the
-old file or the new one, never half of one), sorted by key so that diffs and merges stay small.
+Like a snapshot file it is read once when a session starts and sorted by key, so that diffs and merges
+stay small. Unlike a snapshot, a verdict costs money: each one is **appended to the file as its judge
+call returns** (one line, under a lock on the folder), so a session killed halfway keeps every verdict
+it paid for. At the end of the session the file is **merged and rewritten once**, under the same lock:
+the file as it is on disk then (with what other sessions and xdist workers appended meanwhile), plus
+this session's verdicts, sorted, written atomically (a temporary file renamed over the old one). Two
+sessions at once, xdist workers and a SIGKILL lose nothing; a file left unsorted by a killed session
+is valid and is sorted again by the next session.
 
 A line that is not a valid entry (a bad edit, a merge conflict marker) is reported as a
 :class:`VerdictCacheWarning` naming the file and line; every other entry still serves. Such lines are
 *kept* when the file is written again (after the entries, in their original order) so that nothing a
-person wrote is silently destroyed; ``write(prune=True)`` removes them along with the unused entries.
+person wrote is silently destroyed; ``write(prune=...)`` removes them along with the unused entries.
+When a key appears twice, the later line wins (an appended re-judgement replaces the old verdict).
 
-Each entry records which case it was judged for (``case``, a label such as the pytest node id), so
-that "unused" can be counted only over the cases that ran (like syrupy's unused snapshots): an entry
-is unused when its case ran in this session and no assertion of that case asked for its key.
+Each entry records which case it was judged for (``case``, the pytest node id), so that "unused" can
+be decided like syrupy's unused snapshots: an entry is unused when its case ran in this session and no
+assertion of that case asked for its key, or when its case no longer exists (its file is gone, or the
+suite file no longer holds that case id).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +36,7 @@ from typing import Any, Protocol
 
 from pytest_flywheel.canonical import canonical_json
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.files import write_atomic
+from pytest_flywheel.files import folder_lock, write_atomic
 from pytest_flywheel.judge.types import Verdict
 
 #: The key under which an xdist worker hands its session to the controller (``config.workeroutput``).
@@ -61,10 +69,10 @@ def verdict_keys(
     key order, so that a case's input, output and trajectory are serialised once, not per assertion.
     """
     head = (
-        f'"backend":{canonical_json(judge.backend)},"input":{canonical_json(input)},'
-        f'"model":{canonical_json(judge.model)},"output":{canonical_json(output)},'
+        f'"backend":{canonical_json(judge.backend)},"input":{canonical_json(input, where="the input")},'
+        f'"model":{canonical_json(judge.model)},"output":{canonical_json(output, where="the output")},'
         f'"prompt_version":{canonical_json(judge.prompt_version)},"settings":{canonical_json(judge.settings)},'
-        f'"trajectory":{canonical_json(trajectory)}}}'
+        f'"trajectory":{canonical_json(trajectory, where="the trajectory")}}}'
     )
     return [
         "sha256:" + hashlib.sha256(f'{{"assertion":{canonical_json(assertion)},{head}'.encode()).hexdigest()
@@ -188,18 +196,79 @@ class WriteResult:
     corrupt_dropped: int
 
 
+@dataclass
+class _FileContent:
+    """A verdict file read: its entries by key (the later line wins), unreadable lines, and whether the
+    text is exactly what writing those entries gives (sorted, one line per key)."""
+
+    text: str
+    entries: dict[str, VerdictEntry]
+    corrupt: list[str]
+    problems: list[str]
+
+    @classmethod
+    def parse(cls, path: Path, text: str) -> _FileContent:
+        entries: dict[str, VerdictEntry] = {}
+        corrupt: list[str] = []
+        problems: list[str] = []
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                entry = VerdictEntry.from_json(json.loads(raw))
+            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+                corrupt.append(raw)
+                problems.append(
+                    f"{path}:{number}: not a verdict entry ({exc}); the line is ignored (and kept in the "
+                    "file until --flywheel-prune), the other verdicts still serve."
+                )
+                continue
+            entries.pop(entry.key, None)  # the later line wins, and takes the later place
+            entries[entry.key] = entry
+        return cls(text=text, entries=entries, corrupt=corrupt, problems=problems)
+
+    @classmethod
+    def read(cls, path: Path) -> _FileContent:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VerdictCacheError(
+                f"The verdict file {path} could not be read ({exc}). Fix or remove it; it is rebuilt "
+                "from judge calls when missing."
+            ) from exc
+        return cls.parse(path, text)
+
+
+def render_entries(entries: Mapping[str, VerdictEntry], corrupt: Iterable[str] = ()) -> str:
+    """The text of a verdict file holding ``entries`` (sorted by key) and then ``corrupt`` lines."""
+    lines = [_line(entries[key]) for key in sorted(entries)]
+    lines.extend(corrupt)
+    return "".join(line + "\n" for line in lines)
+
+
 class VerdictCache:
     """The verdicts of one session: those read from the file, plus the ones judged in this session.
 
     Thread-safe: judge calls finishing on pool threads may ``put`` at the same time.
     ``redact`` (e.g. the ``pytest_flywheel_redact`` hook) is applied to the assertion and reason of
     every new entry before it is kept, so no secret in a judge's reason reaches the file.
+    ``append`` (default on for a cache read from a file) appends each new verdict to the file at once.
     """
 
-    def __init__(self, path: Path | None = None, *, redact: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        redact: Callable[[str], str] | None = None,
+        append: bool | None = None,
+    ) -> None:
         self.path = path
         self.redact = redact
-        #: Messages about lines that could not be read (also issued as warnings by :meth:`load`).
+        self.append = path is not None if append is None else append and path is not None
+        #: Messages about lines that could not be read (also issued as warnings by :meth:`load`) and
+        #: appends that failed.
         self.problems: list[str] = []
         self._stored: dict[str, VerdictEntry] = {}
         self._new: dict[str, VerdictEntry] = {}
@@ -212,40 +281,21 @@ class VerdictCache:
 
     @classmethod
     def load(
-        cls, path: Path, *, warn: bool = True, redact: Callable[[str], str] | None = None
+        cls,
+        path: Path,
+        *,
+        warn: bool = True,
+        redact: Callable[[str], str] | None = None,
+        append: bool | None = None,
     ) -> VerdictCache:
         """Read ``path`` (a missing file is an empty cache). A bad line is a warning, not an error."""
-        cache = cls(path, redact=redact)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return cache
-        except (OSError, UnicodeDecodeError) as exc:
-            raise VerdictCacheError(
-                f"The verdict file {path} could not be read ({exc}). Fix or remove it; it is rebuilt "
-                "from judge calls when missing."
-            ) from exc
-        cache._original_text = text
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                entry = VerdictEntry.from_json(json.loads(raw))
-            except (json.JSONDecodeError, ValueError) as exc:
-                cache._corrupt.append(raw)
-                cache._problem(
-                    f"{path}:{number}: not a verdict entry ({exc}); the line is ignored (and kept in the "
-                    "file until --flywheel-prune), the other verdicts still serve.",
-                    warn=warn,
-                )
-                continue
-            if entry.key in cache._stored and cache._stored[entry.key] != entry:
-                cache._problem(
-                    f"{path}:{number}: a second entry for {entry.key[:19]}...; the later line wins and the "
-                    "earlier one is dropped when the file is written.",
-                    warn=warn,
-                )
-            cache._stored[entry.key] = entry
+        cache = cls(path, redact=redact, append=append)
+        content = _FileContent.read(path)
+        cache._original_text = content.text if path.exists() else None
+        cache._stored = content.entries
+        cache._corrupt = content.corrupt
+        for problem in content.problems:
+            cache._problem(problem, warn=warn)
         return cache
 
     def _problem(self, message: str, *, warn: bool) -> None:
@@ -268,15 +318,34 @@ class VerdictCache:
         with self._lock:
             return len(self._stored.keys() | self._new.keys())
 
+    def entries(self) -> dict[str, VerdictEntry]:
+        """Every entry (stored and new), by key."""
+        with self._lock:
+            return {**self._stored, **self._new}
+
     def put(self, key: str, entry: VerdictEntry) -> None:
         """Keep a newly judged entry (replacing any under the same key) and mark it used."""
-        if entry.key != key:
-            entry = replace(entry, key=key)
-        if self.redact is not None:
-            entry = replace(entry, assertion=self.redact(entry.assertion), reason=self.redact(entry.reason))
+        self.put_many({key: entry})
+
+    def put_many(self, entries: Mapping[str, VerdictEntry]) -> None:
+        """Keep newly judged entries (one judge call's) and append them to the file at once."""
+        kept: list[VerdictEntry] = []
+        for key, entry in entries.items():
+            if entry.key != key:
+                entry = replace(entry, key=key)
+            if self.redact is not None:
+                entry = replace(entry, assertion=self.redact(entry.assertion), reason=self.redact(entry.reason))
+            kept.append(entry)
         with self._lock:
-            self._new[key] = entry
-            self._used.add(key)
+            for entry in kept:
+                self._new[entry.key] = entry
+                self._used.add(entry.key)
+        if self.append and self.path is not None and kept:
+            try:
+                append_entries(self.path, kept)
+            except OSError as exc:  # kept in memory: the end-of-session write tries again
+                with self._lock:
+                    self.problems.append(f"could not append a verdict to {self.path} ({exc})")
 
     def mark_used(self, key: str) -> None:
         """Record that an assertion of this session asked for ``key``."""
@@ -298,17 +367,36 @@ class VerdictCache:
     def corrupt_lines(self) -> int:
         return len(self._corrupt)
 
-    def unused_keys(self, ran_cases: Iterable[str] | None = None) -> list[str]:
+    @property
+    def needs_sorting(self) -> bool:
+        """Whether the file as read is not what writing its entries gives (a killed session's appends,
+        duplicated keys): the end-of-session write then rewrites it even with nothing new."""
+        with self._lock:
+            if self._original_text is None:
+                return False
+            return render_entries(self._stored, self._corrupt) != self._original_text
+
+    def unused_keys(
+        self, ran_cases: Iterable[str] | None = None, *, gone: Callable[[str], bool] | None = None
+    ) -> list[str]:
         """Keys no assertion asked for, sorted. With ``ran_cases`` (the case labels that ran), only
-        entries recorded for one of those cases count; without it, every entry in the file counts."""
+        entries recorded for one of those cases count, and, with ``gone``, entries whose case
+        ``gone(case)`` says no longer exists; without either, every unasked entry counts."""
         ran = None if ran_cases is None else set(ran_cases)
         with self._lock:
             entries = {**self._stored, **self._new}
-            return sorted(
-                key
-                for key, entry in entries.items()
-                if key not in self._used and (ran is None or (entry.case is not None and entry.case in ran))
-            )
+            used = set(self._used)
+        unused: list[str] = []
+        for key, entry in entries.items():
+            if key in used:
+                continue
+            if ran is None and gone is None:
+                unused.append(key)
+            elif entry.case is not None and (
+                (ran is not None and entry.case in ran) or (gone is not None and gone(entry.case))
+            ):
+                unused.append(key)
+        return sorted(unused)
 
     # -- xdist ------------------------------------------------------------------------------------
 
@@ -321,8 +409,9 @@ class VerdictCache:
             }
 
     def merge(self, entries: Iterable[VerdictEntry | Mapping[str, Any]]) -> int:
-        """Add entries judged elsewhere (an xdist worker) as new entries; returns how many were added.
-        An entry already present under the same key is replaced, never duplicated."""
+        """Add entries judged elsewhere (an xdist worker, which appended them to the file already) as
+        new entries; returns how many were added. An entry already present under the same key is
+        replaced, never duplicated."""
         added = 0
         for item in entries:
             entry = item if isinstance(item, VerdictEntry) else VerdictEntry.from_json(dict(item))
@@ -342,55 +431,71 @@ class VerdictCache:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def render(self, *, prune: bool = False, ran_cases: Iterable[str] | None = None) -> tuple[str, list[str]]:
-        """The file's next text and the keys pruned from it."""
-        with self._lock:
-            pruned = self.unused_keys(ran_cases) if prune else []
-            dropped = set(pruned)
-            entries = {**self._stored, **self._new}
-            lines = [_line(entries[key]) for key in sorted(entries) if key not in dropped]
-            if not prune:
-                lines.extend(self._corrupt)
-        return "".join(line + "\n" for line in lines), pruned
+    def write(self, path: Path | None = None, *, prune: Iterable[str] | bool | None = None) -> WriteResult:
+        """Merge this session's verdicts into the file as it is on disk now, and write it sorted,
+        atomically, under the folder lock (see the module docstring).
 
-    def write(
-        self, path: Path | None = None, *, prune: bool = False, ran_cases: Iterable[str] | None = None
-    ) -> WriteResult:
-        """Write every entry (stored and new, sorted by key) atomically, once, at the end of a session.
-
-        ``prune`` drops :meth:`unused_keys` (over ``ran_cases``) and unreadable lines. The file is not
-        touched when its content would not change; an absent file is not created for zero entries.
+        ``prune`` names the keys to remove (``True``: every key :meth:`unused_keys` gives); pruning
+        also removes unreadable lines. The file is not touched when its content would not change; an
+        absent file is not created for zero entries.
         """
         target = path or self.path
         if target is None:
             raise VerdictCacheError("VerdictCache.write() needs a path: this cache was not loaded from a file.")
-        text, pruned = self.render(prune=prune, ran_cases=ran_cases)
+        pruning = prune is not None and prune is not False
+        dropped = set(self.unused_keys() if prune is True else prune if pruning else ())  # type: ignore[arg-type]
+        try:
+            with folder_lock(target.parent):
+                on_disk = _FileContent.read(target)
+                with self._lock:
+                    entries = {**on_disk.entries, **self._new}
+                    added = sum(1 for key in self._new if key not in self._stored)
+                pruned = tuple(sorted(key for key in dropped if key in entries))
+                for key in pruned:
+                    del entries[key]
+                corrupt = [] if pruning else on_disk.corrupt
+                text = render_entries(entries, corrupt)
+                result = WriteResult(
+                    path=target,
+                    written=False,
+                    entries=len(entries),
+                    added=added,
+                    pruned=pruned,
+                    corrupt_kept=len(corrupt),
+                    corrupt_dropped=len(on_disk.corrupt) - len(corrupt),
+                )
+                if text == on_disk.text and (target.exists() or not text):
+                    return result
+                write_atomic(target, text)
+        except OSError as exc:
+            raise VerdictCacheError(
+                f"The verdict file {target} could not be written ({exc}); the old file is intact."
+            ) from exc
         with self._lock:
-            added = sum(1 for key in self._new if key not in self._stored)
-            entries = len(self._stored.keys() | self._new.keys()) - len(pruned)
-            corrupt = len(self._corrupt)
-            unchanged = text == (self._original_text or "") and (target == self.path)
-        result = WriteResult(
-            path=target,
-            written=False,
-            entries=entries,
-            added=added,
-            pruned=tuple(pruned),
-            corrupt_kept=0 if prune else corrupt,
-            corrupt_dropped=corrupt if prune else 0,
-        )
-        if unchanged and (target.exists() or not text):
-            return result
-        _atomic_write(target, text)
-        with self._lock:
+            self._stored = entries
+            self._new = {}
+            self._corrupt = list(corrupt)
             self._original_text = text
         return replace(result, written=True)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    try:
-        write_atomic(path, text)
-    except OSError as exc:
-        raise VerdictCacheError(
-            f"The verdict file {path} could not be written ({exc}); the old file is intact."
-        ) from exc
+def append_entries(path: Path, entries: Iterable[VerdictEntry]) -> None:
+    """Append ``entries`` to the verdict file in one write, under the folder lock (a file that does not
+    end with a line break gets one first)."""
+    text = "".join(_line(entry) + "\n" for entry in entries)
+    if not text:
+        return
+    with folder_lock(path.parent):
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(descriptor).st_size
+            if size:
+                with open(path, "rb") as handle:
+                    handle.seek(size - 1)
+                    if handle.read(1) != b"\n":
+                        text = "\n" + text
+            payload = text.encode("utf-8")
+            while payload:
+                payload = payload[os.write(descriptor, payload):]
+        finally:
+            os.close(descriptor)

@@ -7,47 +7,11 @@ all the case's sentence assertions at once; the ones whose key is in the cache c
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry, verdict_keys
-from pytest_flywheel.judge.types import Judge, JudgeError, JudgeRequest, UsageTotals, Verdict
-
-
-@dataclass
-class JudgeStats:
-    """Counts over a session: verdicts served from the cache, newly judged, and the judge's usage."""
-
-    cached: int = 0
-    new: int = 0
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "cached": self.cached,
-                "new": self.new,
-                "calls": self.calls,
-                "input_tokens": self.input_tokens,
-                "output_tokens": self.output_tokens,
-                "cost_usd": round(self.cost_usd, 6),
-            }
-
-    def merge(self, other: dict[str, Any]) -> None:
-        """Add another session's :meth:`as_dict` (an xdist worker's) to these counts."""
-        with self._lock:
-            self.cached += int(other.get("cached", 0))
-            self.new += int(other.get("new", 0))
-            self.calls += int(other.get("calls", 0))
-            self.input_tokens += int(other.get("input_tokens", 0))
-            self.output_tokens += int(other.get("output_tokens", 0))
-            self.cost_usd += float(other.get("cost_usd", 0.0))
+from pytest_flywheel.judge.types import CallUsage, Judge, JudgeError, JudgeRequest, JudgeUsage, Verdict
 
 
 def _quote(assertions: list[str], limit: int = 5) -> str:
@@ -70,7 +34,8 @@ class CachedJudge:
         self.cache = cache
         self.offline = offline
         self.update = update
-        self.stats = JudgeStats()
+        #: Verdicts served and judged through this service, and the calls behind them.
+        self.usage = JudgeUsage()
 
     # -- planning ---------------------------------------------------------------------------------
 
@@ -116,28 +81,20 @@ class CachedJudge:
                 assertions=[request.assertions[index] for index in missing],
             )
         results = dict(found)
+        if judged and all(verdict.usage is None for verdict in judged):
+            # a plugin's judge that reports no usage: its call still counts, once, with no tokens
+            no_usage = CallUsage(model=self.judge.model)
+            judged = [replace(verdict, usage=no_usage) for verdict in judged]
+        entries: dict[str, VerdictEntry] = {}
         for index, verdict in zip(missing, judged, strict=True):
             key = keys[index]
             verdict = replace(verdict, assertion=request.assertions[index], key=key, cached=False)
-            self.cache.put(key, VerdictEntry.from_verdict(verdict, key=key, judge=self.judge, case=request.label))
+            entries[key] = VerdictEntry.from_verdict(verdict, key=key, judge=self.judge, case=request.label)
             results[index] = verdict
-        with self.stats._lock:
-            self.stats.cached += len(found)
-            self.stats.new += len(missing)
-            if missing and not isinstance(getattr(self.judge, "usage", None), UsageTotals):
-                self.stats.calls += 1  # a plugin's judge without usage totals: count its calls here
-        self._sync_usage()
-        return [results[index] for index in range(len(request.assertions))]
-
-    def _sync_usage(self) -> None:
-        usage = getattr(self.judge, "usage", None)
-        if isinstance(usage, UsageTotals):
-            totals = usage.as_dict()
-            with self.stats._lock:
-                self.stats.calls = totals["calls"]
-                self.stats.input_tokens = totals["input_tokens"]
-                self.stats.output_tokens = totals["output_tokens"]
-                self.stats.cost_usd = totals["cost_usd"]
+        self.cache.put_many(entries)  # appended to the file now: a killed session keeps what it paid for
+        ordered = [results[index] for index in range(len(request.assertions))]
+        self.usage.add_verdicts(ordered)
+        return ordered
 
     def _missing_request(self, request: JudgeRequest, missing: list[int]) -> JudgeRequest:
         return replace(request, assertions=[request.assertions[index] for index in missing])
@@ -195,8 +152,3 @@ class CachedJudge:
         close = getattr(self.judge, "close", None)
         if callable(close):
             close()
-        self._sync_usage()
-
-
-#: The same class under the name the issue uses.
-JudgeService = CachedJudge

@@ -4,6 +4,7 @@ what any backend must provide (:class:`Judge`) and how it fails (:class:`JudgeEr
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -94,29 +95,79 @@ class Judge(Protocol):
 
 
 @dataclass
-class UsageTotals:
-    """Running totals over judge calls; thread-safe through :meth:`add`."""
+class JudgeUsage:
+    """The judge's share of a test, a judge or a session: verdicts served from the cache and judged
+    anew, the calls made, their tokens (cache reads and writes counted as input) and cost.
 
+    The one usage counter of the package; thread-safe (judge calls finish on pool threads).
+    """
+
+    cached: int = 0
+    new: int = 0
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
-    per_call: list[CallUsage] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, usage: CallUsage) -> None:
+    def add_call(self, usage: CallUsage) -> None:
+        """Count one judge call."""
         with self._lock:
-            self.calls += 1
-            self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
-            self.output_tokens += usage.output_tokens
-            self.cost_usd += usage.cost_usd
-            self.per_call.append(usage)
+            self._add_call(usage)
+
+    def _add_call(self, usage: CallUsage) -> None:
+        self.calls += 1
+        self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost_usd += usage.cost_usd
+
+    def add_verdicts(self, verdicts: Iterable[Verdict]) -> None:
+        """Count verdicts: cached ones, new ones, and each call behind the new ones once (the verdicts
+        of one call share its :class:`CallUsage`)."""
+        seen: set[int] = set()
+        with self._lock:
+            for verdict in verdicts:
+                if verdict.cached:
+                    self.cached += 1
+                    continue
+                self.new += 1
+                usage = verdict.usage
+                if usage is not None and id(usage) not in seen:
+                    seen.add(id(usage))
+                    self._add_call(usage)
+
+    def add(self, other: JudgeUsage) -> None:
+        """Add another counter's figures (a test's to a session's)."""
+        figures = other.as_dict()
+        with self._lock:
+            self.cached += figures["cached"]
+            self.new += figures["new"]
+            self.calls += figures["calls"]
+            self.input_tokens += figures["input_tokens"]
+            self.output_tokens += figures["output_tokens"]
+            self.cost_usd += figures["cost_usd"]
 
     def as_dict(self) -> dict[str, Any]:
+        """The figures as JSON data (``tokens`` is input + output; cost rounded to a millionth)."""
         with self._lock:
             return {
+                "cached": self.cached,
+                "new": self.new,
                 "calls": self.calls,
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
+                "tokens": self.input_tokens + self.output_tokens,
                 "cost_usd": round(self.cost_usd, 6),
             }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeUsage:
+        """The inverse of :meth:`as_dict` (what travels on an xdist report)."""
+        return cls(
+            cached=int(data.get("cached", 0)),
+            new=int(data.get("new", 0)),
+            calls=int(data.get("calls", 0)),
+            input_tokens=int(data.get("input_tokens", 0)),
+            output_tokens=int(data.get("output_tokens", 0)),
+            cost_usd=float(data.get("cost_usd", 0.0)),
+        )

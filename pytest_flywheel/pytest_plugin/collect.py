@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.pytest_plugin.case_spec import CaseSpec
 from pytest_flywheel.pytest_plugin.items import CaseItem
-from pytest_flywheel.pytest_plugin.options import ALL_SUITES, FlywheelState, get_state
+from pytest_flywheel.pytest_plugin.options import ALL_SUITES
+from pytest_flywheel.pytest_plugin.session import FlywheelSession, get_session
 
 if TYPE_CHECKING:
     from pytest_flywheel.suites import LoadedSuite
@@ -27,16 +29,16 @@ if TYPE_CHECKING:
 _MARKER_UNSAFE = re.compile(r"[^0-9A-Za-z_]")
 
 
-def select_suites(state: FlywheelState) -> None:
+def select_suites(flywheel: FlywheelSession) -> None:
     """Resolve ``--flywheel-suite`` names to files and add them to what pytest collects."""
     from pytest_flywheel.config import ConfigError
     from pytest_flywheel.suites import find_suite_path, list_suite_paths
 
     try:
-        settings = state.settings
+        settings = flywheel.settings
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    names = state.options.suites
+    names = flywheel.options.suites
     paths: dict[Path, str] = {}
     if ALL_SUITES in names:
         found = list(list_suite_paths(settings))
@@ -57,8 +59,8 @@ def select_suites(state: FlywheelState) -> None:
         if not path.is_file():
             raise pytest.UsageError(f"--flywheel-suite {name}: there is no suite file {path}")
         paths[path.resolve()] = name
-    state.suite_paths = paths
-    args = state.config.args
+    flywheel.suite_paths = paths
+    args = flywheel.config.args
     for path in paths:
         if str(path) not in args:
             args.append(str(path))
@@ -81,17 +83,25 @@ class SuiteFile(pytest.File):
         except FlywheelError as exc:
             raise SuiteCollectionError(str(exc)) from None
         suite = loaded.suite
-        registered = get_state(self.config).registered_markers
+        flywheel = get_session(self.config)
+        registered = flywheel.registered_markers
+        settings = flywheel.settings
+        judge = getattr(suite, "judge", None)
+        model = judge.get("model") if isinstance(judge, dict) else getattr(judge, "model", None)
         for case in suite.cases:
             tags = [str(tag) for tag in (case.tags or [])]
-            item = CaseItem.from_parent(
-                self,
-                name=str(case.id),
+            case_id = str(case.id)
+            spec = CaseSpec(
+                nodeid=f"{self.nodeid}::{case_id}",
+                case_id=case_id,
                 suite_name=str(suite.name),
+                suite_path=self.path,
+                target=str(suite.target) if suite.target else None,
+                cassette=Path(case.cassette_path(settings, str(suite.name))),
+                judge_model=str(model) if model else None,
                 case=case,
-                loaded=loaded,
-                line=_line_of(loaded, str(case.id)),
             )
+            item = CaseItem.from_parent(self, name=case_id, spec=spec, line=_line_of(loaded, case_id))
             for tag in tags:
                 marker = tag_marker_name(tag)
                 # Registered before use (once), so that --strict-markers accepts tags nobody declared.

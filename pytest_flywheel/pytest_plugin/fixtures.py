@@ -9,9 +9,9 @@ import pytest
 
 from pytest_flywheel.canonical import json_data
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.pytest_plugin.options import FlywheelState
 from pytest_flywheel.pytest_plugin.outcome import AssertionResult, CaseOutcome, format_assertions
 from pytest_flywheel.pytest_plugin.reporting import junit_properties
+from pytest_flywheel.pytest_plugin.session import FlywheelSession
 
 if TYPE_CHECKING:
     from pytest_flywheel.judge import Verdict
@@ -27,11 +27,12 @@ class JudgeFixture:
     answer raises ``JudgeError``, which the test reports as an error.
     """
 
-    def __init__(self, state: FlywheelState, node: pytest.Item) -> None:
-        self._state = state
+    def __init__(self, flywheel: FlywheelSession, node: pytest.Item) -> None:
+        self._flywheel = flywheel
         self._node = node
         self._outcome = CaseOutcome(nodeid=node.nodeid)
         self._outcome.judged = True
+        self._publish()
 
     def __call__(
         self, output: Any, assertion: str, *, input: Any = None, trajectory: Sequence[Any] | None = None
@@ -47,7 +48,7 @@ class JudgeFixture:
         failing = [AssertionResult.from_verdict(v) for v in verdicts if not v.passed]
         if failing:
             lines = [f"{len(failing)} of {len(verdicts)} assertions failed:", *format_assertions(failing)]
-            raise AssertionError("\n".join(lines))
+            raise AssertionError(self._flywheel.redact("\n".join(lines)))
         return verdicts
 
     def _evaluate(
@@ -58,7 +59,7 @@ class JudgeFixture:
         for assertion in assertions:
             if not isinstance(assertion, str) or not assertion.strip():
                 raise TypeError(f"an assertion is a non-empty sentence (a str), found {assertion!r}")
-        runtime = self._state.get_runtime()
+        flywheel = self._flywheel
         request = JudgeRequest(
             assertions=assertions,
             input=json_data(input),
@@ -68,7 +69,7 @@ class JudgeFixture:
         )
         outcome = self._outcome
         try:
-            verdicts = runtime.service_for(None).evaluate(request)
+            verdicts = flywheel.judging.service_for(None).evaluate(request)
         except FlywheelError:
             outcome.judged = False
             outcome.assertions.extend(AssertionResult(text, "sentence", None) for text in assertions)
@@ -79,7 +80,7 @@ class JudgeFixture:
         outcome.assertions.extend(AssertionResult.from_verdict(verdict) for verdict in verdicts)
         outcome.judge.add_verdicts(verdicts)
         self._publish()
-        runtime.verdicts_judged(self._node, list(verdicts))
+        flywheel.judging.verdicts_judged(self._node, list(verdicts))
         return verdicts
 
     def _publish(self) -> None:
@@ -88,7 +89,7 @@ class JudgeFixture:
         node.user_properties[:] = [
             (name, value) for name, value in node.user_properties if not str(name).startswith("flywheel.")
         ]
-        node.user_properties.extend(junit_properties(self._outcome))
+        node.user_properties.extend(junit_properties(self._outcome, self._flywheel.redact))
 
 
 def _trajectory(trajectory: Iterable[Any] | None) -> list[dict[str, Any]]:

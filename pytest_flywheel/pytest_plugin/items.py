@@ -9,18 +9,15 @@ reports it as an **error**; failed assertions are raised from :meth:`CaseItem.ru
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.pytest_plugin.options import get_state
+from pytest_flywheel.pytest_plugin.case_spec import CASE_SPEC, CaseSpec
 from pytest_flywheel.pytest_plugin.outcome import CaseOutcome, format_failure
 from pytest_flywheel.pytest_plugin.reporting import junit_properties
-
-if TYPE_CHECKING:
-    from pytest_flywheel.suites import LoadedSuite
+from pytest_flywheel.pytest_plugin.session import get_session
 
 
 class CaseError(pytest.fail.Exception):  # type: ignore[name-defined,misc]
@@ -41,63 +38,30 @@ class CaseFailed(Exception):
 class CaseItem(pytest.Item):
     """One suite case. ``flywheel_result`` holds its outcome as a dict once it ran (for the reports)."""
 
-    def __init__(
-        self,
-        *,
-        suite_name: str,
-        case: Any,
-        loaded: LoadedSuite,
-        line: int | None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, spec: CaseSpec, line: int | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.suite_name = suite_name
-        self.case = case
-        self.loaded = loaded
+        self.spec = spec
         self.line = line
+        self.stash[CASE_SPEC] = spec
         self.flywheel_result: dict[str, Any] | None = None
-        #: The item xdist said runs next on this worker (set by the plugin's runtest_protocol hook).
-        self.flywheel_next: pytest.Item | None = None
         self._outcome: CaseOutcome | None = None
 
     @property
-    def target(self) -> str:
-        """The suite's ``target`` (``module:qualname``); a suite without one cannot run its cases."""
-        target = self.loaded.suite.target
-        if not target:
-            from pytest_flywheel.pytest_plugin.runner import CaseSetupError
-
-            raise CaseSetupError(
-                f"suite {self.suite_name!r} ({self.path}) has no target: add `target: module:function` "
-                "naming the agent entrypoint its cases call"
-            )
-        return str(target)
-
-    @property
-    def judge_model(self) -> str | None:
-        """The model the suite file asks for (``judge: {model: ...}``), if any."""
-        judge = getattr(self.loaded.suite, "judge", None)
-        if judge is None:
-            return None
-        model = judge.get("model") if isinstance(judge, dict) else getattr(judge, "model", None)
-        return str(model) if model else None
-
-    @property
-    def cassette_path(self) -> Path:
-        state = get_state(self.config)
-        return Path(self.case.cassette_path(state.settings, self.suite_name))
+    def suite_name(self) -> str:
+        return self.spec.suite_name
 
     def setup(self) -> None:
+        flywheel = get_session(self.config)
         try:
-            pipeline = get_state(self.config).get_runtime().pipeline
+            pipeline = flywheel.pipeline
         except FlywheelError as exc:  # a setting the pipeline cannot use: said once per case, plainly
-            raise CaseError(str(exc)) from None
+            raise CaseError(flywheel.redact(str(exc))) from None
         outcome = pipeline.outcome_for(self)
         self._outcome = outcome
         self.flywheel_result = outcome.to_result()
-        self.user_properties.extend(junit_properties(outcome))
+        self.user_properties.extend(junit_properties(outcome, flywheel.redact))
         if outcome.error is not None:
-            raise CaseError(f"case {self.name!r} of suite {self.suite_name!r}: {outcome.error}")
+            raise CaseError(flywheel.redact(f"case {self.name!r} of suite {self.suite_name!r}: {outcome.error}"))
 
     def runtest(self) -> None:
         outcome = self._outcome
@@ -108,7 +72,7 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
-            return format_failure(excinfo.value.outcome)
+            return get_session(self.config).redact(format_failure(excinfo.value.outcome))
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:

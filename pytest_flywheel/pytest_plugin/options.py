@@ -7,24 +7,19 @@ Every option exists three ways, resolved with this precedence (highest first)::
            knows one)  >  the default
 
 This module is imported on every pytest run, so it imports nothing heavier than the standard library
-and ``pytest_flywheel.config``: the suites, replay and judge pieces are imported only once a flywheel
-feature is in use.
+and pytest: the suites, replay and judge pieces are imported only once a flywheel feature is in use.
+Options are plain data (:class:`FlywheelOptions`); the session's state lives in
+:mod:`pytest_flywheel.pytest_plugin.session`.
 """
 
 from __future__ import annotations
 
-import gc
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-
-if TYPE_CHECKING:
-    from pytest_flywheel.config import Settings
-    from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
 
 #: ``--flywheel-suite`` value meaning every suite in ``<dir>/suites``.
 ALL_SUITES = "all"
@@ -195,7 +190,7 @@ def _pick(config: pytest.Config, dest: str, ini: str, flag: str, section: dict[s
     if from_ini is not None and from_ini != []:
         return from_ini, f"ini key {ini}"
     # judge_model's [tool.flywheel] key (and FLYWHEEL_JUDGE_MODEL) is read by config.py into
-    # settings.judge_model, which ranks below a suite file's own judge model; see FlywheelRuntime.model_for.
+    # settings.judge_model, which ranks below a suite file's own judge model; see Judging.model_for.
     if dest in section and dest != "judge_model":
         return section[dest], f"[tool.flywheel] {dest}"
     return None, flag
@@ -237,82 +232,3 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             "drop one of the two"
         )
     return options
-
-
-@dataclass
-class FlywheelState:
-    """Per-session state, kept in ``config.stash[STATE_KEY]`` (never in module globals).
-
-    ``runtime`` (the judge, the verdict cache, the case results) is built on first use, so that a run
-    that never touches a flywheel feature never imports the heavy pieces.
-    """
-
-    config: pytest.Config
-    options: FlywheelOptions
-    root: Path
-    pyproject_section: dict[str, Any]
-    suite_paths: dict[Path, str] = field(default_factory=dict)
-    #: Case tags already registered as markers this session.
-    registered_markers: set[str] = field(default_factory=set)
-    #: When the session was configured (the report's ``started_at``).
-    started_at: float = field(default_factory=time.time)
-    #: True once long-lived objects were frozen out of the cyclic GC (see :meth:`freeze_long_lived`).
-    gc_frozen: bool = False
-    _settings: Settings | None = None
-    runtime: FlywheelRuntime | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from pytest_flywheel.config import load_settings
-
-            self._settings = load_settings(self.root)
-        return self._settings
-
-    def get_runtime(self) -> FlywheelRuntime:
-        """The session's runtime, built on first call."""
-        if self.runtime is None:
-            from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
-
-            self.runtime = FlywheelRuntime(self)
-        return self.runtime
-
-    @property
-    def is_worker(self) -> bool:
-        return hasattr(self.config, "workerinput")
-
-    def freeze_long_lived(self) -> None:
-        """In a session that runs suites, move every object alive now out of the cyclic GC's sight
-        (``gc.freeze``); undone at unconfigure (:meth:`unfreeze`).
-
-        Called before collection (pytest and the plugins), after it (the items and the suite models)
-        and after a target's first case (the agent's modules, its SDK's included): all of it lives
-        until the session ends, and a full collection, which reading a large suite file or running a
-        thousand cases sets off several times, would otherwise walk it all again each time.
-        """
-        if self.options.uses_suites and gc.isenabled():
-            gc.freeze()
-            self.gc_frozen = True
-
-    def unfreeze(self) -> None:
-        """Give the frozen objects back to the cyclic GC."""
-        if self.gc_frozen:
-            gc.unfreeze()
-            self.gc_frozen = False
-
-    def wants_suite_file(self, path: Path, session: pytest.Session) -> bool:
-        """Whether ``path`` is a suite file to collect: a selected suite, or a file in the suites folder
-        named on the command line (``pytest flywheel/suites/qa.yaml::case-1``)."""
-        resolved = path.resolve()
-        if resolved in self.suite_paths:
-            return True
-        if not session.isinitpath(path):
-            return False
-        return resolved.is_relative_to(self.settings.suites_dir.resolve())
-
-
-STATE_KEY = pytest.StashKey[FlywheelState]()
-
-
-def get_state(config: pytest.Config) -> FlywheelState:
-    return config.stash[STATE_KEY]

@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_flywheel.canonical import json_data
+from pytest_flywheel.judge.types import JudgeUsage
 
 if TYPE_CHECKING:
     from pytest_flywheel.judge import Verdict
+
+#: Every status a test the plugin touched can end with (pytest's outcomes, xfail included).
+STATUSES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 #: Outputs longer than this are cut in failure messages (the JSON report keeps them whole).
 MAX_SHOWN_OUTPUT = 4000
@@ -56,35 +60,6 @@ class AssertionResult:
 
 
 @dataclass
-class JudgeUsage:
-    """The judge's share of one test: verdicts served from the cache, judged anew, and the calls made."""
-
-    cached: int = 0
-    new: int = 0
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-
-    def add_verdicts(self, verdicts: Iterable[Verdict]) -> None:
-        seen: set[int] = set()
-        for verdict in verdicts:
-            if verdict.cached:
-                self.cached += 1
-                continue
-            self.new += 1
-            usage = verdict.usage
-            if usage is not None and id(usage) not in seen:  # one usage object per call
-                seen.add(id(usage))
-                self.calls += 1
-                self.input_tokens += (
-                    usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
-                )
-                self.output_tokens += usage.output_tokens
-                self.cost_usd += usage.cost_usd
-
-
-@dataclass
 class CaseOutcome:
     """The result of one test that flywheel judged or replayed."""
 
@@ -92,6 +67,8 @@ class CaseOutcome:
     suite: str | None = None
     case_id: str | None = None
     output: Any = None
+    #: Tool and LLM calls the agent made (entries of ``judge.trajectory.trajectory_from_spans``).
+    trajectory: list[dict[str, Any]] | None = None
     raised: str | None = None
     error: str | None = None
     assertions: list[AssertionResult] = field(default_factory=list)
@@ -101,7 +78,7 @@ class CaseOutcome:
     agent_tokens: int | None = None
     #: True once every assertion got an answer (the test's verdicts count as used for pruning).
     judged: bool = False
-    #: Filled from the test reports: passed, failed, error or skipped; setup + call + teardown time.
+    #: Filled from the test reports: one of :data:`STATUSES`; setup + call + teardown time.
     status: str = "passed"
     duration_ms: float = 0.0
 
@@ -117,13 +94,16 @@ class CaseOutcome:
         """A JSON-safe dict (travels on the test report across xdist)."""
         data = {name: getattr(self, name) for name in _SCALAR_FIELDS}
         data["output"] = json_data(self.output)
+        data["trajectory"] = None if self.trajectory is None else json_data(self.trajectory)
         data["assertions"] = [vars(result).copy() for result in self.assertions]
-        data["judge"] = vars(self.judge).copy()
+        data["judge"] = self.judge.as_dict()
         return data
 
 
 _SCALAR_FIELDS = tuple(
-    name for name in CaseOutcome.__dataclass_fields__ if name not in ("output", "assertions", "judge")
+    name
+    for name in CaseOutcome.__dataclass_fields__
+    if name not in ("output", "trajectory", "assertions", "judge")
 )
 
 
@@ -131,7 +111,7 @@ def outcome_from_result(data: dict[str, Any]) -> CaseOutcome:
     """The inverse of :meth:`CaseOutcome.to_result`."""
     fields = dict(data)
     fields["assertions"] = [AssertionResult(**item) for item in fields.get("assertions", [])]
-    fields["judge"] = JudgeUsage(**fields.get("judge", {}))
+    fields["judge"] = JudgeUsage.from_dict(fields.get("judge") or {})
     known = set(CaseOutcome.__dataclass_fields__)
     return CaseOutcome(**{key: value for key, value in fields.items() if key in known})
 

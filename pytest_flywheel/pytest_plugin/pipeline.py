@@ -19,19 +19,20 @@ import os
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_flywheel.canonical import json_data
 from pytest_flywheel.errors import FlywheelError
+from pytest_flywheel.pytest_plugin.case_spec import NEXT_ITEM, CaseSpec, case_spec
 from pytest_flywheel.pytest_plugin.outcome import AssertionResult, CaseOutcome
-from pytest_flywheel.pytest_plugin.runner import call_target, import_target, run_in_cassette
+from pytest_flywheel.pytest_plugin.runner import CaseReplay, CaseSetupError, call_target, import_target
 
 if TYPE_CHECKING:
     import pytest
 
     from pytest_flywheel.judge import Verdict
-    from pytest_flywheel.pytest_plugin.items import CaseItem
-    from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
+    from pytest_flywheel.pytest_plugin.judging import Judging
 
 #: How many cases after the running one have their agents run and judge calls submitted; the
 #: environment variable FLYWHEEL_JUDGE_LOOKAHEAD overrides it (0 turns the run-ahead off).
@@ -93,89 +94,100 @@ class PendingCase:
 class CasePipeline:
     """Starts cases ahead of the item that runs, so that their judge calls overlap."""
 
-    def __init__(self, runtime: FlywheelRuntime, *, lookahead: int | None = None) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        *,
+        replay: CaseReplay,
+        judging: Judging,
+        root: Path,
+        is_worker: bool,
+        lookahead: int | None = None,
+    ) -> None:
+        self.replay = replay
+        self.judging = judging
+        self.root = root
+        self.is_worker = is_worker
         self.lookahead = lookahead_from_env() if lookahead is None else lookahead
         self._pending: dict[str, PendingCase] = {}
         self._positions: dict[str, int] | None = None
         self._targets: dict[str, Any] = {}
 
-    def outcome_for(self, item: CaseItem) -> CaseOutcome:
+    def outcome_for(self, item: pytest.Item) -> CaseOutcome:
         """The finished outcome of ``item``'s case (starting it and the next cases first)."""
         for case_item in [item, *self._upcoming(item)]:
             if case_item.nodeid not in self._pending:
-                self._pending[case_item.nodeid] = self.start(case_item)
+                spec = case_spec(case_item)
+                assert spec is not None, f"{case_item.nodeid} is not a suite case"
+                self._pending[case_item.nodeid] = self.start(spec)
         pending = self._pending.pop(item.nodeid)
         outcome = pending.finish()
         if pending.verdicts:
-            self.runtime.verdicts_judged(item, pending.verdicts)
+            self.judging.verdicts_judged(item, pending.verdicts)
         return outcome
 
-    def _upcoming(self, item: CaseItem) -> list[CaseItem]:
-        from pytest_flywheel.pytest_plugin.items import CaseItem
-
+    def _upcoming(self, item: pytest.Item) -> list[pytest.Item]:
         if self.lookahead <= 0:
             return []
-        if self.runtime.state.is_worker:
+        if self.is_worker:
             # An xdist worker runs only the items the controller sends it; the one it knows comes next
             # is all it can safely start ahead.
-            following = item.flywheel_next
-            return [following] if isinstance(following, CaseItem) and _may_run(following) else []
+            following = item.stash.get(NEXT_ITEM, None)
+            if following is not None and case_spec(following) is not None and _may_run(following):
+                return [following]
+            return []
         items = item.session.items
         if self._positions is None:
             self._positions = {candidate.nodeid: index for index, candidate in enumerate(items)}
         start = self._positions.get(item.nodeid)
         if start is None:
             return []
-        upcoming: list[CaseItem] = []
+        upcoming: list[pytest.Item] = []
         for index in range(start + 1, len(items)):
             if len(upcoming) >= self.lookahead:
                 break
             candidate = items[index]
-            if not isinstance(candidate, CaseItem):
+            if case_spec(candidate) is None:
                 continue
             if candidate.nodeid in self._pending or _may_run(candidate):
                 upcoming.append(candidate)
         return upcoming
 
-    def start(self, item: CaseItem) -> PendingCase:
-        """Run ``item``'s agent now and submit its sentence assertions; never raises for a case problem."""
-        outcome = CaseOutcome(nodeid=item.nodeid, suite=item.suite_name, case_id=item.name)
+    def start(self, spec: CaseSpec) -> PendingCase:
+        """Run the case's agent now and submit its sentence assertions; never raises for a case problem."""
+        outcome = CaseOutcome(nodeid=spec.nodeid, suite=spec.suite_name, case_id=spec.case_id)
         try:
-            return self._start(item, outcome)
+            return self._start(spec, outcome)
         except FlywheelError as exc:
             outcome.error = str(exc)
         except Exception as exc:
-            outcome.error = f"running case {item.name!r} failed unexpectedly:\n" + "".join(
+            outcome.error = f"running case {spec.case_id!r} failed unexpectedly:\n" + "".join(
                 traceback.format_exception(exc)
             )
         return PendingCase(outcome=outcome, sentences=[])
 
-    def _start(self, item: CaseItem, outcome: CaseOutcome) -> PendingCase:
+    def _target(self, spec: CaseSpec) -> Any:
+        if not spec.target:
+            raise CaseSetupError(
+                f"suite {spec.suite_name!r} ({spec.suite_path}) has no target: add `target: module:function` "
+                "naming the agent entrypoint its cases call"
+            )
+        target = self._targets.get(spec.target)
+        if target is None:
+            target = self._targets[spec.target] = import_target(spec.target, root=self.root)
+        return target
+
+    def _start(self, spec: CaseSpec, outcome: CaseOutcome) -> PendingCase:
         from pytest_flywheel.judge import JudgeRequest
         from pytest_flywheel.judge.checks import run_check
 
-        runtime = self.runtime
-        case = item.case
-        name = item.target
-        target = self._targets.get(name)
-        first_run = target is None
-        if target is None:
-            target = self._targets[name] = import_target(name, root=runtime.settings.root)
+        case = spec.case
+        target = self._target(spec)
         arguments = dict(case.input or {})
-        runtime.hold_transport_patches()  # suite cases run one after another: patch the transports once
-        run = run_in_cassette(
-            functools.partial(call_target, target, arguments),
-            cassette=item.cassette_path,
-            record_mode=runtime.options.record,
-            redactor=runtime.redactor,
-        )
-        if first_run:
-            # The agent's modules (its SDK's included) and what its first run built lazily live until
-            # the session ends, like what collection built: frozen out of the cyclic collector's sight.
-            runtime.state.freeze_long_lived()
+        self.replay.hold()  # suite cases run one after another: the transports stay patched
+        run = self.replay.run(functools.partial(call_target, target, arguments), cassette=spec.cassette)
         output = json_data(run.output)
         outcome.output = output
+        outcome.trajectory = run.trajectory
         outcome.raised = run.raised
         outcome.latency_ms = run.latency_ms
         outcome.agent_cost_usd = run.cost_usd
@@ -184,17 +196,17 @@ class CasePipeline:
         sentences: list[int] = []
         for position, assertion in enumerate(assertions):
             if not isinstance(assertion, str):
-                spec = _plain(assertion)
+                check_spec = _plain(assertion)
                 if run.raised is not None:
-                    outcome.assertions.append(AssertionResult(_check_label(spec), "check", None))
+                    outcome.assertions.append(AssertionResult(_check_label(check_spec), "check", None))
                     continue
                 check = run_check(
-                    spec,
+                    check_spec,
                     output=output,
                     trajectory=run.trajectory,
                     latency_ms=run.latency_ms,
                     cost_usd=run.cost_usd,
-                    custom=runtime.custom_check(output, run.trajectory),
+                    custom=self.judging.custom_check(output, run.trajectory),
                 )
                 outcome.assertions.append(
                     AssertionResult(check.label, "check", bool(check.passed), check.reason)
@@ -209,9 +221,9 @@ class CasePipeline:
             input=json_data(arguments),
             output=output,
             trajectory=run.trajectory,
-            label=item.nodeid,
+            label=spec.nodeid,
         )
-        service = runtime.service_for(item.judge_model)
+        service = self.judging.service_for(spec.judge_model)
         return PendingCase(outcome=outcome, sentences=sentences, future=service.submit(request))
 
     def drain(self) -> None:

@@ -1,20 +1,25 @@
-"""The JSON report (``--flywheel-report PATH``); the same dict is handed to
-``pytest_flywheel.runs.record_run(settings, report)`` once per session.
+"""The JSON report (``--flywheel-report PATH``); the same dict is recorded as the session's run in the
+store (``pytest_flywheel.runs.record_run``). Built from values: the session's
+:class:`~pytest_flywheel.pytest_plugin.results.SessionResults` and
+:class:`~pytest_flywheel.pytest_plugin.verdicts.VerdictSummary`.
 
-Format, version 1 (keys always present unless marked optional; times are Unix epoch seconds)::
+Format, version 2 (keys always present unless marked optional; times are Unix epoch seconds)::
 
     {
-      "version": 1,
-      "started_at": 1763772000.0,          # when the session's flywheel runtime started
+      "version": 2,
+      "started_at": 1763772000.0,          # when the session was configured
       "ended_at": 1763772012.5,
       "duration_s": 12.5,
-      "passed": false,                     # every test passed and every pass rate met the minimum
+      "passed": false,                     # the session's exit status is 0 (every test passed, every
+                                           # pass rate met the minimum)
+      "exit_status": 1,                    # the session's exit status
       "min_pass_rate": 0.95,               # null when --flywheel-min-pass-rate is not set
-      "passed_min_pass_rate": true,        # every suite's pass rate >= min_pass_rate (true when unset)
+      "passed_min_pass_rate": true,        # every suite's pass rate >= min_pass_rate (true when unset;
+                                           # hand-written tests are no suite)
       "suites": {                          # per suite name; judged hand-written tests under
         "customer-support-qa": {           # "(hand-written tests)"
-          "cases": 10, "passed": 9, "failed": 1, "errors": 0, "skipped": 0,
-          "pass_rate": 0.9,                # passed / (passed + failed + errors); null if none counted
+          "cases": 10, "passed": 9, "failed": 1, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0,
+          "pass_rate": 0.9,                # (passed + xpassed) / (that + failed + errors); null if none
           "passed_min_pass_rate": false
         }
       },
@@ -23,13 +28,14 @@ Format, version 1 (keys always present unless marked optional; times are Unix ep
           "nodeid": "flywheel/suites/customer-support-qa.yaml::refund-1",
           "suite": "customer-support-qa",  # null for a hand-written test
           "case_id": "refund-1",           # null for a hand-written test
-          "outcome": "passed",             # passed | failed | error | skipped
+          "outcome": "passed",             # passed | failed | error | skipped | xfailed | xpassed
           "duration_ms": 812.4,            # setup + call + teardown, as pytest measured them
-          "latency_ms": 640.2,             # the target's own call (null for hand-written tests)
+          "latency_ms": 640.2,             # the target's own call (null when it did not run)
           "tokens": 1234,                  # the agent's LLM tokens (null when unknown)
           "cost_usd": 0.0042,              # the agent's LLM cost (null when a price is unknown)
           "output": "...",                 # the target's return value, as JSON
-          "message": null,                 # the error, or the exception the target raised
+          "trajectory": [...],             # its tool and LLM calls (null when it did not run)
+          "message": null,                 # the error, or what failed (the exception raised)
           "assertions": [
             {"assertion": "The reply offers a refund", "kind": "sentence", "passed": true,
              "reason": "...", "cached": true, "confidence": 0.97, "key": "sha256:...",
@@ -38,7 +44,7 @@ Format, version 1 (keys always present unless marked optional; times are Unix ep
              "cached": null, "confidence": null, "key": null, "model": null}
           ],                               # passed is null for an assertion never checked
           "judge": {"cached": 1, "new": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0,
-                    "cost_usd": 0.0}
+                    "tokens": 0, "cost_usd": 0.0}
         }
       ],
       "judge": {"cached": 27, "new": 3, "calls": 1, "input_tokens": 2100, "output_tokens": 300,
@@ -51,18 +57,16 @@ Format, version 1 (keys always present unless marked optional; times are Unix ep
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_flywheel.files import write_atomic
-from pytest_flywheel.pytest_plugin.reporting import group_outcomes, pass_rate
+from pytest_flywheel.pytest_plugin.gate import minimum_met
+from pytest_flywheel.pytest_plugin.outcome import STATUSES, CaseOutcome
+from pytest_flywheel.pytest_plugin.results import SessionResults, pass_rate
+from pytest_flywheel.pytest_plugin.verdicts import VerdictSummary
 
-if TYPE_CHECKING:
-    from pytest_flywheel.pytest_plugin.outcome import CaseOutcome
-    from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
-
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def _case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -76,6 +80,7 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
         "tokens": outcome.agent_tokens,
         "cost_usd": outcome.agent_cost_usd,
         "output": outcome.output,
+        "trajectory": outcome.trajectory,
         "message": outcome.error or outcome.raised,
         "assertions": [
             {
@@ -90,58 +95,62 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
             }
             for result in outcome.assertions
         ],
-        "judge": {
-            "cached": outcome.judge.cached,
-            "new": outcome.judge.new,
-            "calls": outcome.judge.calls,
-            "input_tokens": outcome.judge.input_tokens,
-            "output_tokens": outcome.judge.output_tokens,
-            "cost_usd": round(outcome.judge.cost_usd, 6),
-        },
+        "judge": outcome.judge.as_dict(),
     }
 
 
-def build_report(runtime: FlywheelRuntime) -> dict[str, Any]:
-    """The session's report dict (see the module docstring for the format)."""
-    outcomes = list(runtime.outcomes.values())
-    minimum = runtime.options.min_pass_rate
-    suites: dict[str, Any] = {}
-    for name, group in group_outcomes(outcomes).items():
+def suite_figures(results: SessionResults, minimum: float | None) -> dict[str, dict[str, Any]]:
+    """Per suite (hand-written tests as one group): counts by status, pass rate, minimum met."""
+    suites: dict[str, dict[str, Any]] = {}
+    for name, group in results.groups().items():
         rate = pass_rate(group)
-        counts = {
-            status: sum(1 for o in group if o.status == status)
-            for status in ("passed", "failed", "error", "skipped")
-        }
+        counts = {status: sum(1 for o in group if o.status == status) for status in STATUSES}
         suites[name] = {
             "cases": len(group),
             "passed": counts["passed"],
             "failed": counts["failed"],
             "errors": counts["error"],
             "skipped": counts["skipped"],
+            "xfailed": counts["xfailed"],
+            "xpassed": counts["xpassed"],
             "pass_rate": rate,
             "passed_min_pass_rate": minimum is None or rate is None or rate >= minimum,
         }
-    met = all(suite["passed_min_pass_rate"] for suite in suites.values())
-    stats = runtime.stats()
-    written = runtime.write_result
-    ended = time.time()
+    return suites
+
+
+def build_report(
+    results: SessionResults,
+    *,
+    verdicts: VerdictSummary | None,
+    root: Path,
+    min_pass_rate: float | None,
+    exit_status: int,
+    started_at: float,
+    ended_at: float,
+) -> dict[str, Any]:
+    """The session's report dict (see the module docstring for the format)."""
+    suites = suite_figures(results, min_pass_rate)
+    usage = results.judge_usage().as_dict()
+    written = verdicts.written if verdicts is not None else None
     return {
         "version": REPORT_VERSION,
-        "started_at": runtime.started_at,
-        "ended_at": ended,
-        "duration_s": round(ended - runtime.started_at, 3),
-        "passed": met and all(o.status in ("passed", "skipped") for o in outcomes),
-        "min_pass_rate": minimum,
-        "passed_min_pass_rate": met,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "duration_s": round(ended_at - started_at, 3),
+        "passed": exit_status == 0,
+        "exit_status": exit_status,
+        "min_pass_rate": min_pass_rate,
+        "passed_min_pass_rate": minimum_met(results, min_pass_rate),
         "suites": suites,
-        "cases": [_case(outcome) for outcome in outcomes],
-        "judge": stats,
+        "cases": [_case(outcome) for outcome in results.outcomes],
+        "judge": usage,
         "verdicts": {
-            "path": _relative(runtime.settings.verdicts_path, runtime.settings.root),
-            "cached": stats["cached"],
-            "new": stats["new"],
-            "unused": len(runtime.unused_keys),
-            "pruned": len(written.pruned) if written is not None else 0,
+            "path": _relative(verdicts.path, root) if verdicts is not None else None,
+            "cached": usage["cached"],
+            "new": usage["new"],
+            "unused": len(verdicts.unused) if verdicts is not None else 0,
+            "pruned": verdicts.pruned if verdicts is not None else 0,
             "written": bool(written is not None and written.written),
         },
     }

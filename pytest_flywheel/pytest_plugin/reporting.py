@@ -1,33 +1,41 @@
-"""Results through the reporting people already use: the test report (and so xdist), JUnit XML
-properties, and a ``flywheel`` section in the terminal summary."""
+"""Results through the reporting people already use: JUnit XML properties and a ``flywheel`` section
+in the terminal summary, built from the session's end (:class:`SessionEnd`), a value."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from pytest_flywheel.pytest_plugin.outcome import CaseOutcome
+from pytest_flywheel.pytest_plugin.results import HAND_WRITTEN, SessionResults, pass_rate
+from pytest_flywheel.pytest_plugin.verdicts import VerdictSummary
 
-if TYPE_CHECKING:
-    from pytest_flywheel.pytest_plugin.runtime import FlywheelRuntime
-
-#: The group name used for judged tests that are not suite cases.
-HAND_WRITTEN = "(hand-written tests)"
-
-
-def attach_result(item: pytest.Item, report: pytest.TestReport, result: dict[str, Any]) -> None:
-    """Carry the test's flywheel result on its report: JSON-safe, so xdist ships it to the controller."""
-    report.flywheel = result  # type: ignore[attr-defined]
-    if getattr(item, "flywheel_error", False):
-        report.flywheel_error = True  # type: ignore[attr-defined]
+#: Unused verdicts listed by name in the summary (the rest are counted).
+SHOWN_UNUSED = 5
 
 
-def junit_properties(outcome: CaseOutcome) -> list[tuple[str, object]]:
+@dataclass(frozen=True)
+class SessionEnd:
+    """What a session came to, as the terminal summary shows it."""
+
+    results: SessionResults
+    verdicts: VerdictSummary | None
+    min_pass_rate: float | None
+    prune: bool
+    report_path: Path | None = None
+    #: Failed suite cases that --flywheel-min-pass-rate let pass the run (0: none, or not set).
+    tolerated_failures: int = 0
+    #: Problems around the tests (the verdict file or the run not written).
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+def junit_properties(outcome: CaseOutcome, redact: Callable[[str], str]) -> list[tuple[str, object]]:
     """One ``<property>`` per fact, numbered per assertion (JUnit XML has no nesting below a testcase):
     ``flywheel.assertion.N`` (the text), ``flywheel.verdict.N`` (pass / fail / unchecked),
-    ``flywheel.reason.N`` and ``flywheel.source.N`` (cached / judged / check)."""
+    ``flywheel.reason.N`` and ``flywheel.source.N`` (cached / judged / check). Secrets are scrubbed."""
     properties: list[tuple[str, object]] = []
     if outcome.suite:
         properties.append(("flywheel.suite", outcome.suite))
@@ -36,92 +44,104 @@ def junit_properties(outcome: CaseOutcome) -> list[tuple[str, object]]:
     for number, result in enumerate(outcome.assertions, start=1):
         verdict = "unchecked" if result.passed is None else "pass" if result.passed else "fail"
         source = "check" if result.kind == "check" else "cached" if result.cached else "judged"
-        properties.append((f"flywheel.assertion.{number}", result.assertion))
+        properties.append((f"flywheel.assertion.{number}", redact(result.assertion)))
         properties.append((f"flywheel.verdict.{number}", verdict))
-        properties.append((f"flywheel.reason.{number}", result.reason))
+        properties.append((f"flywheel.reason.{number}", redact(result.reason)))
         properties.append((f"flywheel.source.{number}", source))
     return properties
-
-
-def group_outcomes(outcomes: list[CaseOutcome]) -> dict[str, list[CaseOutcome]]:
-    """Outcomes per suite name (hand-written tests under :data:`HAND_WRITTEN`), in first-seen order."""
-    groups: dict[str, list[CaseOutcome]] = defaultdict(list)
-    for outcome in outcomes:
-        groups[outcome.suite or HAND_WRITTEN].append(outcome)
-    return dict(groups)
-
-
-def pass_rate(outcomes: list[CaseOutcome]) -> float | None:
-    """Passed over passed + failed + errors (skipped cases do not count); None when none counted."""
-    counted = [outcome for outcome in outcomes if outcome.status != "skipped"]
-    if not counted:
-        return None
-    return sum(1 for outcome in counted if outcome.status == "passed") / len(counted)
 
 
 def _money(value: float) -> str:
     return f"${value:.4f}"
 
 
-def write_terminal_summary(runtime: FlywheelRuntime, terminal: pytest.TerminalReporter) -> None:
+def _counts(group: list[CaseOutcome]) -> str:
+    parts = []
+    for status in ("failed", "error", "skipped", "xfailed", "xpassed"):
+        count = sum(1 for outcome in group if outcome.status == status)
+        if count:
+            parts.append(f"{count} {'errors' if status == 'error' and count != 1 else status}")
+    return "".join(f", {part}" for part in parts)
+
+
+def write_terminal_summary(
+    end: SessionEnd, terminal: pytest.TerminalReporter, redact: Callable[[str], str]
+) -> None:
     """The ``flywheel`` section: per suite the cases passed and the pass rate, each failing assertion
-    with its reason, the verdict counts and the judge's tokens and cost."""
-    if runtime.is_worker:
-        return
-    outcomes = list(runtime.outcomes.values())
-    if not outcomes and runtime.write_result is None:
+    with its reason, the verdict counts and unused verdicts, and the judge's tokens and cost."""
+    outcomes = end.results.outcomes
+    if not outcomes and end.verdicts is None:
         return
     terminal.section("flywheel")
-    minimum = runtime.options.min_pass_rate
-    for name, group in group_outcomes(outcomes).items():
+    minimum = end.min_pass_rate
+    for name, group in end.results.groups().items():
         rate = pass_rate(group)
-        passed = sum(1 for outcome in group if outcome.status == "passed")
-        counted = sum(1 for outcome in group if outcome.status != "skipped")
+        passed = sum(1 for outcome in group if outcome.status in ("passed", "xpassed"))
+        counted = sum(1 for outcome in group if outcome.status not in ("skipped", "xfailed"))
         shown_rate = "n/a" if rate is None else f"{rate:.1%}"
-        below = rate is not None and minimum is not None and rate < minimum
-        label = name if name == HAND_WRITTEN else f"suite {name}"
-        line = f"{label}: {passed}/{counted} passed ({shown_rate})"
-        if minimum is not None:
+        is_suite = name != HAND_WRITTEN
+        below = is_suite and rate is not None and minimum is not None and rate < minimum
+        label = f"suite {name}" if is_suite else name
+        line = f"{label}: {passed}/{counted} passed ({shown_rate}){_counts(group)}"
+        if minimum is not None and is_suite:
             line += f", below the minimum {minimum:.1%}" if below else f", minimum {minimum:.1%} met"
-        terminal.write_line(line, red=below or passed < counted, green=not below and passed == counted)
+        bad = below or passed < counted
+        terminal.write_line(line, red=bad, green=not bad)
         for outcome in group:
-            if outcome.status == "error":
-                terminal.write_line(f"  ERROR {outcome.nodeid}: {_first_line(outcome.error)}", red=True)
-            for result in outcome.failing:
-                terminal.write_line(f"  FAIL {outcome.nodeid}: {result.assertion}", red=True)
-                if result.reason:
-                    terminal.write_line(f"       {result.reason}")
-            if outcome.raised is not None:
-                terminal.write_line(
-                    f"  FAIL {outcome.nodeid}: the target raised {_last_line(outcome.raised)}", red=True
-                )
-    stats = runtime.stats()
-    verdicts = (
-        f"verdicts: {stats['cached']} cached, {stats['new']} newly judged, {len(runtime.unused_keys)} unused"
-    )
-    if runtime.unused_keys and not runtime.options.prune:
-        verdicts += " (--flywheel-prune removes them)"
-    written = runtime.write_result
-    if written is not None and written.written:
-        verdicts += f"; wrote {written.path}"
-        if written.pruned:
-            verdicts += f" ({len(written.pruned)} pruned)"
-    terminal.write_line(verdicts)
+            _write_outcome(outcome, terminal, redact)
+    usage = end.results.judge_usage().as_dict()
+    verdicts = end.verdicts
+    if verdicts is not None:
+        unused = len(verdicts.unused)
+        line = f"verdicts: {usage['cached']} cached, {usage['new']} newly judged, {unused} unused"
+        if unused and not end.prune:
+            line += " (--flywheel-prune removes them)"
+        written = verdicts.written
+        if written is not None and written.written:
+            line += f"; wrote {written.path}"
+            if written.pruned:
+                line += f" ({len(written.pruned)} pruned)"
+        terminal.write_line(line)
+        for entry in verdicts.unused[:SHOWN_UNUSED]:
+            case = entry.case or "(no case recorded)"
+            terminal.write_line(f"  unused {entry.key[:19]} {redact(case)}: {redact(entry.assertion)}")
+        if unused > SHOWN_UNUSED:
+            terminal.write_line(f"  ... and {unused - SHOWN_UNUSED} more")
+    calls = usage["calls"]
     terminal.write_line(
-        f"judge: {stats['calls']} call{'s' if stats['calls'] != 1 else ''}, "
-        f"{stats['input_tokens']} input + {stats['output_tokens']} output tokens, {_money(stats['cost_usd'])}"
+        f"judge: {calls} call{'s' if calls != 1 else ''}, "
+        f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens, {_money(usage['cost_usd'])}"
     )
-    if runtime.options.report is not None:
-        terminal.write_line(f"report: {runtime._report_path()}")
-    if runtime.tolerated_failures:
-        count = runtime.tolerated_failures
+    if end.report_path is not None:
+        terminal.write_line(f"report: {end.report_path}")
+    if end.tolerated_failures:
+        count = end.tolerated_failures
         terminal.write_line(
             f"{count} failed case{'s' if count != 1 else ''} tolerated: every suite met "
             "--flywheel-min-pass-rate, so the run passes",
             yellow=True,
         )
-    for problem in runtime.problems:
-        terminal.write_line(f"warning: {problem}", yellow=True)
+    for problem in end.problems:
+        terminal.write_line(f"warning: {redact(problem)}", yellow=True)
+
+
+def _write_outcome(outcome: CaseOutcome, terminal: pytest.TerminalReporter, redact: Callable[[str], str]) -> None:
+    nodeid = outcome.nodeid
+    if outcome.status == "error":
+        terminal.write_line(f"  ERROR {nodeid}: {redact(_first_line(outcome.error or outcome.raised))}", red=True)
+        return
+    if outcome.status not in ("failed",):
+        return
+    for result in outcome.failing:
+        terminal.write_line(f"  FAIL {nodeid}: {redact(result.assertion)}", red=True)
+        if result.reason:
+            terminal.write_line(f"       {redact(result.reason)}")
+    if outcome.raised is not None:
+        what = _last_line(outcome.raised)
+        prefix = "the target raised " if outcome.suite else ""
+        terminal.write_line(f"  FAIL {nodeid}: {prefix}{redact(what)}", red=True)
+    elif not outcome.failing:
+        terminal.write_line(f"  FAIL {nodeid}", red=True)
 
 
 def _first_line(text: str | None) -> str:

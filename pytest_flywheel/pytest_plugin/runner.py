@@ -1,4 +1,4 @@
-"""Running one case's agent: import the suite's target and call it with the case input, inside the case's
+"""Running one agent call: import the suite's target and call it with the case input, inside the case's
 cassette (tool replay on) and an in-memory span collector, then read its trajectory off the spans.
 
 Everything here runs on the main thread: vcrpy patches the HTTP transports process-wide, so two
@@ -16,10 +16,17 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store.records import SpanRecord
+
+if TYPE_CHECKING:
+    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.replay.transport import TransportPatches
+
+#: What the Anthropic SDK says when a client has no credential and builds a request anyway.
+_NO_CREDENTIAL = "Could not resolve authentication method"
 
 
 class CaseSetupError(FlywheelError):
@@ -86,36 +93,86 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def run_in_cassette(
-    func: Callable[[], Any],
-    *,
-    cassette: Path,
-    record_mode: str,
-    redactor: Any,
-) -> AgentRun:
-    """Run ``func`` inside ``cassette`` with spans collected in memory; a cassette miss raises
-    :class:`~pytest_flywheel.replay.CassetteMissError` (a :class:`FlywheelError`) after it returns."""
-    __tracebackhide__ = True
-    from pytest_flywheel.judge.trajectory import trajectory_from_spans
-    from pytest_flywheel.replay import replay_case
-    from pytest_flywheel.tracing.hooks import collect_spans
+class CaseReplay:
+    """How a session runs agents: each call inside its cassette, through the session's transport
+    patches (kept in between suite cases) and redactor, in the session's record mode."""
 
-    run = AgentRun()
-    with replay_case(cassette, record_mode=record_mode, redactor=redactor) as session:
-        with collect_spans(persist=False) as collector:
-            started = time.perf_counter()
-            try:
-                run.output = func()
-            except Exception as exc:
-                run.exception = exc
-                run.raised = "".join(traceback.format_exception(exc)).rstrip()
-            run.latency_ms = (time.perf_counter() - started) * 1000.0
-    session.raise_for_miss()
-    run.spans = list(collector.spans)
-    run.trajectory = trajectory_from_spans(run.spans)
-    llm_spans = [span for span in run.spans if span.type == "llm"]
-    costs = [span.cost_usd for span in llm_spans]
-    run.cost_usd = None if any(cost is None for cost in costs) else float(sum(c or 0.0 for c in costs))
-    run.input_tokens = sum(span.input_tokens or 0 for span in llm_spans)
-    run.output_tokens = sum(span.output_tokens or 0 for span in llm_spans)
-    return run
+    def __init__(self, *, record_mode: str, redactor: Redactor, patches: TransportPatches) -> None:
+        self.record_mode = record_mode
+        self.redactor = redactor
+        self.patches = patches
+
+    def hold(self) -> None:
+        """Keep the transport patches in after this case (suite cases run one after another)."""
+        self.patches.hold()
+
+    def release(self) -> None:
+        """Take the transport patches out: a test that is not a suite case runs next."""
+        self.patches.release()
+
+    def run(self, func: Callable[[], Any], *, cassette: Path) -> AgentRun:
+        """Run ``func`` inside ``cassette`` with spans collected in memory.
+
+        A cassette miss, or a request that could not be recorded, raises (a :class:`FlywheelError`)
+        after ``func`` returns, whatever ``func`` made of it; so does a client left with no credential.
+        """
+        __tracebackhide__ = True
+        from pytest_flywheel.judge.trajectory import trajectory_from_spans
+        from pytest_flywheel.replay import replay_case
+        from pytest_flywheel.tracing.hooks import collect_spans
+
+        run = AgentRun()
+        with replay_case(
+            cassette, record_mode=self.record_mode, redactor=self.redactor, patches=self.patches
+        ) as session:
+            with collect_spans(persist=False) as collector:
+                started = time.perf_counter()
+                try:
+                    run.output = func()
+                except Exception as exc:
+                    run.exception = exc
+                    run.raised = self.redactor.text("".join(traceback.format_exception(exc)).rstrip())
+                run.latency_ms = (time.perf_counter() - started) * 1000.0
+        session.raise_for_miss()
+        if run.exception is not None:
+            self._raise_for_infrastructure(run.exception, cassette)
+        run.spans = list(collector.spans)
+        run.trajectory = trajectory_from_spans(run.spans)
+        llm_spans = [span for span in run.spans if span.type == "llm"]
+        costs = [span.cost_usd for span in llm_spans]
+        run.cost_usd = None if any(cost is None for cost in costs) else float(sum(c or 0.0 for c in costs))
+        run.input_tokens = sum(span.input_tokens or 0 for span in llm_spans)
+        run.output_tokens = sum(span.output_tokens or 0 for span in llm_spans)
+        return run
+
+    def _raise_for_infrastructure(self, exc: BaseException, cassette: Path) -> None:
+        """A failure of the test machinery rather than of the agent: the case is then an error that says
+        what to do, never a failure of the agent with the SDK's traceback."""
+        chain = _chain(exc)
+        if any(isinstance(item, TypeError) and _NO_CREDENTIAL in str(item) for item in chain):
+            raise CaseSetupError(
+                "the agent's Anthropic client has no API key, and it is not wrapped by track_anthropic(), so "
+                "replay cannot send its requests without one: wrap it (`client = track_anthropic("
+                "anthropic.Anthropic())`, as the README shows) to replay with no key, or set "
+                "ANTHROPIC_API_KEY"
+            )
+        if self.record_mode != "none":
+            import anthropic
+
+            for item in chain:
+                if isinstance(item, anthropic.APIConnectionError):
+                    from pytest_flywheel.replay.misses import unreachable_error
+
+                    cause = item.__cause__ or item
+                    raise unreachable_error(
+                        cassette=cassette, record_mode=self.record_mode, problem=f"{type(cause).__name__}: {cause}"
+                    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 20:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found

@@ -1,9 +1,10 @@
-"""pytest-xdist support: workers hand their verdicts to the controller, which writes the file once.
+"""pytest-xdist support: workers hand their used verdict keys to the controller, which writes the file.
 
-Each worker's runtime puts ``cache.export_session()`` (its new verdicts and the keys it used) into
-``config.workeroutput`` at session end; the controller merges every finished worker's payload into its
-own cache, so no worker's verdict is lost and none is written twice. Test results need no such channel:
-they travel on the test reports (``report.flywheel``), which xdist already ships.
+Each worker appends the verdicts it judges to the verdict file as they come (so nothing is lost even if
+it dies), and at session end puts ``cache.export_session()`` (its new verdicts and the keys it used)
+into ``config.workeroutput``; the controller merges every finished worker's payload into its own
+cache and writes the merged, sorted file once. Test results need no such channel: they travel on the
+test reports (``report.flywheel``), which xdist already ships.
 
 Registered only when xdist is installed (its hooks are unknown to pytest otherwise); light to import.
 """
@@ -12,19 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_flywheel.pytest_plugin.options import FlywheelState
+from pytest_flywheel.pytest_plugin.session import WORKER_OUTPUT_KEY, FlywheelSession
 
 
 class XdistHooks:
-    """Controller-side xdist hooks, bound to the session state."""
+    """Controller-side xdist hooks, bound to the session."""
 
-    def __init__(self, state: FlywheelState) -> None:
-        self.state = state
+    def __init__(self, flywheel: FlywheelSession) -> None:
+        self.flywheel = flywheel
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        from pytest_flywheel.pytest_plugin.runtime import WORKER_OUTPUT_KEY
-
         output = getattr(node, "workeroutput", None) or {}
         payload = output.get(WORKER_OUTPUT_KEY)
         if payload:
-            self.state.get_runtime().merge_worker(payload)
+            self.flywheel.merge_worker(payload)

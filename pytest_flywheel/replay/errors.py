@@ -48,6 +48,29 @@ def _rebuild_miss(
     return cls(message, kind=kind, cassette=cassette, record_mode=record_mode, what=what, fix=fix)
 
 
+RecordingKind = Literal["no_key", "unreachable"]
+
+
+class RecordingError(FlywheelError):
+    """A request the record mode would record could not be sent: there is no API key (``kind``
+    ``"no_key"``), or the API could not be reached (``"unreachable"``). ``fix`` says what to do."""
+
+    def __init__(self, message: str, *, kind: RecordingKind, cassette: Path, fix: str) -> None:
+        super().__init__(message)
+        self.kind: RecordingKind = kind
+        self.cassette = cassette
+        self.fix = fix
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_recording_error, (type(self), str(self), self.kind, self.cassette, self.fix))
+
+
+def _rebuild_recording_error(
+    cls: type[RecordingError], message: str, kind: RecordingKind, cassette: Path, fix: str
+) -> RecordingError:
+    return cls(message, kind=kind, cassette=cassette, fix=fix)
+
+
 class RecordedToolError(Exception):
     """A tool call that raised when it was recorded, raised again on replay.
 

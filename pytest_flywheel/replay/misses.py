@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pytest_flywheel.replay.errors import CassetteMissError, MissKind
+from pytest_flywheel.replay.errors import CassetteMissError, MissKind, RecordingError
 from pytest_flywheel.replay.matching import parse_json_body
 
 _EXCERPT = 80
@@ -151,3 +151,28 @@ def tool_miss_error(
     return CassetteMissError(
         message, kind="tool", cassette=cassette, record_mode=record_mode, what=what, fix="new_episodes"
     )
+
+
+#: What to do when recording needs a key that is not there.
+NO_KEY_FIX = (
+    "set ANTHROPIC_API_KEY to record it, or run with --flywheel-record=none to replay only what the "
+    "cassette holds"
+)
+
+
+def recording_needs_key_error(*, cassette: Path, record_mode: str, what: str) -> RecordingError:
+    message = (
+        f"Recording {what} into {shown_path(cassette)} (record mode {record_mode!r}) needs an Anthropic "
+        f"API key, and none is set: the request is not in the cassette, so it must go to the API. To fix: "
+        f"{NO_KEY_FIX}."
+    )
+    return RecordingError(message, kind="no_key", cassette=cassette, fix=NO_KEY_FIX)
+
+
+def unreachable_error(*, cassette: Path, record_mode: str, problem: str) -> RecordingError:
+    fix = "check the network and ANTHROPIC_BASE_URL, or run with --flywheel-record=none to replay only"
+    message = (
+        f"Recording into {shown_path(cassette)} (record mode {record_mode!r}) failed: the API could not be "
+        f"reached ({problem}). To fix: {fix}."
+    )
+    return RecordingError(message, kind="unreachable", cassette=cassette, fix=fix)

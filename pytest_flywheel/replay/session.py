@@ -15,23 +15,28 @@ answered from the cassette (vcrpy), and every ``@track(type="tool")`` call from 
 interactions. What the cassette lacks is recorded when the record mode allows it, and is a miss
 otherwise: the request fails at once with a :class:`~pytest_flywheel.replay.errors.CassetteMissError`
 that the SDK neither retries nor wraps, and :meth:`ReplaySession.raise_for_miss` raises it again
-after the agent is done, in case the agent caught it.
+after the agent is done, in case the agent caught it. A request that would have to be recorded but
+carries no credential (no API key) is refused the same way, with a
+:class:`~pytest_flywheel.replay.errors.RecordingError` that says what to do.
+
+No key is needed to replay: while a session is open, a client wrapped by
+:func:`pytest_flywheel.track_anthropic` that has no credential sends its requests without one (the
+cassette answers them; nothing leaves the process). The session changes no environment variable and
+nothing another thread can see (the judge's threads, the user's other tests).
 
 Requests carrying the header ``x-flywheel-judge: 1`` (the LLM judge's own calls) pass through
 untouched: never matched, never recorded, never a miss.
 
-vcrpy's patches of the HTTP transports are process-wide; they are built once and point at the
-innermost open session's cassette (:mod:`pytest_flywheel.replay.patching`), so opening a session costs
-reading its file, not re-patching. Run one case's agent at a time per process. An httpx/httpx2 request
-that matches a recorded one is answered by the session's cassette itself (``flywheel_answer``: the
-same matching and play counts as vcrpy's, without its request objects); vcrpy's stub handles the rest.
+The HTTP transports are patched by a :class:`~pytest_flywheel.replay.transport.TransportPatches`
+(the session's own, or one its owner shares between sessions to keep the patches in between cases).
+Run one case's agent at a time per process.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import os
+from contextvars import ContextVar, Token
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,9 +47,8 @@ from vcr.filters import decode_response
 from vcr.matchers import method as method_matcher
 from vcr.record_mode import RecordMode as VcrRecordMode
 
-from pytest_flywheel.replay import patching
 from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer, read_cassette_bytes
-from pytest_flywheel.replay.errors import CassetteMissError
+from pytest_flywheel.replay.errors import CassetteMissError, RecordingError
 from pytest_flywheel.replay.matching import (
     RequestKey,
     api_path_matcher,
@@ -57,13 +61,15 @@ from pytest_flywheel.replay.matching import (
 from pytest_flywheel.replay.misses import (
     describe_request,
     missing_cassette_error,
+    recording_needs_key_error,
     request_miss_error,
     tool_miss_error,
 )
 from pytest_flywheel.replay.modes import RecordMode, check_record_mode
 from pytest_flywheel.replay.redact import Redactor
 from pytest_flywheel.replay.tools import ToolMiss, ToolReplayer
-from pytest_flywheel.tracing.hooks import tool_interceptor
+from pytest_flywheel.replay.transport import PASS_THROUGH, TransportPatches
+from pytest_flywheel.tracing.hooks import replay_active, tool_interceptor
 
 JUDGE_HEADER = "x-flywheel-judge"
 
@@ -76,9 +82,8 @@ _VCR_MODES = {
 }
 #: What a live request must share with a recorded one (vcrpy matchers, in the order vcrpy runs them).
 _MATCH_ON = (method_matcher, api_path_matcher, api_query_matcher, json_body)
-_KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
-#: Set as ANTHROPIC_API_KEY during a replay-only session when the environment has no key.
-REPLAY_PLACEHOLDER_KEY = "flywheel-replay-no-key"
+#: Request headers that carry a credential to the Anthropic API.
+_CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 
 # Headers that only say which client sent a request, or change on every response: left out of what
 # is recorded, so that re-recording a case shows in its diff only what really changed.
@@ -102,6 +107,11 @@ class RequestMissError(CassetteMissError, anthropic.AnthropicError):
     """
 
 
+class TransportRecordingError(RecordingError, anthropic.AnthropicError):
+    """A request that must be recorded but cannot be sent, raised inside the HTTP transport (like
+    :class:`RequestMissError`, the SDK lets it through as it is)."""
+
+
 def _has_content_encoding(headers: Any) -> bool:
     return isinstance(headers, dict) and any(
         str(name).lower() == "content-encoding" and value for name, value in headers.items()
@@ -111,6 +121,11 @@ def _has_content_encoding(headers: Any) -> bool:
 def is_judge_request(headers: Any) -> bool:
     value = headers.get(JUDGE_HEADER) if headers is not None else None
     return value is not None and str(value).strip().lower() in ("1", "true", "yes")
+
+
+def has_credential(headers: Any) -> bool:
+    """Whether request headers carry an API key or a bearer token."""
+    return headers is not None and any(str(headers.get(name) or "").strip() for name in _CREDENTIAL_HEADERS)
 
 
 class _RecordHooks:
@@ -199,17 +214,25 @@ class _RecordHooks:
         return response
 
 
-class _MissAwareCassette(Cassette):  # type: ignore[misc]
-    """vcrpy's cassette, telling the session about a request it is about to refuse.
+class _LoadingHooks:
+    """While a cassette file loads, the session's record hooks (see :meth:`_MissAwareCassette.append`)."""
 
-    vcrpy's transport stubs call ``filter_request`` only to decide whether to refuse a request the
-    cassette cannot answer (``write_protected and filter_request(request)``); raising here replaces
-    vcrpy's ``CannotOverwriteExistingCassetteException``, which the SDK would wrap and retry.
+    current: ContextVar[_RecordHooks | None] = ContextVar("flywheel_cassette_loading", default=None)
+
+
+class _MissAwareCassette(Cassette):  # type: ignore[misc]
+    """vcrpy's cassette, telling the session about a request it cannot answer.
+
+    * vcrpy's transport stubs call ``filter_request`` only to decide whether to refuse a request the
+      cassette cannot answer (``write_protected and filter_request(request)``); raising here replaces
+      vcrpy's ``CannotOverwriteExistingCassetteException``, which the SDK would wrap and retry.
+    * ``can_play_response_for`` is their first question: a request it cannot answer in a mode that
+      records is about to go to the API, and one that carries no credential is refused here (it
+      could only come back 401), so that recording with no key is one clear error.
     """
 
-    #: The open session (None once it is closed); set while the file loads.
+    #: The open session (None once it is closed).
     flywheel_session: ReplaySession | None = None
-    flywheel_loading = False
     #: The session's record hooks (redaction), for :meth:`flywheel_answer`.
     flywheel_hooks: _RecordHooks | None = None
     #: Recorded requests' match keys, by index in ``data`` (worked out on first use).
@@ -217,22 +240,19 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
 
     def flywheel_answer(self, method: str, uri: str, headers: Any, body: bytes) -> Any:
         """The recorded response vcrpy would play for this live request, found without vcrpy's
-        request machinery (:mod:`pytest_flywheel.replay.patching` asks this first).
+        request machinery (the fast path of :mod:`pytest_flywheel.replay.transport` asks this first).
 
-        Returns :data:`~pytest_flywheel.replay.patching.PASS_THROUGH` for the judge's own requests
+        Returns :data:`~pytest_flywheel.replay.transport.PASS_THROUGH` for the judge's own requests
         (vcrpy would let them through, unrecorded), the response (counted as played, as vcrpy's
         ``play_response`` counts it) when an unplayed recorded request matches, and None otherwise:
         vcrpy's own path then refuses the request (a miss) or records it, as the record mode says.
         """
         if is_judge_request(headers):
-            return patching.PASS_THROUGH
+            return PASS_THROUGH
         hooks = self.flywheel_hooks
         if hooks is None or self.record_mode == VcrRecordMode.ALL:
             return None
         if not (self.rewound or self.allow_playback_repeats):
-            return None
-        loaded_count = getattr(self, "_loaded_count", None)
-        if loaded_count is None:  # a vcrpy whose play bookkeeping differs: let it play on its own
             return None
         keys = self.flywheel_keys
         if keys is None:
@@ -249,27 +269,21 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
             if recorded is None:
                 recorded = keys[index] = RequestKey(stored.method, stored.uri, stored.body)
             if live.matches(recorded):
-                # vcrpy's play_response: remember a loaded interaction the first time it plays (for
-                # drop_unused_requests), then count the play.
-                if not play_counts[index] and index < loaded_count:
-                    self._played_interactions.append((stored, response))
                 play_counts[index] += 1
                 return response
         return None
 
     def append(self, request: Any, response: Any) -> None:
-        if not self.flywheel_loading:
+        hooks = _LoadingHooks.current.get()
+        if hooks is None:
             super().append(request, response)
             return
         # Loading the file: the request and response were just parsed from it and nothing else holds
         # them, so vcrpy's defensive deep copy of the response is left out; the hooks run as always.
-        request = self._before_record_request(request)
+        request = hooks.request(request)
         if not request:
             return
-        response = self._before_record_response(response)
-        if response is None:
-            return
-        self.data.append((request, response))
+        self.data.append((request, hooks.response(response)))
         self.dirty = True
 
     def filter_request(self, request: Any) -> Any:
@@ -279,23 +293,38 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
             raise session._request_missed(self, filtered)
         return filtered
 
+    def can_play_response_for(self, request: Any) -> Any:
+        playable = super().can_play_response_for(request)
+        session = self.flywheel_session
+        if playable or self.write_protected or session is None or is_judge_request(request.headers):
+            return playable
+        if not has_credential(request.headers):
+            raise session._recording_needs_key(request)
+        return playable
+
 
 class ReplaySession:
     """A case's cassette, open (use :func:`replay_case`).
 
-    ``misses`` lists every request or tool call the cassette could not answer, in order;
-    ``tool_calls`` every tool call made (``{"tool", "arguments", "source"}``, source ``replayed``,
-    ``recorded`` or ``missed``).
+    ``misses`` lists every request or tool call the cassette could not answer and every request that
+    could not be recorded, in order; ``tool_calls`` every tool call made (``{"tool", "arguments",
+    "source"}``, source ``replayed``, ``recorded`` or ``missed``).
     """
 
     def __init__(
-        self, cassette: Path, *, record_mode: str = "none", redactor: Redactor | None = None
+        self,
+        cassette: Path,
+        *,
+        record_mode: str = "none",
+        redactor: Redactor | None = None,
+        patches: TransportPatches | None = None,
     ) -> None:
         self.cassette_path = Path(cassette)
         self.record_mode: RecordMode = check_record_mode(record_mode)
         self.redactor = redactor or Redactor()
-        self.misses: list[CassetteMissError] = []
+        self.misses: list[CassetteMissError | RecordingError] = []
         self.existed = False
+        self._patches = patches
         self._tools = ToolReplayer(
             redactor=self.redactor,
             replay=self.record_mode not in ("all", "rewrite"),
@@ -305,9 +334,10 @@ class ReplaySession:
         self._open = False
         self._hooks = _RecordHooks(self.redactor)
         self._cassette: _MissAwareCassette | None = None
+        self._opened_by: TransportPatches | None = None
         self._interceptor: Any = None
+        self._replay_token: Token[bool] | None = None
         self._loaded_http = 0
-        self._placeholder_key = False
 
     # -- what the record mode allows ---------------------------------------------------------------
 
@@ -360,6 +390,15 @@ class ReplaySession:
             fix=error.fix,
         )
 
+    def _recording_needs_key(self, request: Any) -> TransportRecordingError:
+        error = recording_needs_key_error(
+            cassette=self.cassette_path,
+            record_mode=self.record_mode,
+            what=describe_request(request.method, request.uri, request.body),
+        )
+        self.misses.append(error)
+        return TransportRecordingError(str(error), kind=error.kind, cassette=error.cassette, fix=error.fix)
+
     def _tool_missed(self, miss: ToolMiss) -> CassetteMissError:
         if not self.existed:
             from pytest_flywheel.replay.misses import describe_tool_call
@@ -381,7 +420,7 @@ class ReplaySession:
         return self._add_miss(error)
 
     def raise_for_miss(self) -> None:
-        """Raise the first miss of this session as a :class:`CassetteMissError`, if there was one.
+        """Raise the first miss (or request that could not be recorded) of this session, if any.
 
         Call it after the agent returns or raises: an agent (or the SDK) may have caught the miss
         and turned it into something vaguer.
@@ -393,6 +432,8 @@ class ReplaySession:
         if len(self.misses) > 1:
             more = len(self.misses) - 1
             message += f"\n({more} more {'miss' if more == 1 else 'misses'} followed this one.)"
+        if isinstance(first, RecordingError):
+            raise RecordingError(message, kind=first.kind, cassette=first.cassette, fix=first.fix) from None
         raise CassetteMissError(
             message,
             kind=first.kind,
@@ -452,26 +493,26 @@ class ReplaySession:
         path = self.cassette_path
         data = read_cassette_bytes(path)  # the one read of the file; the persister loads these bytes
         self.existed = data is not None and bool(data.strip())
-        cassette = _MissAwareCassette(
-            str(path),
-            serializer=self._serializer(),
-            persister=AtomicPersister(data),
-            record_mode=_VCR_MODES[self.record_mode],
-            match_on=_MATCH_ON,
-            before_record_request=self._hooks.request,
-            before_record_response=self._hooks.response,
-            drop_unused_requests=self.record_mode == "rewrite",
-        )
+        patches = self._patches or TransportPatches()
+        loading = _LoadingHooks.current.set(self._hooks)
+        try:
+            cassette = patches.open(
+                _MissAwareCassette,
+                path=str(path),
+                serializer=self._serializer(),
+                persister=AtomicPersister(data),
+                record_mode=_VCR_MODES[self.record_mode],
+                match_on=_MATCH_ON,
+                before_record_request=self._hooks.request,
+                before_record_response=self._hooks.response,
+                drop_unused_requests=self.record_mode == "rewrite",
+            )
+        finally:
+            _LoadingHooks.current.reset(loading)
         cassette.flywheel_session = self
         cassette.flywheel_hooks = self._hooks
-        self._hooks.loading = cassette.flywheel_loading = True
-        try:
-            cassette._load()
-        finally:
-            self._hooks.loading = cassette.flywheel_loading = False
-        self._cassette = cassette
+        self._cassette, self._opened_by = cassette, patches
         self._loaded_http = len(cassette)  # recorded ones come first; this run's are appended
-        patching.open_cassette(cassette)
         self._open = True
         self._interceptor = tool_interceptor(self._tools)
         try:
@@ -479,16 +520,9 @@ class ReplaySession:
         except BaseException:
             self._interceptor = None
             self._open = False
-            patching.close_cassette(cassette)
+            patches.close(cassette)
             raise
-        self._placeholder_key = self.record_mode == "none" and not any(
-            os.environ.get(name) for name in _KEY_VARIABLES
-        )
-        if self._placeholder_key:
-            # Replay-only: the SDK refuses to build a request without some credential, yet no request
-            # leaves the process. A placeholder lets a CI machine with no key replay a case whose agent
-            # builds its client inside the run; it is never recorded (and would be scrubbed if it were).
-            os.environ["ANTHROPIC_API_KEY"] = REPLAY_PLACEHOLDER_KEY
+        self._replay_token = replay_active.set(True)
         return self
 
     def __exit__(
@@ -499,39 +533,43 @@ class ReplaySession:
                 self._interceptor.__exit__(exc_type, exc, tb)
         finally:
             self._interceptor = None
-            if self._placeholder_key:
-                if os.environ.get("ANTHROPIC_API_KEY") == REPLAY_PLACEHOLDER_KEY:
-                    del os.environ["ANTHROPIC_API_KEY"]
-                self._placeholder_key = False
-            cassette, was_open = self._cassette, self._open
+            if self._replay_token is not None:
+                replay_active.reset(self._replay_token)
+                self._replay_token = None
+            cassette, was_open, patches = self._cassette, self._open, self._opened_by
             self._open = False  # the cassette stays, for its counts
             self._hooks.forget()
-            if cassette is not None and was_open:
+            if cassette is not None and was_open and patches is not None:
                 try:
                     if self.record_mode != "none":
                         # vcrpy saves only when its HTTP interactions changed; new tool calls count
                         # too, and a rewrite replaces the file even when the run made no call at all.
                         if self._tools.dirty or self.record_mode == "rewrite":
                             cassette.dirty = True
-                    cassette._save()  # writes only when something was recorded (never in mode none)
+                    patches.close(cassette)  # saves only when something was recorded (never in mode none)
                 finally:
-                    patching.close_cassette(cassette)
                     # Closed: nothing calls back into the session any more, and without these
                     # references the session, its cassette and its tools form no cycle.
                     cassette.flywheel_session = None
                     cassette.flywheel_hooks = None
+                    self._opened_by = None
                     self._tools.detach()
 
 
 def replay_case(
-    cassette: Path, *, record_mode: str = "none", redactor: Redactor | None = None
+    cassette: Path,
+    *,
+    record_mode: str = "none",
+    redactor: Redactor | None = None,
+    patches: TransportPatches | None = None,
 ) -> ReplaySession:
     """Open ``cassette`` (a case's vcrpy cassette) for a run of the agent: use as a ``with`` block.
 
     ``record_mode`` is one of ``none`` (default: replay only), ``once``, ``new_episodes``, ``all`` or
     ``rewrite`` (see :data:`~pytest_flywheel.replay.RECORD_MODES`); ``redactor`` scrubs whatever is
     recorded (pass :func:`~pytest_flywheel.replay.build_redactor` of the project's settings; without
-    one, the built-in secret scrubbing still applies). After the run, call
-    :meth:`ReplaySession.raise_for_miss`.
+    one, the built-in secret scrubbing still applies). ``patches`` lets several sessions share one
+    :class:`~pytest_flywheel.replay.transport.TransportPatches` (each session patches and unpatches
+    the transports on its own otherwise). After the run, call :meth:`ReplaySession.raise_for_miss`.
     """
-    return ReplaySession(cassette, record_mode=record_mode, redactor=redactor)
+    return ReplaySession(cassette, record_mode=record_mode, redactor=redactor, patches=patches)

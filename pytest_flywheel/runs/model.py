@@ -26,7 +26,7 @@ class CaseResult:
 
     nodeid: str
     case_id: str
-    outcome: str  # passed | failed | error | skipped
+    outcome: str  # passed | failed | error | skipped | xfailed | xpassed
     suite: str | None = None
     duration_ms: float | None = None
     tokens: int | None = None
@@ -67,6 +67,7 @@ class RunRecord:
 
     @property
     def pass_rate(self) -> float | None:
-        """Passed over passed + failed + errors; None when nothing ran."""
-        ran = [case for case in self.cases if case.outcome != "skipped"]
-        return (sum(1 for case in ran if case.outcome == "passed") / len(ran)) if ran else None
+        """Passed (an xpass too) over passed + failed + errors; skipped and xfailed cases do not count;
+        None when nothing counted."""
+        ran = [case for case in self.cases if case.outcome not in ("skipped", "xfailed")]
+        return (sum(1 for case in ran if case.outcome in ("passed", "xpassed")) / len(ran)) if ran else None

@@ -12,6 +12,11 @@ clients are untouched, and everything but ``create`` and ``stream`` passes strai
   ``MessageStream`` and the span ends when the block exits, with the final message.
 
 No header value and no key is ever captured: ``extra_headers`` keep their names only.
+
+While a case replays from its cassette (:data:`pytest_flywheel.tracing.hooks.replay_active`), a
+client with no credential (no API key, as on a CI machine) sends its calls with the ``Authorization``
+header omitted, the SDK's own per-request way of saying "no credential", instead of refusing to build
+them: the cassette answers them, so a client built at import time replays with no key.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any, TypeVar
 from pytest_flywheel.canonical import json_data
 from pytest_flywheel.store.records import SpanRecord
 from pytest_flywheel.tracing.decorator import TrackUsageError
+from pytest_flywheel.tracing.hooks import replay_active
 from pytest_flywheel.tracing.pricing import cost_usd
 from pytest_flywheel.tracing.runtime import RUNTIME
 from pytest_flywheel.tracing.spans import close_span, open_span, tracing_active
@@ -56,7 +62,7 @@ def track_anthropic(client: C, *, project_name: str | None = None) -> C:
     # the SDK wraps create() in a plain-function decorator, so the async resource is told by its class
     is_async = type(current).__name__.startswith("Async") or inspect.iscoroutinefunction(create)
     proxy_class = AsyncTracedMessages if is_async else TracedMessages
-    proxy = proxy_class(current, base_url=_base_url(client), project=project_name)
+    proxy = proxy_class(current, client=client, base_url=_base_url(client), project=project_name)
     try:
         setattr(client, "messages", proxy)
     except AttributeError as exc:
@@ -90,6 +96,29 @@ def _base_url(client: Any) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+
+
+def _has_credential(client: Any) -> bool:
+    return any(getattr(client, name, None) for name in ("api_key", "auth_token", "credentials"))
+
+
+def sent_kwargs(client: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments to send: ``kwargs`` themselves, except while a case replays and the
+    client has no credential, when the ``Authorization`` header is omitted for this call (see the
+    module docstring). Never changes what the span records."""
+    if not replay_active.get() or _has_credential(client):
+        return kwargs
+    given = kwargs.get("extra_headers")
+    headers = dict(given) if isinstance(given, Mapping) else {}
+    if any(str(name).lower() in _CREDENTIAL_HEADERS for name in headers):
+        return kwargs
+    from anthropic import omit  # the client exists, so the SDK is imported already
+
+    headers["Authorization"] = omit
+    return {**kwargs, "extra_headers": headers}
 
 
 def request_input(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,8 +264,9 @@ class MessageAssembler:
 class _MessagesProxy:
     _inner: Any = None  # found before __getattr__ runs, even on a half-made object
 
-    def __init__(self, inner: Any, *, base_url: str, project: str | None) -> None:
+    def __init__(self, inner: Any, *, client: Any, base_url: str, project: str | None) -> None:
         self._inner = inner
+        self._client = client
         self._base_url = base_url
         self._project = project
 
@@ -316,14 +346,15 @@ class TracedMessages(_MessagesProxy):
     """Stands in for ``client.messages``: traces ``create`` and ``stream``, passes the rest through."""
 
     def create(self, *args: Any, **kwargs: Any) -> Any:
+        sent = sent_kwargs(self._client, kwargs)
         if not tracing_active():
-            return self._inner.create(*args, **kwargs)
+            return self._inner.create(*args, **sent)
         stream = bool(kwargs.get("stream"))
         call = self._start("messages.create", kwargs, stream=stream)
         if call is None:
-            return self._inner.create(*args, **kwargs)
+            return self._inner.create(*args, **sent)
         try:
-            result = self._inner.create(*args, **kwargs)
+            result = self._inner.create(*args, **sent)
         except BaseException as exc:
             call.finish(error=exc)
             raise
@@ -333,7 +364,7 @@ class TracedMessages(_MessagesProxy):
         return result
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        manager = self._inner.stream(*args, **kwargs)
+        manager = self._inner.stream(*args, **sent_kwargs(self._client, kwargs))
         return TracedStreamManager(manager, self, kwargs) if tracing_active() else manager
 
 
@@ -394,14 +425,15 @@ class AsyncTracedMessages(_MessagesProxy):
     """The ``AsyncAnthropic`` counterpart of :class:`TracedMessages`."""
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
+        sent = sent_kwargs(self._client, kwargs)
         if not tracing_active():
-            return await self._inner.create(*args, **kwargs)
+            return await self._inner.create(*args, **sent)
         stream = bool(kwargs.get("stream"))
         call = self._start("messages.create", kwargs, stream=stream)
         if call is None:
-            return await self._inner.create(*args, **kwargs)
+            return await self._inner.create(*args, **sent)
         try:
-            result = await self._inner.create(*args, **kwargs)
+            result = await self._inner.create(*args, **sent)
         except BaseException as exc:
             call.finish(error=exc)
             raise
@@ -411,7 +443,7 @@ class AsyncTracedMessages(_MessagesProxy):
         return result
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
-        manager = self._inner.stream(*args, **kwargs)
+        manager = self._inner.stream(*args, **sent_kwargs(self._client, kwargs))
         return AsyncTracedStreamManager(manager, self, kwargs) if tracing_active() else manager
 
 

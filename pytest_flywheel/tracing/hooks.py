@@ -1,4 +1,4 @@
-"""The two seams through which replay and the pytest plugin reach into tracing, without tracing
+"""The seams through which replay and the pytest plugin reach into tracing, without tracing
 importing either of them (production code imports only tracing).
 
 * A **tool interceptor**: while one is active (a case's cassette is open), every call of a
@@ -6,6 +6,12 @@ importing either of them (production code imports only tracing).
   replay can return the recorded result, or call through and record.
 * A **span collector**: while one is active, every span that finishes in this context is also
   appended to it, so the plugin gets a case's trajectory (tool calls, LLM calls) in memory.
+* **Replay is active** (:data:`replay_active`): while a case's cassette answers this context's HTTP
+  requests, a client wrapped by ``track_anthropic`` that has no credential sends its requests without
+  one instead of refusing to build them (the SDK's "Could not resolve authentication method"). The
+  cassette answers them, and replay refuses, before it is sent, any request it would have to send to
+  the API without a key. Being a context variable, it is seen by the case's own code (and tasks and
+  threads started with a copied context), never by the judge's threads or other tests.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ class SpanCollector:
 
     def add(self, span: SpanRecord) -> None:
         self.spans.append(span)  # list.append is atomic under the GIL: threads may share a collector
+
+
+replay_active: ContextVar[bool] = ContextVar("flywheel_replay_active", default=False)
 
 
 active_span_collectors: ContextVar[tuple[SpanCollector, ...]] = ContextVar(

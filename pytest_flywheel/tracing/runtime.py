@@ -19,6 +19,16 @@ from pytest_flywheel.tracing.writer import SpanWriter, _warn
 EXIT_FLUSH_SECONDS = 10.0
 
 
+def inside_pytest_session() -> bool:
+    """Whether this process is a pytest session with pytest-flywheel's plugin loaded.
+
+    Spans made there (a unit test calling a traced function, an agent imported by a test) stay out of
+    the store unless ``trace_tests`` is on, so that test runs never mix with production traces; the
+    plugin's own collectors still see the spans of the cases it runs.
+    """
+    return "pytest_flywheel.plugin" in sys.modules and "_pytest.main" in sys.modules
+
+
 class TracingRuntime:
     """Holds what every traced call shares. One instance: :data:`RUNTIME`."""
 
@@ -46,7 +56,9 @@ class TracingRuntime:
                     self.settings = Settings(root=root, store=root / ".flywheel" / "flywheel.db")
                     _warn(f"pytest-flywheel: tracing uses its defaults because the settings could not be "
                           f"read: {exc}")
-                self.enabled = self.settings.tracing
+                self.enabled = self.settings.tracing and (
+                self.settings.trace_tests or not inside_pytest_session()
+            )
             return self.enabled
 
     @property

@@ -61,9 +61,9 @@ def test_a_second_run_with_the_verdict_file_makes_no_call(
     assert [[v.passed for v in case] for case in second] == [[True, False], [True]]
     assert [[v.reason for v in case] for case in second] == [[v.reason for v in case] for case in first]
     assert all(v.cached for case in second for v in case) and not any(v.cached for case in first for v in case)
-    assert first_service.stats.as_dict()["new"] == 3 and first_service.stats.calls == 2
-    assert second_service.stats.as_dict() == {
-        "cached": 3, "new": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0
+    assert first_service.usage.as_dict()["new"] == 3 and first_service.usage.calls == 2
+    assert second_service.usage.as_dict() == {
+        "cached": 3, "new": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0, "tokens": 0, "cost_usd": 0.0
     }
 
 
@@ -233,13 +233,13 @@ def test_any_judge_satisfying_the_protocol_is_cached_under_its_own_identity(tmp_
     first.cache.write()
 
     assert [[v.passed for v in case] for case in verdicts] == [[True, True], [False]]
-    assert first.stats.calls == 2 and first.stats.new == 3  # counted by the service: no usage totals
+    assert first.usage.calls == 2 and first.usage.new == 3  # counted though the judge reports no usage
     entries = [json.loads(line) for line in path.read_text().splitlines()]
     assert {(e["backend"], e["model"], e["prompt_version"]) for e in entries} == {("keyword", "keyword-1", "keyword/1")}
 
     again = CachedJudge(KeywordJudge(), VerdictCache.load(path))
     assert all(v.cached for v in again.evaluate(CASES[0]))
-    assert again.stats.calls == 0
+    assert again.usage.calls == 0
     # the Anthropic judge never reuses the keyword judge's verdicts: its identity is in the key
     other = CachedJudge(AnthropicJudge(), VerdictCache.load(path), offline=True)
     with pytest.raises(JudgeError, match="No cached verdict for 2 assertions"):

@@ -35,8 +35,8 @@ def test_junitxml_holds_each_assertion_verdict_and_reason(project: Project) -> N
 def test_the_json_report(project: Project) -> None:
     project.pytester.runpytest("--flywheel-suite=qa", "--flywheel-report=reports/run.json")
     report = json.loads((project.path / "reports/run.json").read_text())
-    assert report["version"] == 1
-    assert report["passed"] is False
+    assert report["version"] == 2
+    assert report["passed"] is False and report["exit_status"] == 1
     assert report["suites"] == {
         "qa": {
             "cases": 2,
@@ -44,6 +44,8 @@ def test_the_json_report(project: Project) -> None:
             "failed": 1,
             "errors": 0,
             "skipped": 0,
+            "xfailed": 0,
+            "xpassed": 0,
             "pass_rate": 0.5,
             "passed_min_pass_rate": True,
         }
@@ -84,7 +86,7 @@ def test_min_pass_rate(project: Project) -> None:
         "--flywheel-suite=qa", "--flywheel-min-pass-rate=0.9", "--flywheel-report=r.json"
     )
     assert below.ret == pytest.ExitCode.TESTS_FAILED
-    below.stdout.fnmatch_lines(["suite qa: 1/2 passed (50.0%), below the minimum 90.0%"])
+    below.stdout.fnmatch_lines(["suite qa: 1/2 passed (50.0%), 1 failed, below the minimum 90.0%"])
     assert json.loads((project.path / "r.json").read_text())["passed_min_pass_rate"] is False
 
     met = project.pytester.runpytest(
@@ -92,7 +94,7 @@ def test_min_pass_rate(project: Project) -> None:
     )
     met.stdout.fnmatch_lines(
         [
-            "suite qa: 1/2 passed (50.0%), minimum 50.0% met",
+            "suite qa: 1/2 passed (50.0%), 1 failed, minimum 50.0% met",
             "1 failed case tolerated: every suite met --flywheel-min-pass-rate, so the run passes",
         ]
     )

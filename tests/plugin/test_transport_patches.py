@@ -10,7 +10,6 @@ import httpx2
 import pytest
 from vcr import patch as vcr_patch
 
-from pytest_flywheel.replay import patching
 from pytest_flywheel.testing import MessagesAPIServer, text_message
 from tests.plugin.conftest import Project
 
@@ -90,7 +89,7 @@ def test_cases_replay_their_own_cassettes_and_plain_tests_around_them_run_unpatc
 
     project.pytester.runpytest(*order, *options, "--flywheel-record=once").assert_outcomes(passed=6)
     assert len(agent_api.message_requests) == 5
-    assert not patching.is_installed()
+    assert httpx2.HTTPTransport.handle_request is vcr_patch._Httpx2HttpTransport_handle_request
 
     monkeypatch.setenv("AGENT_BASE_URL", "http://127.0.0.1:9")  # the cases must replay now
     result = project.pytester.runpytest(*order, *options, "--flywheel-offline", "-v")
@@ -104,5 +103,5 @@ def test_cases_replay_their_own_cassettes_and_plain_tests_around_them_run_unpatc
     )
     assert len(agent_api.message_requests) == 5  # every answer came from a cassette
     assert len(plain_api.message_requests) == 2  # the plain test's call reached the server both times
-    assert not patching.is_installed()
+    assert httpx2.HTTPTransport.handle_request is vcr_patch._Httpx2HttpTransport_handle_request
     assert httpx2.HTTPTransport.handle_request is vcr_patch._Httpx2HttpTransport_handle_request

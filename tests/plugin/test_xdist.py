@@ -62,7 +62,7 @@ def test_n2_failures_and_errors_reach_the_controller_summary(project: Project) -
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "suite qa: 1/2 passed (50.0%)",
+            "suite qa: 1/2 passed (50.0%), 1 failed",
             "  FAIL flywheel/suites/qa.yaml::shipping: The reply must mention 'tracking'",
         ]
     )

@@ -5,6 +5,7 @@ request it does not answer (misses and recordings)."""
 from __future__ import annotations
 
 import functools
+import types
 import itertools
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from vcr.matchers import requests_match
 from vcr.request import Request
 from vcr.stubs import httpx_stubs
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, patching, replay_case, write_case_cassette
+from pytest_flywheel.replay import CassetteMissError, Redactor, _vcrpy, replay_case, write_case_cassette
 from pytest_flywheel.replay.matching import RequestKey
 from pytest_flywheel.replay.session import _MATCH_ON
 from pytest_flywheel.testing import MessagesAPIServer, text_message
@@ -175,11 +176,14 @@ def test_only_httpx_transport_methods_get_the_short_cut() -> None:
     def stub(self: Any, request: Any) -> Any:
         return None
 
-    assert not patching._is_httpx_transport_method(stub)  # this test module is not httpx
+    def patcher(new: Any) -> Any:
+        return types.SimpleNamespace(new=new)
+
+    assert _vcrpy.httpx_transport_stub(patcher(stub)) is None  # this test module is not httpx
 
     @functools.wraps(httpx2.HTTPTransport.handle_request)
     def httpx_stub(self: Any, request: Any) -> Any:
         return None
 
-    assert patching._is_httpx_transport_method(httpx_stub)
-    assert not patching._is_httpx_transport_method(httpx2.HTTPTransport.handle_request)  # not a stub
+    assert _vcrpy.httpx_transport_stub(patcher(httpx_stub)) == (httpx_stub, httpx2.HTTPTransport.handle_request)
+    assert _vcrpy.httpx_transport_stub(patcher(httpx2.HTTPTransport.handle_request)) is None  # not a stub

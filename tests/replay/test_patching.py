@@ -1,5 +1,6 @@
-"""vcrpy's transport patches kept in across sessions: each session still answers from its own cassette,
-nothing is patched once the last session closes and no hold is left, and files are read anew."""
+"""vcrpy's transport patches, owned by a ``TransportPatches``: each session answers from its own
+cassette, nothing is patched once the last session closes and no hold is left, and files are read
+anew. Every test runs both ways, the fast path and vcrpy's public context manager: same results."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import httpx2
 import pytest
 from vcr import patch as vcr_patch
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, patching, replay_case, write_case_cassette
+from pytest_flywheel.replay import CassetteMissError, Redactor, replay_case, write_case_cassette
 from pytest_flywheel.replay.cassette_file import CassetteFormatError
+from pytest_flywheel.replay.transport import TransportPatches
 from pytest_flywheel.testing import MessagesAPIServer, text_message
 
 from .spans import ask, llm_span
@@ -53,14 +55,18 @@ def cassettes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pa
     return first, second
 
 
-@pytest.fixture
-def hold() -> Iterator[patching.PatchHold]:
-    held = patching.PatchHold()
-    held.acquire()
+@pytest.fixture(params=["fast", "public"])
+def patches(request: pytest.FixtureRequest) -> Iterator[TransportPatches]:
+    """The session's transport patches, the fast way or vcrpy's public way, held like the plugin
+    holds them while suite cases run."""
+    owned = TransportPatches(fast=request.param == "fast")
+    assert owned.fast == (request.param == "fast")
+    owned.hold()
     try:
-        yield held
+        yield owned
     finally:
-        held.release()
+        owned.release()
+    assert transports_are_real() and not owned.installed
 
 
 def test_a_session_on_its_own_patches_the_transports_only_while_it_is_open(
@@ -71,17 +77,18 @@ def test_a_session_on_its_own_patches_the_transports_only_while_it_is_open(
         assert not transports_are_real()
         assert reply_to(sdk(), "Where is A?") == "Alpha"
     session.raise_for_miss()
-    assert transports_are_real() and not patching.is_installed()
+    assert transports_are_real()
 
 
 def test_patches_held_across_sessions_still_answer_each_from_its_own_cassette(
-    cassettes: tuple[Path, Path], hold: patching.PatchHold
+    cassettes: tuple[Path, Path], patches: TransportPatches
 ) -> None:
     first, second = cassettes
-    with replay_case(first) as one:
+    with replay_case(first, patches=patches) as one:
         assert reply_to(sdk(), "Where is A?") == "Alpha"
-    assert patching.is_installed() and not transports_are_real()  # kept in by the hold
-    with replay_case(second) as two:
+    # the fast path keeps its patches in between sessions; the public one takes them out
+    assert patches.installed == patches.fast and transports_are_real() != patches.fast
+    with replay_case(second, patches=patches) as two:
         assert reply_to(sdk(), "Where is B?") == "Bravo"
         with pytest.raises(CassetteMissError):
             sdk().messages.create(**ask("Where is A?"))  # the first cassette's request, not this one's
@@ -93,65 +100,60 @@ def test_patches_held_across_sessions_still_answer_each_from_its_own_cassette(
     assert (one.http_played, two.http_played) == (1, 1)
     assert one.misses == []
 
-    hold.release()
-    assert transports_are_real() and not patching.is_installed()
-
 
 def test_between_held_sessions_requests_reach_the_real_server_and_are_recorded_nowhere(
-    cassettes: tuple[Path, Path], hold: patching.PatchHold
+    cassettes: tuple[Path, Path], patches: TransportPatches
 ) -> None:
     first, second = cassettes
     before = (first.read_text(), second.read_text())
-    with replay_case(first, record_mode="new_episodes"):
+    with replay_case(first, record_mode="new_episodes", patches=patches):
         reply_to(sdk(), "Where is A?")
-    assert patching.is_installed()
     with MessagesAPIServer() as server:
         server.queue(text_message("live answer"))
         assert reply_to(sdk(server.base_url), "anything") == "live answer"
         assert len(server.message_requests) == 1
-    with replay_case(second, record_mode="new_episodes"):
+    with replay_case(second, record_mode="new_episodes", patches=patches):
         reply_to(sdk(), "Where is B?")
     assert (first.read_text(), second.read_text()) == before
 
 
 def test_releasing_the_hold_inside_a_session_leaves_the_patches_until_it_closes(
-    cassettes: tuple[Path, Path],
+    cassettes: tuple[Path, Path], patches: TransportPatches
 ) -> None:
-    held = patching.PatchHold()
-    held.acquire()
-    with replay_case(cassettes[0]):
-        held.release()
-        held.release()  # a second release counts for nothing
+    with replay_case(cassettes[0], patches=patches):
+        patches.release()
+        patches.release()  # a second release counts for nothing
         assert reply_to(sdk(), "Where is A?") == "Alpha"
-    assert transports_are_real()
+    assert transports_are_real() and not patches.installed
 
 
-def test_a_cassette_that_cannot_be_loaded_leaves_nothing_patched(tmp_path: Path) -> None:
+def test_a_cassette_that_cannot_be_loaded_leaves_nothing_patched(tmp_path: Path, patches: TransportPatches) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("interactions: [unclosed\n")
     with pytest.raises(CassetteFormatError):
-        with replay_case(broken):
+        with replay_case(broken, patches=patches):
             pass  # pragma: no cover - the session never opens
-    assert transports_are_real() and not patching.is_installed()
+    patches.release()
+    assert transports_are_real() and not patches.installed
 
 
 def test_a_cassette_edited_between_sessions_is_read_again(
-    cassettes: tuple[Path, Path], hold: patching.PatchHold
+    cassettes: tuple[Path, Path], patches: TransportPatches
 ) -> None:
     first = cassettes[0]
-    with replay_case(first):
+    with replay_case(first, patches=patches):
         assert reply_to(sdk(), "Where is A?") == "Alpha"
     first.write_text(first.read_text().replace("Alpha", "Alpine"))
-    with replay_case(first) as again:
+    with replay_case(first, patches=patches) as again:
         assert reply_to(sdk(), "Where is A?") == "Alpine"
     again.raise_for_miss()
 
 
 def test_a_request_is_matched_as_recorded_when_vcrpy_filters_it_several_times(
-    cassettes: tuple[Path, Path],
+    cassettes: tuple[Path, Path], patches: TransportPatches
 ) -> None:
     """The same question asked twice, recorded once: the second ask is a miss (played already)."""
-    with replay_case(cassettes[0]) as session:
+    with replay_case(cassettes[0], patches=patches) as session:
         assert reply_to(sdk(), "Where is A?") == "Alpha"
         with pytest.raises(CassetteMissError):
             sdk().messages.create(**ask("Where is A?"))
@@ -179,7 +181,7 @@ def test_a_closed_session_and_its_cassette_are_freed_without_the_cycle_collector
 
 
 def test_async_requests_replay_in_held_sessions_and_reach_the_server_between_them(
-    cassettes: tuple[Path, Path], hold: patching.PatchHold
+    cassettes: tuple[Path, Path], patches: TransportPatches
 ) -> None:
     import asyncio
 
@@ -190,29 +192,13 @@ def test_async_requests_replay_in_held_sessions_and_reach_the_server_between_the
         assert block.type == "text"
         return block.text
 
-    with replay_case(cassettes[0]):
+    with replay_case(cassettes[0], patches=patches):
         assert asyncio.run(ask_async(CLOSED, "Where is A?")) == "Alpha"
     with MessagesAPIServer() as server:
         server.queue(text_message("live async answer"))
         assert asyncio.run(ask_async(server.base_url, "anything")) == "live async answer"
-    with replay_case(cassettes[1]):
+    with replay_case(cassettes[1], patches=patches):
         assert asyncio.run(ask_async(CLOSED, "Where is B?")) == "Bravo"
-
-
-def test_requests_reach_vcrpy_with_the_headers_its_own_stub_would_give_it() -> None:
-    from vcr.request import Request
-
-    request = httpx2.Request(
-        "POST",
-        "http://127.0.0.1:9/v1/messages?beta=true",
-        headers=[("X-Trace", "a"), ("content-type", "application/json"), ("x-trace", "b"), ("Accept", "*/*")],
-        content=b'{"q": 1}',
-    )
-    ours = patching._make_vcr_request(request, b'{"q": 1}')
-    theirs = Request(request.method, str(request.url), b'{"q": 1}', request.headers)  # what vcrpy builds
-    assert (ours.method, ours.uri, ours.body) == (theirs.method, theirs.uri, theirs.body)
-    assert list(ours.headers.items()) == list(theirs.headers.items())
-    assert ours.headers["X-TRACE"] == "a, b"
 
 
 class CountingRedactor(Redactor):
@@ -226,20 +212,20 @@ class CountingRedactor(Redactor):
 
 
 def test_a_secret_in_a_request_body_is_recorded_redacted_and_replays_each_body_redacted_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patches: TransportPatches
 ) -> None:
     monkeypatch.chdir(tmp_path)
     secret = "sk-ant\x2dapi03-FAKEfakeFAKE_0123456789-abcdef"
     path = tmp_path / "secret.yaml"
     with MessagesAPIServer() as server:
         server.queue(text_message("noted"))
-        with replay_case(path, record_mode="once"):
+        with replay_case(path, record_mode="once", patches=patches):
             assert reply_to(sdk(server.base_url), f"my key is {secret}") == "noted"
     text = path.read_text()
     assert secret not in text and "[REDACTED]" in text
 
     redactor = CountingRedactor()
-    with replay_case(path, redactor=redactor) as session:
+    with replay_case(path, redactor=redactor, patches=patches) as session:
         assert reply_to(sdk(), f"my key is {secret}") == "noted"
     session.raise_for_miss()
     request_bodies = [body for body in redactor.bodies if isinstance(body, bytes) and b'"messages"' in body]

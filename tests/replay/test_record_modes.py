@@ -9,7 +9,9 @@ import anthropic
 import pytest
 import yaml
 
+from pytest_flywheel import track_anthropic
 from pytest_flywheel.replay import CassetteMissError, replay_case
+from pytest_flywheel.replay.errors import RecordingError
 from pytest_flywheel.replay.modes import RecordModeError
 from pytest_flywheel.testing import MessagesAPIServer, text_message
 
@@ -127,15 +129,18 @@ def test_a_base_url_with_a_path_prefix_replays_the_same_cassette(recorded: Path)
     session.raise_for_miss()
 
 
-def test_replay_needs_no_api_key_even_for_a_client_built_without_one(
+def test_a_traced_client_built_without_a_key_replays_and_nothing_process_wide_changes(
     recorded: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
+    import threading
 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    client = track_anthropic(anthropic.Anthropic(base_url=CLOSED, max_retries=0))  # built "at import"
+    seen_in_another_thread: list[str | None] = []
+    environment_before = dict(os.environ)
 
-    def ask_with_environment_key(text: str) -> str:
-        client = anthropic.Anthropic(base_url=CLOSED, max_retries=0)  # reads ANTHROPIC_API_KEY
+    def ask_traced(text: str) -> str:
         block = client.messages.create(
             model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": text}]
         ).content[0]
@@ -143,10 +148,47 @@ def test_replay_needs_no_api_key_even_for_a_client_built_without_one(
         return block.text
 
     with replay_case(recorded) as session:
-        assert ask_with_environment_key("one") == "1"
+        assert ask_traced("one") == "1"
+        assert dict(os.environ) == environment_before  # no placeholder key, no other change
+        other = threading.Thread(target=lambda: seen_in_another_thread.append(os.environ.get("ANTHROPIC_API_KEY")))
+        other.start()
+        other.join()
     session.raise_for_miss()
-    assert "ANTHROPIC_API_KEY" not in os.environ  # the placeholder lived only as long as the replay
+    assert seen_in_another_thread == [None]
+    assert dict(os.environ) == environment_before
 
-    # recording calls the real endpoint: there a missing key must stay the SDK's own clear error
-    with pytest.raises(TypeError, match="authentication method"), replay_case(recorded, record_mode="all"):
-        ask_with_environment_key("one")
+
+def test_an_untraced_client_without_a_key_still_gets_the_sdk_s_own_error(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    plain = anthropic.Anthropic(base_url=CLOSED, max_retries=0)
+    with pytest.raises(TypeError, match="authentication method"), replay_case(recorded):
+        plain.messages.create(model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": "one"}])
+
+
+def test_recording_with_no_key_is_one_clear_error_and_sends_nothing(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch, messages_api: MessagesAPIServer
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    client = track_anthropic(anthropic.Anthropic(base_url=messages_api.base_url, max_retries=3))
+    before, sent_before = recorded.read_text(), len(messages_api.requests)  # the fixture recorded two
+    with replay_case(recorded, record_mode="new_episodes") as session:
+        # a recorded request still replays in new_episodes ...
+        first = client.messages.create(
+            model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": "one"}]
+        )
+        assert first.content[0].text == "1"  # type: ignore[union-attr]
+        # ... and a new one, which must go to the API, is refused before it is sent: no retries
+        with pytest.raises(RecordingError):
+            client.messages.create(
+                model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": "three"}]
+            )
+    with pytest.raises(RecordingError) as raised:
+        session.raise_for_miss()
+    assert raised.value.kind == "no_key"
+    message = str(raised.value)
+    assert "needs an Anthropic API key" in message and "ANTHROPIC_API_KEY" in message
+    assert "--flywheel-record=none" in message and "\n" not in message
+    assert len(messages_api.requests) == sent_before
+    assert recorded.read_text() == before
