@@ -5,8 +5,8 @@ request it does not answer (misses and recordings)."""
 from __future__ import annotations
 
 import functools
-import types
 import itertools
+import types
 from pathlib import Path
 from typing import Any
 
