@@ -27,6 +27,10 @@ class CaseError(pytest.fail.Exception):  # type: ignore[name-defined,misc]
         super().__init__(message, pytrace=False)
 
 
+# Shown as "CaseError: <reason>" in pytest's short summary, like pytest's own "Failed: <reason>".
+CaseError.__module__ = "builtins"
+
+
 class CaseFailed(Exception):
     """Raised by :meth:`CaseItem.runtest` when an assertion failed; shown by :meth:`CaseItem.repr_failure`."""
 
@@ -61,7 +65,7 @@ class CaseItem(pytest.Item):
         self.flywheel_result = outcome.to_result()
         self.user_properties.extend(junit_properties(outcome, flywheel.redact))
         if outcome.error is not None:
-            raise CaseError(flywheel.redact(f"case {self.name!r} of suite {self.suite_name!r}: {outcome.error}"))
+            raise CaseError(flywheel.redact(outcome.error))
 
     def runtest(self) -> None:
         outcome = self._outcome
@@ -73,6 +77,9 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
             return get_session(self.config).redact(format_failure(excinfo.value.outcome))
+        if isinstance(excinfo.value, CaseError):
+            # the message itself (its first line is what pytest's short summary shows), no traceback
+            return str(excinfo.value.msg)
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:

@@ -87,8 +87,12 @@ class ResultsCollector:
     def record(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
         outcome = outcome_from_result(result)
         previous = self._outcomes.get(report.nodeid)
-        if previous is not None and not result.get("assertions") and previous.assertions:
-            outcome = previous  # a later phase that knows less (teardown) keeps what was known
+        if previous is not None:
+            if not outcome.assertions and previous.assertions:
+                outcome = previous  # a later phase that knows less (teardown) keeps what was known
+            else:
+                outcome.error = outcome.error or previous.error
+                outcome.raised = outcome.raised or previous.raised
         outcome.nodeid = report.nodeid
         outcome.duration_ms = (previous.duration_ms if previous else 0.0) + _duration_ms(report)
         outcome.status = phase_status(previous.status if previous else None, report)

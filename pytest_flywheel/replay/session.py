@@ -541,9 +541,11 @@ class ReplaySession:
             self._hooks.forget()
             if cassette is not None and was_open and patches is not None:
                 try:
-                    if self.record_mode != "none":
+                    failed = any(isinstance(miss, RecordingError) for miss in self.misses)
+                    if self.record_mode != "none" and not failed:
                         # vcrpy saves only when its HTTP interactions changed; new tool calls count
                         # too, and a rewrite replaces the file even when the run made no call at all.
+                        # A run whose recording failed saves no half of itself.
                         if self._tools.dirty or self.record_mode == "rewrite":
                             cassette.dirty = True
                     patches.close(cassette)  # saves only when something was recorded (never in mode none)
