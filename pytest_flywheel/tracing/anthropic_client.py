@@ -30,7 +30,7 @@ from pytest_flywheel.store.records import SpanRecord
 from pytest_flywheel.tracing.decorator import TrackUsageError
 from pytest_flywheel.tracing.hooks import replay_active
 from pytest_flywheel.tracing.pricing import cost_usd
-from pytest_flywheel.tracing.runtime import RUNTIME
+from pytest_flywheel.tracing.runtime import FAULTS, RUNTIME
 from pytest_flywheel.tracing.spans import close_span, open_span, tracing_active
 
 C = TypeVar("C")
@@ -171,8 +171,8 @@ class _Call:
                 _record_message(span, message, self.request_model)
             if complete is not None:
                 span.metadata["anthropic"]["complete"] = complete
-        except Exception:
-            pass
+        except Exception as exc:  # the span still closes, without what could not be read
+            FAULTS.caught(f"reading the reply of {span.name!r}", exc)
         close_span(span, error=error, capture_output=False)
 
 

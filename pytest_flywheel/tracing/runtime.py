@@ -108,7 +108,26 @@ class TracingRuntime:
         self._exit_hooks_registered = False  # a forked child leaves by its own door: register again
 
 
+class TracingFaults:
+    """Exceptions tracing caught in itself (a span it could not close, a message it could not read),
+    so that the traced code never saw them: counted, and warned about once per process."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.warned = False
+
+    def caught(self, where: str, exc: BaseException) -> None:
+        self.count += 1
+        if not self.warned:
+            self.warned = True
+            _warn(
+                f"pytest-flywheel: tracing lost data in {where} ({type(exc).__name__}: {exc}); the traced "
+                "code was not affected. tracing_stats()['internal_errors'] counts such losses."
+            )
+
+
 RUNTIME = TracingRuntime()
+FAULTS = TracingFaults()
 os.register_at_fork(after_in_child=RUNTIME.after_fork_in_child)
 
 
@@ -139,9 +158,10 @@ def reset_for_tests(timeout: float = 5.0) -> bool:
 
 
 def tracing_stats() -> dict[str, int]:
-    """Counts of the current writer: written, dropped (queue full), failed (store errors), pending."""
+    """Counts of the current writer: written, dropped (queue full), failed (store errors), pending; and
+    internal_errors, spans or fields lost to an exception inside tracing itself."""
     writer = RUNTIME.writer
     if writer is None:
-        return {"written": 0, "dropped": 0, "failed": 0, "pending": 0}
+        return {"written": 0, "dropped": 0, "failed": 0, "pending": 0, "internal_errors": FAULTS.count}
     return {"written": writer.written, "dropped": writer.dropped, "failed": writer.failed,
-            "pending": writer.pending}
+            "pending": writer.pending, "internal_errors": FAULTS.count}

@@ -16,7 +16,7 @@ from pytest_flywheel.canonical import json_data
 from pytest_flywheel.store.records import FeedbackRecord, SpanRecord
 from pytest_flywheel.tracing.hooks import active_span_collectors, active_tool_interceptor
 from pytest_flywheel.tracing.ids import new_id
-from pytest_flywheel.tracing.runtime import RUNTIME
+from pytest_flywheel.tracing.runtime import FAULTS, RUNTIME
 
 MAX_TRACEBACK_CHARS = 20_000
 
@@ -83,8 +83,8 @@ def close_span(
         elif capture_output and output is not None:
             span.output = json_data(output, bounded=True)
         emit(span)
-    except Exception:
-        pass
+    except Exception as exc:
+        FAULTS.caught(f"closing the span {span.name!r}", exc)
 
 
 def emit(span: SpanRecord) -> None:
@@ -93,8 +93,8 @@ def emit(span: SpanRecord) -> None:
     for collector in active_span_collectors.get():
         try:
             collector.add(span)
-        except Exception:
-            pass
+        except Exception as exc:
+            FAULTS.caught("a span collector", exc)
         if not collector.persist:
             persist = False
     if persist:

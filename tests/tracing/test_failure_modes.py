@@ -274,3 +274,28 @@ def test_a_broken_pyproject_costs_a_warning_not_the_call(
     with pytest.warns(TracingWarning, match="settings could not be read"):
         assert echo(1) == 1
     assert flush(10.0)
+
+
+def test_an_exception_inside_tracing_is_counted_and_warned_about_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_flywheel.tracing.hooks import SpanCollector, collect_spans
+    from pytest_flywheel.tracing.runtime import FAULTS
+
+    monkeypatch.setattr(FAULTS, "count", 0)
+    monkeypatch.setattr(FAULTS, "warned", False)
+
+    class BrokenCollector(SpanCollector):
+        def add(self, span: Any) -> None:
+            raise RuntimeError("collector broke")
+
+    with collect_spans(persist=False):
+        from pytest_flywheel.tracing.hooks import active_span_collectors
+
+        token = active_span_collectors.set((*active_span_collectors.get(), BrokenCollector()))
+        try:
+            with pytest.warns(TracingWarning, match="tracing lost data in a span collector") as caught:
+                assert echo(1) == 1  # the call is unaffected
+                assert echo(2) == 2
+        finally:
+            active_span_collectors.reset(token)
+    assert len([w for w in caught if "tracing lost data" in str(w.message)]) == 1  # once
+    assert tracing_stats()["internal_errors"] == 2
