@@ -61,8 +61,13 @@ def select_suites(flywheel: FlywheelSession) -> None:
         paths[path.resolve()] = name
     flywheel.suite_paths = paths
     args = flywheel.config.args
+    invocation = Path(flywheel.config.invocation_params.dir)
+    named = [(invocation / arg.partition("::")[0]).resolve() for arg in args]
     for path in paths:
-        if str(path) not in args:
+        # Named already (as a file, a node id or a folder holding it), pytest collects it there. (pytest 8
+        # collects only the file when a folder and a file inside it are both arguments: adding the
+        # file would lose the rest of the folder.)
+        if not any(path == found or path.is_relative_to(found) for found in named):
             args.append(str(path))
 
 

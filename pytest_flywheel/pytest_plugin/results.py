@@ -96,7 +96,7 @@ class ResultsCollector:
         outcome.nodeid = report.nodeid
         outcome.duration_ms = (previous.duration_ms if previous else 0.0) + _duration_ms(report)
         outcome.status = phase_status(previous.status if previous else None, report)
-        if report.failed and outcome.error is None and outcome.raised is None:
+        if report.failed and not outcome.failing and outcome.error is None and outcome.raised is None:
             outcome.raised = _failure_text(report)  # what pytest says, for a test that failed on its own
         self._outcomes[report.nodeid] = outcome
 
