@@ -47,7 +47,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def run_agreement(args: argparse.Namespace) -> int:
-    from pytest_flywheel.trust.agreement import AgreementFigures, agreement_report
+    from pytest_flywheel.trust.judge_agreement import AgreementFigures, agreement_report
 
     settings = load_settings()
     report = agreement_report(settings, suite=args.suite, model=args.model)

@@ -20,7 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_flywheel.trust.agreement import (
+    from pytest_flywheel.trust.judge_agreement import (
         AgreementFigures,
         AgreementReport,
         JudgeAgreementError,
@@ -41,14 +41,14 @@ if TYPE_CHECKING:
     from pytest_flywheel.trust.review import is_split, judge_votes
 
 _EXPORTS: dict[str, str] = {
-    "AgreementFigures": "pytest_flywheel.trust.agreement",
-    "AgreementReport": "pytest_flywheel.trust.agreement",
-    "JudgeAgreementError": "pytest_flywheel.trust.agreement",
-    "SuiteAgreement": "pytest_flywheel.trust.agreement",
-    "agreement": "pytest_flywheel.trust.agreement",
-    "agreement_report": "pytest_flywheel.trust.agreement",
-    "build_agreement": "pytest_flywheel.trust.agreement",
-    "require_agreement": "pytest_flywheel.trust.agreement",
+    "AgreementFigures": "pytest_flywheel.trust.judge_agreement",
+    "AgreementReport": "pytest_flywheel.trust.judge_agreement",
+    "JudgeAgreementError": "pytest_flywheel.trust.judge_agreement",
+    "SuiteAgreement": "pytest_flywheel.trust.judge_agreement",
+    "agreement": "pytest_flywheel.trust.judge_agreement",
+    "agreement_report": "pytest_flywheel.trust.judge_agreement",
+    "build_agreement": "pytest_flywheel.trust.judge_agreement",
+    "require_agreement": "pytest_flywheel.trust.judge_agreement",
     "Label": "pytest_flywheel.trust.labels",
     "LabelFile": "pytest_flywheel.trust.labels",
     "LabelFileError": "pytest_flywheel.trust.labels",

@@ -103,7 +103,11 @@ def resolve_target(settings: Settings, store_path: Path, case: str, index: int) 
             judge_passed=entry.passed if entry is not None else recorded.passed,
             judge_model=entry.model if entry is not None else None,
         )
-    if suite is None or case_id is None or (suite, case_id) not in cases:
+    if suite is not None and case_id is not None and (suite, case_id) not in cases:
+        raise LabelTargetError(
+            f"no suite file has the case {case_key} and no recorded run holds it; see `flywheel suite show {suite}`."
+        )
+    if suite is None or case_id is None:
         raise LabelTargetError(
             f"no recorded run holds {case_key}: run it first (`pytest ...`) so that its verdicts can be "
             "labelled."
