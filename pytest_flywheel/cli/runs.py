@@ -185,7 +185,8 @@ def _print_budget(comparison: RunComparison) -> None:
     if not budget.cases:
         return
     print()
-    print(f"AGENT'S OWN CALLS ({len(budget.cases)} cases in both runs)   A → B")
+    count = len(budget.cases)
+    print(f"AGENT'S OWN CALLS ({count} case{'s' if count != 1 else ''} in both runs)   A → B")
     for metric, (before, after) in budget.totals().items():
         if before is None or after is None:
             print(f"  {metric:<11} not recorded")

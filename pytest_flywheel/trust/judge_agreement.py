@@ -201,7 +201,7 @@ def build_agreement(
         if suite is None or item.suite == suite:
             per_suite.setdefault(item.suite, []).append(item)
     suites: dict[str, SuiteAgreement] = {}
-    for name in sorted(per_suite):
+    for name in sorted(per_suite, key=lambda name: (name == HAND_WRITTEN, name)):  # suites first
         items = per_suite[name]
         by_assertion: dict[str, list[tuple[bool, bool]]] = {}
         for item in items:
