@@ -72,6 +72,11 @@ def run_review(args: argparse.Namespace) -> int:
     )
     print(f"{len(selection.items)} verdicts to review{skipped}. Labels go to {path}.\n")
 
+    # A line that is not UTF-8 (a terminal in another encoding) arrives as lone surrogates, which the
+    # review refuses and asks again, instead of a decoding error ending the review.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
+
     def ask(prompt: str) -> str | None:
         try:
             return input(prompt)

@@ -16,7 +16,7 @@ from pathlib import Path
 from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.judge.cache import VerdictCache
-from pytest_flywheel.trust.labels import Label, labels_path, save_labels
+from pytest_flywheel.trust.labels import Label, labels_path, require_text, save_labels
 from pytest_flywheel.trust.records import SuiteCase, latest_case, suite_cases, suite_of_nodeid
 
 
@@ -158,6 +158,7 @@ def label_assertion(
     redact: Callable[[str], str] = str,
 ) -> tuple[Label, LabelTarget]:
     """Write a person's label on ``CASE INDEX``; returns it and the verdict it went on."""
+    require_text(note, what="--note")
     target = resolve_target(settings, store_path, case, index)
     label = Label(
         key=target.key,

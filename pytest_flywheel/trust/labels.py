@@ -36,6 +36,23 @@ class LabelFileError(FlywheelError):
     """The labels file could not be read or written; nothing in it was changed."""
 
 
+class LabelValueError(FlywheelError):
+    """A value given for a label (a note) that cannot be kept in the file."""
+
+
+def require_text(text: str, *, what: str) -> str:
+    """``text`` unchanged when it is valid Unicode text; :class:`LabelValueError` otherwise (bytes that
+    were not UTF-8 reach Python as lone surrogates, from an argument or a terminal)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LabelValueError(
+            f"{what} is not valid UTF-8 text (byte {exc.object[exc.start:exc.end]!r} at position {exc.start}); "
+            "write it again in UTF-8."
+        ) from None
+    return text
+
+
 def labels_path(settings: Settings) -> Path:
     """``<flywheel dir>/labels.jsonl``."""
     return settings.dir / LABELS_FILE
@@ -186,6 +203,7 @@ def save_labels(path: Path, labels: Iterable[Label]) -> LabelFile:
             current = LabelFile.load(path)
             merged = LabelFile(path, {**current._labels, **{label.key: label for label in new}})
             text = merged.render()
+            require_text(text, what="a label")  # checked before the file is touched
             write_atomic(path, text)
     except OSError as exc:
         raise LabelFileError(f"The labels file {path} could not be written ({exc}); the old file is intact.") from None

@@ -17,7 +17,14 @@ from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry
 from pytest_flywheel.trust.display import block, cassette_lines, shown, trajectory_lines
-from pytest_flywheel.trust.labels import Label, LabelFile, labels_path, save_labels
+from pytest_flywheel.trust.labels import (
+    Label,
+    LabelFile,
+    LabelValueError,
+    labels_path,
+    require_text,
+    save_labels,
+)
 from pytest_flywheel.trust.records import (
     RecordedAssertion,
     SuiteCase,
@@ -216,6 +223,11 @@ def run_review(
             if line is None:
                 summary.quit = True
                 return summary
+            try:
+                require_text(line, what="That answer")
+            except LabelValueError as exc:
+                out.write(f"  {exc}\n")
+                continue
             word, _, note = line.strip().partition(" ")
             answer = _ANSWERS.get(word.lower())
             if answer is not None:

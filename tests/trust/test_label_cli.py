@@ -110,3 +110,20 @@ def test_a_hand_written_test_is_named_by_its_node_id(shop: Project, capsys: pyte
         key, None, "tests/test_agent.py::test_cites", True
     )
     assert VerdictCache.load(shop.verdicts).get(key) is None  # the run record gave the judge's verdict
+
+
+def test_a_note_that_is_not_utf8_is_refused_and_nothing_is_written(shop: Project) -> None:
+    import os
+    import subprocess
+    import sys
+
+    shop.record({"refund": "reply"}, {("refund", 0): True, ("refund", 2): True})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_flywheel.cli.main", "verdicts", "label", "refund", "1", "fail",
+         "--note", b"bad \xff byte"],
+        cwd=shop.root, env=dict(os.environ), capture_output=True, timeout=60, check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"not valid UTF-8" in done.stderr
+    assert not shop.labels.exists()

@@ -186,3 +186,19 @@ def test_flaky_selects_verdicts_whose_judge_repeats_split(shop: Project) -> None
     assert judge_votes(Repeated(**fields, votes=(True, False, True))) == (True, False, True)
     assert not is_split(Repeated(**fields, votes=(True, True, True)))
     assert not is_split(base) and judge_votes(base) is None
+
+
+def test_an_answer_that_is_not_utf8_is_asked_again(shop: Project) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_flywheel.cli.main", "verdicts", "review"],
+        cwd=shop.root,
+        input=b"d caf\xe9 latin-1\na fine\nq\n",
+        env={**os.environ, "FLYWHEEL_STORE": str(shop.store)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"not valid UTF-8" in done.stdout
+    assert labels(shop) == {NO_PROMISE: (True, True, "fine")}
