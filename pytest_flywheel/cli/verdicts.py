@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pytest_flywheel.cli._common import add_store_option, print_json, store_path
 from pytest_flywheel.config import load_settings
+from pytest_flywheel.errors import FlywheelError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     label.set_defaults(func=run_label)
 
 
+def _runs_store(args: argparse.Namespace) -> Path:
+    """The store whose run records hold the replies. The default one may not exist yet (a fresh
+    clone: nothing recorded); one named with --store must."""
+    path = store_path(args)
+    if getattr(args, "store", None) and not path.is_file():
+        raise FlywheelError(f"no store at {path}: point --store at the .flywheel/flywheel.db your test runs write.")
+    return path
+
+
 def run_review(args: argparse.Namespace) -> int:
     from pytest_flywheel.replay.redact import build_redactor
     from pytest_flywheel.trust.labels import labels_path
@@ -58,7 +69,7 @@ def run_review(args: argparse.Namespace) -> int:
     settings = load_settings()
     redactor = build_redactor(settings)
     selection = select(
-        settings, store_path(args), suite=args.suite, flaky=args.flaky, disagreements=args.disagreements
+        settings, _runs_store(args), suite=args.suite, flaky=args.flaky, disagreements=args.disagreements
     )
     for problem in selection.problems:
         print(f"flywheel: warning: {problem}", file=sys.stderr)
@@ -100,7 +111,7 @@ def run_label(args: argparse.Namespace) -> int:
     settings = load_settings()
     label, target = label_assertion(
         settings,
-        store_path(args),
+        _runs_store(args),
         args.case,
         args.index,
         passed=args.answer == "pass",

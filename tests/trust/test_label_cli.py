@@ -127,3 +127,14 @@ def test_a_note_that_is_not_utf8_is_refused_and_nothing_is_written(shop: Project
     assert b"Traceback" not in done.stderr
     assert b"not valid UTF-8" in done.stderr
     assert not shop.labels.exists()
+
+
+def test_a_store_named_on_the_command_line_must_exist(
+    shop: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_verdicts(shop.verdicts, [entry(NO_PROMISE, "one reply", True)])
+    missing = tmp_path / "elsewhere" / ".." / "nowhere.db"
+    for command in (["verdicts", "label", "refund", "1", "fail"], ["verdicts", "review"]):
+        assert main([*command, "--store", str(missing)]) == 1
+        assert f"no store at {missing}" in capsys.readouterr().err
+    assert not shop.labels.exists()  # it did not fall back to the verdict file's guess
