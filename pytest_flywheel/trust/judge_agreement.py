@@ -227,7 +227,7 @@ def agreement_report(
     """Read ``labels.jsonl`` and ``verdicts.jsonl`` of the project and compute the figures."""
     settings = settings or load_settings()
     labels = LabelFile.load(labels_path(settings))
-    verdicts = VerdictCache.load(settings.verdicts_path, warn=False)
+    verdicts = VerdictCache.load(settings.verdicts_path, warn=False, append=False)
     return build_agreement(labels, verdicts, suite=suite, model=model)
 
 

@@ -69,7 +69,7 @@ def resolve_target(settings: Settings, store_path: Path, case: str, index: int) 
         raise LabelTargetError(f"INDEX {index} is not an assertion number: the first assertion is 1.")
     cases, _ = suite_cases(settings)
     suite, case_id, nodeid = _find_case(case, cases)
-    verdicts = VerdictCache.load(settings.verdicts_path, warn=False)
+    verdicts = VerdictCache.load(settings.verdicts_path, warn=False, append=False)
     record = latest_case(store_path, suite=suite, case_id=case_id, nodeid=nodeid)
     case_key = f"{suite}::{case_id}" if suite else str(nodeid)
     if record is not None:
@@ -123,10 +123,8 @@ def resolve_target(settings: Settings, store_path: Path, case: str, index: int) 
         )
     candidates = [
         entry
-        for key in verdicts.unused_keys()  # every key: a freshly loaded cache has used none
-        if (entry := verdicts.get(key)) is not None
-        and entry.assertion == text
-        and suite_of_nodeid(entry.case) == (suite, case_id)
+        for entry in verdicts.entries().values()
+        if entry.assertion == text and suite_of_nodeid(entry.case) == (suite, case_id)
     ]
     if len(candidates) != 1:
         found = "no verdict" if not candidates else f"{len(candidates)} verdicts (on different replies)"

@@ -89,14 +89,12 @@ def select(
     the labelled ones whose label contradicts the judge; with ``flaky`` only those whose judge repeats
     split. A verdict no recorded run holds the reply of cannot be judged by a person and is counted
     in ``without_output``."""
-    verdicts = VerdictCache.load(settings.verdicts_path, warn=False)
+    verdicts = VerdictCache.load(settings.verdicts_path, warn=False, append=False)
     labels = LabelFile.load(labels_path(settings))
     cases, problems = suite_cases(settings)
     entries: list[VerdictEntry] = []
-    for key in _keys(verdicts):
-        entry = verdicts.get(key)
-        if entry is None:
-            continue
+    # Every verdict in the file, in key order: those on earlier replies too (still this judge's answers).
+    for key, entry in sorted(verdicts.entries().items()):
         label = labels.get(key)
         if disagreements != (label is not None and label.passed != entry.passed):
             continue
@@ -128,12 +126,6 @@ def select(
         )
     )
     return selection
-
-
-def _keys(verdicts: VerdictCache) -> list[str]:
-    # Every key in the file, sorted: a cache just loaded has served no assertion yet, so all its keys
-    # are "unused". (Verdicts on earlier replies count too: they are this judge's answers to check.)
-    return verdicts.unused_keys()
 
 
 def render(item: ReviewItem, position: int, total: int, redact: Callable[[str], str]) -> str:
