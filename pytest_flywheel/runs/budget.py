@@ -180,16 +180,16 @@ def compare_budgets(
 def budget_against_previous(
     store: Store, run: RunRecord, gates: BudgetGates, *, suite: str
 ) -> tuple[RunRecord, BudgetComparison] | None:
-    """The gates applied to ``suite``'s cases in ``run`` against the newest earlier recorded run of that
-    suite in ``store``; None when there is none.
+    """The gates applied to ``suite``'s cases in ``run`` against the newest recorded run of that suite
+    that started before it, in ``store``; None when there is none.
 
     ``run`` need not be saved yet (build it with :func:`~pytest_flywheel.runs.run_from_report` from the
-    session's report); if it is, it is not compared with itself.
+    session's report); if it is saved, under any id, it is not compared with itself.
     """
     from pytest_flywheel.runs.queries import load_run
 
     row = store.conn.execute(
-        "SELECT id FROM runs WHERE id != ? AND started_at <= ?"
+        "SELECT id FROM runs WHERE id != ? AND started_at < ?"
         " AND EXISTS (SELECT 1 FROM json_each(runs.suites) WHERE value = ?)"
         " ORDER BY started_at DESC, id DESC LIMIT 1",
         (run.id, run.started_at, suite),

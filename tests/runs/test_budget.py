@@ -177,9 +177,13 @@ def test_the_plugin_entry_point_gates_against_the_previous_run_of_the_suite(tmp_
         previous, budget = found
         assert previous.id == older.id  # the other suite's newer run is not "the previous run"
         assert [case.key for case in budget.over_budget] == ["qa::refund"]
-        save_run(store, current)  # once saved, the current run is still not compared with itself
+        save_run(store, current)  # once saved, the current run is still not compared with itself,
         again = budget_against_previous(store, current, BudgetGates(max_tokens_increase=0.2), suite="qa")
         assert again is not None and again[0].id == older.id
+        # nor with its stored copy when the plugin builds the run again from the same report
+        rebuilt = run_from_report(report(case("refund", "passed", suite="qa"), started_at=2000.0))
+        third = budget_against_previous(store, rebuilt, BudgetGates(max_tokens_increase=0.2), suite="qa")
+        assert third is not None and third[0].id == older.id
 
 
 def test_latency_comes_back_from_the_stored_report(tmp_path: Path) -> None:
