@@ -20,8 +20,6 @@ from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store import Store
 
-_MISSING: Any = object()
-
 
 class RecordsError(FlywheelError):
     """The store's run records could not be read."""
