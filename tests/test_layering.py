@@ -65,7 +65,7 @@ def find_cycle() -> list[str] | None:
             if _is_package_init(target) and name.startswith(target + "."):
                 continue  # importing one's own package: Python resolves the module first
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return [*stack[stack.index(target):], target]
             if state.get(target) is None:
                 found = visit(target)
                 if found:
