@@ -77,6 +77,7 @@ STEPS: tuple[Step, ...] = (
     Step("all", "pytest --flywheel-suite=customer-support-qa", max_lines=16, keep_tail=True),
     Step("compare", "flywheel runs compare {red_run} {green_run}", max_lines=30),
     Step("report", "flywheel report --suite customer-support-qa --stats --html report.html", max_lines=10),
+    Step("agreement", "flywheel judge agreement --suite customer-support-qa", max_lines=24),
 )
 
 

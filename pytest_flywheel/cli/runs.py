@@ -12,7 +12,15 @@ from pytest_flywheel.cli._common import (
     print_json_line,
 )
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.runs import CHANGES, RunRecord, compare_runs, list_runs, load_run
+from pytest_flywheel.runs import CHANGES, RunComparison, RunRecord, compare_runs, list_runs, load_run
+from pytest_flywheel.runs.budget import (
+    METRICS,
+    BudgetError,
+    BudgetGates,
+    describe_change,
+    format_figure,
+    parse_increase,
+)
 from pytest_flywheel.store import Store
 
 MARK = {True: "PASS", False: "FAIL", None: "—"}
@@ -37,8 +45,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     compare.add_argument("run_b", nargs="?", help="The later run (id or prefix)")
     compare.add_argument("--suite", help="Default pair: the last two runs of this suite")
     compare.add_argument("--json", action="store_true", help="Print the comparison as JSON")
+    for metric, what in (("cost", "cost in USD"), ("tokens", "tokens"), ("latency", "latency")):
+        compare.add_argument(
+            f"--max-{metric}-increase",
+            type=_increase,
+            metavar="PCT",
+            help=f"A case whose agent's {what} rose by more than PCT (as in 20%%) is a regression",
+        )
     add_store_option(compare)
     compare.set_defaults(func=run_compare)
+
+
+def _increase(text: str) -> float:
+    try:
+        return parse_increase(text)
+    except BudgetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _pass_rate(run: RunRecord, stored: dict[str, int] | None = None) -> str:
@@ -116,7 +138,12 @@ def run_compare(args: argparse.Namespace) -> int:
             raise FlywheelError("name both runs (`flywheel runs compare RUN_A RUN_B`) or neither")
         else:
             a_id, b_id = _default_pair(store, args.suite)
-        comparison = compare_runs(load_run(store, a_id), load_run(store, b_id))
+        gates = BudgetGates(
+            max_cost_increase=args.max_cost_increase,
+            max_tokens_increase=args.max_tokens_increase,
+            max_latency_increase=args.max_latency_increase,
+        )
+        comparison = compare_runs(load_run(store, a_id), load_run(store, b_id), gates=gates)
     if args.json:
         print_json(comparison.to_json())
         return 1 if comparison.regressed else 0
@@ -141,7 +168,37 @@ def run_compare(args: argparse.Namespace) -> int:
                 reason = item.reason_after if item.after is not None else item.reason_before
                 suffix = f"  ({reason})" if reason and item.after is False else ""
                 print(f"    {MARK[item.before]} → {MARK[item.after]}  {item.assertion}{suffix}")
-    regressed = comparison.regressed
+    _print_budget(comparison)
     print()
-    print("Something regressed." if regressed else "Nothing regressed.")
-    return 1 if regressed else 0
+    if comparison.outcome_regressed:
+        print("Something regressed.")
+    elif comparison.budget.over_budget:
+        print("Something regressed: over budget.")
+    else:
+        print("Nothing regressed.")
+    return 1 if comparison.regressed else 0
+
+
+def _print_budget(comparison: RunComparison) -> None:
+    """The agent's cost, tokens and latency over the cases both runs ran; the cases over a gate."""
+    budget = comparison.budget
+    if not budget.cases:
+        return
+    print()
+    count = len(budget.cases)
+    print(f"AGENT'S OWN CALLS ({count} case{'s' if count != 1 else ''} in both runs)   A → B")
+    for metric, (before, after) in budget.totals().items():
+        if before is None or after is None:
+            print(f"  {metric:<11} not recorded")
+            continue
+        change = "" if not before else f"   ({(after - before) / before:+.1%})"
+        print(f"  {metric:<11} {format_figure(metric, before)} → {format_figure(metric, after)}{change}")
+    over = budget.over_budget
+    if over:
+        limits = ", ".join(
+            f"{metric} +{limit:.1%}" for metric in METRICS if (limit := budget.gates.limit(metric)) is not None
+        )
+        print()
+        print(f"OVER BUDGET ({len(over)})   limits: {limits}")
+        for case in over:
+            print(f"  {case.key}   " + "; ".join(describe_change(figure) for figure in case.over))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_flywheel.runs.budget import BudgetComparison, BudgetGates, compare_budgets
 from pytest_flywheel.runs.model import FAILING_OUTCOMES, CaseResult, RunRecord
 
 #: The change classes, in the order a report shows them.
@@ -55,6 +56,8 @@ class RunComparison:
     run_a: RunRecord
     run_b: RunRecord
     cases: list[CaseChange]
+    #: Each case's cost, tokens and latency in both runs, against the budget gates.
+    budget: BudgetComparison = field(default_factory=lambda: BudgetComparison(gates=BudgetGates()))
 
     def by_change(self) -> dict[str, list[CaseChange]]:
         groups: dict[str, list[CaseChange]] = {name: [] for name in CHANGES}
@@ -63,12 +66,17 @@ class RunComparison:
         return groups
 
     @property
-    def regressed(self) -> bool:
+    def outcome_regressed(self) -> bool:
         """True when a case, or an assertion of a case present in both runs, went from passing to failing."""
         return any(
             case.change == "regressed" or any(a.change == "regressed" for a in case.assertions)
             for case in self.cases
         )
+
+    @property
+    def regressed(self) -> bool:
+        """An outcome regressed, or a case's cost, tokens or latency rose past a budget gate."""
+        return self.outcome_regressed or bool(self.budget.over_budget)
 
     def to_json(self) -> dict[str, Any]:
         def run(record: RunRecord) -> dict[str, Any]:
@@ -84,6 +92,9 @@ class RunComparison:
             "run_a": run(self.run_a),
             "run_b": run(self.run_b),
             "regressed": self.regressed,
+            "outcome_regressed": self.outcome_regressed,
+            "over_budget": bool(self.budget.over_budget),
+            "budget": self.budget.to_json(),
             "counts": {name: len(items) for name, items in self.by_change().items()},
             "cases": [
                 {
@@ -108,8 +119,9 @@ class RunComparison:
         }
 
 
-def compare_runs(run_a: RunRecord, run_b: RunRecord) -> RunComparison:
-    """Compare ``run_a`` (before) with ``run_b`` (after); cases are matched by suite and case id."""
+def compare_runs(run_a: RunRecord, run_b: RunRecord, *, gates: BudgetGates | None = None) -> RunComparison:
+    """Compare ``run_a`` (before) with ``run_b`` (after); cases are matched by suite and case id.
+    ``gates`` turn a rise of a case's cost, tokens or latency into a regression."""
     before = {case.key: case for case in run_a.cases}
     after = {case.key: case for case in run_b.cases}
     keys = list(before) + [key for key in after if key not in before]
@@ -144,4 +156,6 @@ def compare_runs(run_a: RunRecord, run_b: RunRecord) -> RunComparison:
         )
     order = {name: index for index, name in enumerate(CHANGES)}
     changes.sort(key=lambda c: (order[c.change], c.key))
-    return RunComparison(run_a=run_a, run_b=run_b, cases=changes)
+    return RunComparison(
+        run_a=run_a, run_b=run_b, cases=changes, budget=compare_budgets(run_a, run_b, gates or BudgetGates())
+    )

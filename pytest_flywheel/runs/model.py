@@ -29,6 +29,8 @@ class CaseResult:
     outcome: str  # passed | failed | error | skipped | xfailed | xpassed
     suite: str | None = None
     duration_ms: float | None = None
+    #: The target's own call (the agent's latency), as the report recorded it.
+    latency_ms: float | None = None
     tokens: int | None = None
     cost_usd: float | None = None
     output: Any = None

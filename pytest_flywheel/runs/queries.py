@@ -152,7 +152,22 @@ def load_run(store: Store, run_id: str) -> RunRecord:
     """The run with that id (or unique prefix), with all its results."""
     full = resolve_run_id(store, run_id)
     row = store.conn.execute("SELECT * FROM runs WHERE id = ?", (full,)).fetchone()
-    return _run_from_row(row, _cases_of(store, full))
+    run = _run_from_row(row, _cases_of(store, full))
+    _latencies_from_report(run)
+    return run
+
+
+def _latencies_from_report(run: RunRecord) -> None:
+    """Fill each case's ``latency_ms`` from the stored report (the runs tables have no column for it)."""
+    cases = run.report.get("cases")
+    latencies: dict[Any, float] = {
+        item.get("nodeid"): float(item["latency_ms"])
+        for item in (cases if isinstance(cases, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("latency_ms"), int | float)
+    }
+    for case in run.cases:
+        if case.latency_ms is None and case.nodeid in latencies:
+            case.latency_ms = latencies[case.nodeid]
 
 
 def list_runs(store: Store, *, suite: str | None = None, limit: int = 20) -> list[RunRecord]:

@@ -63,6 +63,7 @@ def _case_from(item: dict[str, Any]) -> CaseResult:
         outcome=str(_first(item, "outcome", default="error")),
         suite=_first(item, "suite"),
         duration_ms=duration,
+        latency_ms=_first(item, "latency_ms"),
         tokens=_first(item, "tokens"),
         cost_usd=_first(item, "cost_usd", "cost"),
         output=_first(item, "output"),
