@@ -57,9 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if owns_short_marker:
         config.addinivalue_line("markers", SHORT_MARKER + _MARKER_HELP)
     else:
-        import warnings
-
-        warnings.warn(
+        config.issue_config_time_warning(
             MarkerClashWarning(
                 "this project registers its own 'assertion' marker, so pytest-flywheel leaves it alone; "
                 "mark tests for the LLM judge with @pytest.mark.flywheel_assertion(...) instead"

@@ -11,7 +11,6 @@ Imported on every pytest run: standard library, pytest and ``pytest_flywheel.con
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ def read_session_settings(config: pytest.Config) -> SessionSettings:
     except ConfigError as exc:
         if asks_for_flywheel(config):
             raise pytest.UsageError(f"{exc}; fix the file to use pytest-flywheel's options") from None
-        warnings.warn(
+        config.issue_config_time_warning(
             FlywheelConfigWarning(f"{exc}; pytest-flywheel ignores [tool.flywheel] in this run"), stacklevel=2
         )
         section = {}
