@@ -27,6 +27,9 @@ class CaseSpec:
     #: The model the suite file asks its judge to use (``judge: {model: ...}``), if any.
     judge_model: str | None
     case: Any  # the suite file's case model (``pytest_flywheel.suites.models.Case``)
+    #: The suite file relative to the rootdir (as in the node id) and the case's line in it.
+    file: str = ""
+    line: int | None = None
 
 
 CASE_SPEC = pytest.StashKey[CaseSpec]()

@@ -96,6 +96,7 @@ class SuiteFile(pytest.File):
         for case in suite.cases:
             tags = [str(tag) for tag in (case.tags or [])]
             case_id = str(case.id)
+            line = _line_of(loaded, case_id)
             spec = CaseSpec(
                 nodeid=f"{self.nodeid}::{case_id}",
                 case_id=case_id,
@@ -105,8 +106,10 @@ class SuiteFile(pytest.File):
                 cassette=Path(case.cassette_path(settings, str(suite.name))),
                 judge_model=str(model) if model else None,
                 case=case,
+                file=self.nodeid,
+                line=line,
             )
-            item = CaseItem.from_parent(self, name=case_id, spec=spec, line=_line_of(loaded, case_id))
+            item = CaseItem.from_parent(self, name=case_id, spec=spec, line=line)
             for tag in tags:
                 marker = tag_marker_name(tag)
                 # Registered before use (once), so that --strict-markers accepts tags nobody declared.

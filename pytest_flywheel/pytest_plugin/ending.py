@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_flywheel.files import write_atomic
 from pytest_flywheel.pytest_plugin.reporting import SessionEnd
 from pytest_flywheel.pytest_plugin.results import SessionResults
 from pytest_flywheel.pytest_plugin.verdicts import (
@@ -45,6 +46,8 @@ class EndInputs:
     redactor: Redactor
     started_at: float
     invocation_dir: Path
+    #: The environment's CI variables (GITHUB_STEP_SUMMARY, GITHUB_ACTIONS), read by the caller.
+    environ: dict[str, str] = field(default_factory=dict)
 
 
 def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
@@ -91,13 +94,20 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
             write_report(report, report_path)
         except OSError as exc:
             problems.append(f"the report was not written to {report_path}: {exc}")
+    run_id: str | None = None
     if results.outcomes:
         from pytest_flywheel.runs import record_run
 
         try:
-            record_run(settings, report)
+            run_id = record_run(settings, report)
         except Exception as exc:  # recording is a convenience: it must never break the test run
             problems.append(f"this run was not recorded in {settings.store}: {type(exc).__name__}: {exc}")
+    markdown_path = _write_markdown(inputs, report, run_id, problems)
+    annotations: tuple[str, ...] = ()
+    if inputs.environ.get("GITHUB_ACTIONS") == "true":
+        from pytest_flywheel.pytest_plugin.ci_summary import github_annotations
+
+        annotations = tuple(github_annotations(report["cases"]))
     for problem in problems:
         warnings.warn(FlywheelEndWarning(inputs.redactor.text(problem)), stacklevel=2)
     return SessionEnd(
@@ -106,6 +116,45 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
         min_pass_rate=options.min_pass_rate,
         prune=options.prune,
         report_path=report_path,
+        markdown_path=markdown_path,
+        annotations=annotations,
         tolerated_failures=tolerated,
         problems=tuple(problems),
     )
+
+
+def _write_markdown(inputs: EndInputs, report: dict[str, Any], run_id: str | None, problems: list[str]) -> Path | None:
+    """The Markdown summary to ``--flywheel-markdown`` (written) or ``$GITHUB_STEP_SUMMARY`` (appended,
+    as GitHub expects of each step's writers); None when neither is asked for."""
+    option = inputs.options.markdown
+    step_summary = inputs.environ.get("GITHUB_STEP_SUMMARY")
+    if option is None and not step_summary:
+        return None
+    from pytest_flywheel.pytest_plugin.ci_summary import SuiteHistory, markdown_summary, suite_history
+
+    histories: dict[str, SuiteHistory] = {}
+    if run_id is not None:
+        from pytest_flywheel.runs.queries import load_run, previous_run
+        from pytest_flywheel.store import Store
+
+        try:
+            with Store(inputs.settings.store) as store:
+                current = load_run(store, run_id)
+                for suite in current.suites:
+                    previous = previous_run(store, suite=suite, started_before=current.started_at, exclude_id=run_id)
+                    histories[suite] = suite_history(previous, current, suite)
+        except Exception as exc:
+            problems.append(f"the previous runs could not be read for the Markdown summary: {exc}")
+    text = inputs.redactor.text(markdown_summary(report, histories))
+    try:
+        if option is not None:
+            path = option if option.is_absolute() else inputs.invocation_dir / option
+            write_atomic(path, text)
+            return path
+        path = Path(str(step_summary))
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+    except OSError as exc:
+        problems.append(f"the Markdown summary was not written: {exc}")
+        return None

@@ -35,6 +35,7 @@ OPTION_NAMES: tuple[tuple[str, str, str], ...] = (
     ("prune", "flywheel_prune", "--flywheel-prune"),
     ("report", "flywheel_report", "--flywheel-report"),
     ("min_pass_rate", "flywheel_min_pass_rate", "--flywheel-min-pass-rate"),
+    ("markdown", "flywheel_markdown", "--flywheel-markdown"),
 )
 
 
@@ -92,6 +93,16 @@ def add_options(parser: pytest.Parser) -> None:
         help="Write a JSON report of the suite results to PATH",
     )
     group.addoption(
+        "--flywheel-markdown",
+        dest="flywheel_markdown",
+        metavar="PATH",
+        default=None,
+        help=(
+            "Write a short Markdown summary to PATH (by default appended to $GITHUB_STEP_SUMMARY when "
+            "that is set)"
+        ),
+    )
+    group.addoption(
         "--flywheel-min-pass-rate",
         dest="flywheel_min_pass_rate",
         metavar="F",
@@ -117,6 +128,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "flywheel_min_pass_rate", "Minimum pass rate per suite, as --flywheel-min-pass-rate", default=None
     )
+    parser.addini("flywheel_markdown", "Path of the Markdown summary, as --flywheel-markdown", default=None)
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ class FlywheelOptions:
     prune: bool = False
     report: Path | None = None
     min_pass_rate: float | None = None
+    markdown: Path | None = None
 
     @property
     def uses_suites(self) -> bool:
@@ -211,7 +224,7 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             values[dest] = _as_flag(raw, source=source)
         elif dest == "min_pass_rate":
             values[dest] = _as_pass_rate(raw, source=source)
-        elif dest == "report":
+        elif dest in ("report", "markdown"):
             values[dest] = Path(str(raw)).expanduser()
         elif dest == "record":
             values[dest] = str(raw).strip()

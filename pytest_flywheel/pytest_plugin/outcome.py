@@ -73,6 +73,9 @@ class CaseOutcome:
     error: str | None = None
     assertions: list[AssertionResult] = field(default_factory=list)
     judge: JudgeUsage = field(default_factory=JudgeUsage)
+    #: Where the case is written: its suite file (relative to the rootdir) and line.
+    file: str | None = None
+    line: int | None = None
     latency_ms: float | None = None
     agent_cost_usd: float | None = None
     agent_tokens: int | None = None

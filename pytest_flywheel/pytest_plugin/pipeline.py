@@ -154,7 +154,9 @@ class CasePipeline:
 
     def start(self, spec: CaseSpec) -> PendingCase:
         """Run the case's agent now and submit its sentence assertions; never raises for a case problem."""
-        outcome = CaseOutcome(nodeid=spec.nodeid, suite=spec.suite_name, case_id=spec.case_id)
+        outcome = CaseOutcome(
+            nodeid=spec.nodeid, suite=spec.suite_name, case_id=spec.case_id, file=spec.file, line=spec.line
+        )
         try:
             return self._start(spec, outcome)
         except FlywheelError as exc:

@@ -28,6 +28,8 @@ Format, version 2 (keys always present unless marked optional; times are Unix ep
           "nodeid": "flywheel/suites/customer-support-qa.yaml::refund-1",
           "suite": "customer-support-qa",  # null for a hand-written test
           "case_id": "refund-1",           # null for a hand-written test
+          "file": "flywheel/suites/customer-support-qa.yaml",  # the suite file (null: hand-written)
+          "line": 12,                      # the case's line in it
           "outcome": "passed",             # passed | failed | error | skipped | xfailed | xpassed
           "duration_ms": 812.4,            # setup + call + teardown, as pytest measured them
           "latency_ms": 640.2,             # the target's own call (null when it did not run)
@@ -74,6 +76,8 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
         "nodeid": outcome.nodeid,
         "suite": outcome.suite,
         "case_id": outcome.case_id,
+        "file": outcome.file,
+        "line": outcome.line,
         "outcome": outcome.status,
         "duration_ms": round(outcome.duration_ms, 3),
         "latency_ms": None if outcome.latency_ms is None else round(outcome.latency_ms, 3),

@@ -26,6 +26,9 @@ class SessionEnd:
     min_pass_rate: float | None
     prune: bool
     report_path: Path | None = None
+    markdown_path: Path | None = None
+    #: GitHub Actions' ``::error`` lines for failing cases (printed when running on GitHub Actions).
+    annotations: tuple[str, ...] = ()
     #: Failed suite cases that --flywheel-min-pass-rate let pass the run (0: none, or not set).
     tolerated_failures: int = 0
     #: Problems around the tests (the verdict file or the run not written).
@@ -114,6 +117,10 @@ def write_terminal_summary(
     )
     if end.report_path is not None:
         terminal.write_line(f"report: {end.report_path}")
+    if end.markdown_path is not None:
+        terminal.write_line(f"markdown summary: {end.markdown_path}")
+    for annotation in end.annotations:
+        terminal.write_line(annotation)
     if end.tolerated_failures:
         count = end.tolerated_failures
         terminal.write_line(

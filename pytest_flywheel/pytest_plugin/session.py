@@ -162,6 +162,9 @@ class FlywheelSession:
                 redactor=self.redactor,
                 started_at=self.started_at,
                 invocation_dir=Path(self.config.invocation_params.dir),
+                environ={
+                    name: os.environ[name] for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY") if name in os.environ
+                },
             ),
             session,
         )

@@ -24,6 +24,8 @@ def attach_result(item: pytest.Item, report: pytest.TestReport, flywheel: Flywhe
             nodeid=item.nodeid,
             suite=spec.suite_name if spec is not None else None,
             case_id=spec.case_id if spec is not None else None,
+            file=spec.file if spec is not None else None,
+            line=spec.line if spec is not None else None,
         )
         result = outcome.to_result()
     report.flywheel = result  # type: ignore[attr-defined]

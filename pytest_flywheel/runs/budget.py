@@ -186,17 +186,11 @@ def budget_against_previous(
     ``run`` need not be saved yet (build it with :func:`~pytest_flywheel.runs.run_from_report` from the
     session's report); if it is saved, under any id, it is not compared with itself.
     """
-    from pytest_flywheel.runs.queries import load_run
+    from pytest_flywheel.runs.queries import previous_run
 
-    row = store.conn.execute(
-        "SELECT id FROM runs WHERE id != ? AND started_at < ?"
-        " AND EXISTS (SELECT 1 FROM json_each(runs.suites) WHERE value = ?)"
-        " ORDER BY started_at DESC, id DESC LIMIT 1",
-        (run.id, run.started_at, suite),
-    ).fetchone()
-    if row is None:
+    previous = previous_run(store, suite=suite, started_before=run.started_at, exclude_id=run.id)
+    if previous is None:
         return None
-    previous = load_run(store, row["id"])
     return previous, compare_budgets(previous, run, gates, suite=suite)
 
 

@@ -183,6 +183,18 @@ def list_runs(store: Store, *, suite: str | None = None, limit: int = 20) -> lis
     return [_run_from_row(row, []) for row in rows]
 
 
+def previous_run(store: Store, *, suite: str, started_before: float, exclude_id: str | None = None) -> RunRecord | None:
+    """The newest recorded run of ``suite`` that started before ``started_before`` (never ``exclude_id``,
+    the run being compared), with its results; None when there is none."""
+    row = store.conn.execute(
+        "SELECT id FROM runs WHERE id != ? AND started_at < ?"
+        " AND EXISTS (SELECT 1 FROM json_each(runs.suites) WHERE value = ?)"
+        " ORDER BY started_at DESC, id DESC LIMIT 1",
+        (exclude_id or "", started_before, suite),
+    ).fetchone()
+    return None if row is None else load_run(store, row["id"])
+
+
 def run_summary_counts(store: Store, run_id: str) -> dict[str, int]:
     """passed/failed/errors/total as stored (without loading the cases)."""
     row = store.conn.execute(
