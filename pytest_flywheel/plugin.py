@@ -185,9 +185,9 @@ class _ReportListener:
         self.flywheel.collection.add_items(item.nodeid for item in items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from pytest_flywheel.pytest_plugin.touched import record_collection
+        from pytest_flywheel.pytest_plugin.verdicts import record_collection
 
-        record_collection(self.flywheel, session)
+        record_collection(self.flywheel.collection, session)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

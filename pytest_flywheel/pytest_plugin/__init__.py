@@ -56,11 +56,14 @@ not suite cases are never tolerated.
 Modules
 -------
 
-``options`` (options, ini keys, session state in ``config.stash``), ``settings`` (root and
-``[tool.flywheel]``), ``collect`` / ``items`` (``SuiteFile``, ``CaseItem``), ``runner`` (one agent run in
-its cassette), ``pipeline`` (the run-ahead that overlaps judge calls), ``outcome`` (results and failure
-text), ``marked`` / ``fixtures`` (hand-written tests), ``runtime`` (judge services, verdict cache, session
-end), ``reporting`` / ``report`` (terminal, JUnit, JSON), ``xdist`` (workers' verdicts to the controller).
-Only ``options``, ``settings`` and (with pytest-xdist installed) ``xdist`` are imported on a run that
-uses no flywheel feature.
+``options`` (options and ini keys: plain data), ``settings`` (root and ``[tool.flywheel]`` from pytest's
+rootdir), ``session`` (the session's pieces in ``config.stash``), ``collect`` / ``items`` / ``case_spec``
+(``SuiteFile``, ``CaseItem`` and what the pipeline reads off it), ``runner`` (one agent run in its
+cassette), ``pipeline`` (the run-ahead that overlaps judge calls), ``judging`` (judges and the verdict
+cache), ``outcome`` / ``results`` (what each touched test came to), ``marked`` / ``fixtures``
+(hand-written tests), ``touched`` (results on every report), ``verdicts`` (unused entries, the write),
+``gate`` (the minimum pass rate), ``report`` / ``reporting`` / ``ci_summary`` (JSON, terminal, JUnit,
+Markdown, GitHub annotations), ``ending`` (the end of a session, in order), ``xdist`` (workers'
+verdicts to the controller). Only ``options``, ``settings``, ``session`` and (with pytest-xdist
+installed) ``xdist`` are imported on a run that uses no flywheel feature.
 """

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flywheel.pytest_plugin.options import FlywheelOptions
-from pytest_flywheel.pytest_plugin.results import ResultsCollector
 from pytest_flywheel.pytest_plugin.settings import SessionSettings
 from pytest_flywheel.pytest_plugin.verdicts import CollectionRecord
 
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_flywheel.pytest_plugin.judging import Judging
     from pytest_flywheel.pytest_plugin.pipeline import CasePipeline
     from pytest_flywheel.pytest_plugin.reporting import SessionEnd
+    from pytest_flywheel.pytest_plugin.results import ResultsCollector
     from pytest_flywheel.pytest_plugin.runner import CaseReplay
     from pytest_flywheel.replay import Redactor
 
@@ -47,7 +47,6 @@ class FlywheelSession:
         self.section = settings.section
         self.options: FlywheelOptions = settings.options
         self.started_at = time.time()
-        self.results = ResultsCollector()
         self.collection = CollectionRecord()
         #: Suite files selected by --flywheel-suite, resolved, with their suite names.
         self.suite_paths: dict[Path, str] = {}
@@ -56,6 +55,7 @@ class FlywheelSession:
         #: Whether ``@pytest.mark.assertion`` means ours (False when the project registers its own).
         self.owns_assertion_marker = True
         self.end: SessionEnd | None = None
+        self._results: ResultsCollector | None = None
         self._settings: Settings | None = None
         self._redactor: Redactor | None = None
         self._judging: Judging | None = None
@@ -67,6 +67,18 @@ class FlywheelSession:
         return hasattr(self.config, "workerinput")
 
     # -- the pieces, each built on first use ----------------------------------------------------------
+
+    @property
+    def results(self) -> ResultsCollector:
+        if self._results is None:
+            from pytest_flywheel.pytest_plugin.results import ResultsCollector
+
+            self._results = ResultsCollector()
+        return self._results
+
+    @property
+    def has_results(self) -> bool:
+        return self._results is not None and bool(self._results)
 
     @property
     def settings(self) -> Settings:
@@ -147,11 +159,11 @@ class FlywheelSession:
                 workeroutput[WORKER_OUTPUT_KEY] = self._judging.cache.export_session()
             return
         wants_report = self.options.report is not None or self.options.uses_suites
-        if not self.results and (self._judging is None or not self._judging.cache_loaded) and not wants_report:
+        if not self.has_results and (self._judging is None or not self._judging.cache_loaded) and not wants_report:
             return
         from pytest_flywheel.pytest_plugin.ending import EndInputs, end_session
 
-        cache = self.judging.cache if self.results or self._judging is not None else None
+        cache = self.judging.cache if self.has_results or self._judging is not None else None
         self.end = end_session(
             EndInputs(
                 results=self.results.snapshot(),

@@ -1,10 +1,7 @@
 """Tests the plugin takes part in (a suite case, a marked test, a test using ``judge``): their
-results travel on every phase's report, so each appears with its true outcome whatever happened.
-And what the session collected, to tell the verdicts of renamed or deleted tests."""
+results travel on every phase's report, so each appears with its true outcome whatever happened."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -36,23 +33,3 @@ def attach_result(item: pytest.Item, report: pytest.TestReport, flywheel: Flywhe
         scrubbed = flywheel.redact(text)
         if scrubbed != text:
             report.longrepr = scrubbed
-
-
-def record_collection(flywheel: FlywheelSession, session: pytest.Session) -> None:
-    """Remember what was collected (and which files were named with ``::``, so not collected whole)."""
-    collection = flywheel.collection
-    if not session.items and not collection.nodeids:
-        return  # an xdist controller collects nothing itself: it cannot tell a renamed test
-    collection.add_items(item.nodeid for item in session.items)
-    rootpath = Path(session.config.rootpath)
-    invocation = Path(session.config.invocation_params.dir)
-    for argument in session.config.args:
-        path, sep, _ = str(argument).partition("::")
-        if not sep:
-            continue
-        try:
-            relative = (invocation / path).resolve().relative_to(rootpath.resolve())
-        except (ValueError, OSError):
-            continue
-        collection.partial_files.add(relative.as_posix())
-    collection.complete = True

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry, WriteResult
 
@@ -41,6 +43,25 @@ class CollectionRecord:
 
     def whole_files(self) -> set[str]:
         return {nodeid.partition("::")[0] for nodeid in self.nodeids} - self.partial_files
+
+
+def record_collection(collection: CollectionRecord, session: pytest.Session) -> None:
+    """Remember what was collected (and which files were named with ``::``, so not collected whole)."""
+    if not session.items and not collection.nodeids:
+        return  # an xdist controller collects nothing itself: it cannot tell a renamed test
+    collection.add_items(item.nodeid for item in session.items)
+    rootpath = Path(session.config.rootpath)
+    invocation = Path(session.config.invocation_params.dir)
+    for argument in session.config.args:
+        path, sep, _ = str(argument).partition("::")
+        if not sep:
+            continue
+        try:
+            relative = (invocation / path).resolve().relative_to(rootpath.resolve())
+        except (ValueError, OSError):
+            continue
+        collection.partial_files.add(relative.as_posix())
+    collection.complete = True
 
 
 class CaseDirectory:

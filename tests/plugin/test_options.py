@@ -117,19 +117,13 @@ def test_every_record_mode_is_accepted(project: Project) -> None:
 def test_help_texts_start_with_a_capital_and_end_without_a_period(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfig()
     options = config._parser.getgroup("flywheel").options
-    assert len(options) == 8
+    from pytest_flywheel.pytest_plugin.options import OPTION_NAMES
+
+    assert len(options) == len(OPTION_NAMES)
     for option in options:
         help_text = option.attrs()["help"]
         assert help_text[0].isupper(), help_text
         assert not help_text.endswith("."), help_text
-    for name in (
-        "suite",
-        "record",
-        "judge_model",
-        "update_verdicts",
-        "offline",
-        "prune",
-        "report",
-        "min_pass_rate",
-    ):
-        assert f"flywheel_{name}" in config._parser._inidict
+    for _, ini, flag in OPTION_NAMES:
+        assert ini in config._parser._inidict
+        assert any(flag in option.names() for option in options)
