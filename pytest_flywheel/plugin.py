@@ -71,6 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_flywheel.pytest_plugin.collect import select_suites
 
         select_suites(flywheel)
+    if flywheel.options.min_agreement is not None:
+        from pytest_flywheel.pytest_plugin.collect import require_judge_agreement
+
+        require_judge_agreement(flywheel)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_flywheel.pytest_plugin.xdist import XdistHooks
 

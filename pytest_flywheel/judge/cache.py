@@ -107,15 +107,21 @@ class VerdictEntry:
     prompt_version: str
     judged_at: str
     case: str | None = None
+    #: The judge's separate answers when it answered several times; ``passed`` is their majority.
+    votes: tuple[bool, ...] | None = None
 
     #: Field order in the file: what a reviewer reads first comes first.
-    FIELDS = ("key", "assertion", "passed", "confidence", "reason", "model", "backend", "prompt_version",
-              "case", "judged_at")
+    FIELDS = ("key", "assertion", "passed", "votes", "confidence", "reason", "model", "backend",
+              "prompt_version", "case", "judged_at")
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.FIELDS}
         if data["case"] is None:
             del data["case"]
+        if data["votes"] is None:
+            del data["votes"]
+        else:
+            data["votes"] = list(data["votes"])
         return data
 
     @classmethod
@@ -137,6 +143,11 @@ class VerdictEntry:
         for name in ("model", "case"):
             if data.get(name) is not None and not isinstance(data.get(name), str):
                 raise ValueError(f"{name} must be a string or absent, found {data.get(name)!r}")
+        votes = data.get("votes")
+        if votes is not None and not (
+            isinstance(votes, list) and votes and all(isinstance(vote, bool) for vote in votes)
+        ):
+            raise ValueError(f"votes must be a list of true/false or absent, found {votes!r}")
         return cls(
             key=key,
             assertion=data["assertion"],
@@ -148,6 +159,7 @@ class VerdictEntry:
             prompt_version=data["prompt_version"],
             judged_at=data["judged_at"],
             case=data.get("case"),
+            votes=None if votes is None else tuple(votes),
         )
 
     @classmethod
@@ -165,6 +177,7 @@ class VerdictEntry:
             prompt_version=judge.prompt_version,
             judged_at=_now(),
             case=case,
+            votes=verdict.votes,
         )
 
     def to_verdict(self, *, cached: bool = True) -> Verdict:
@@ -176,6 +189,7 @@ class VerdictEntry:
             assertion=self.assertion,
             key=self.key,
             model=self.model,
+            votes=self.votes,
         )
 
 

@@ -36,6 +36,9 @@ class CallUsage:
     cost_usd: float = 0.0
     attempts: int = 1
     duration_ms: float = 0.0
+    #: Judge calls these figures add up (more than one when the judge answered the same assertions
+    #: several times: ``--flywheel-judge-repeats``).
+    calls: int = 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,18 @@ class Verdict:
     key: str | None = None
     model: str | None = None
     usage: CallUsage | None = field(default=None, compare=False)
+    #: The judge's separate answers when it answered several times (``--flywheel-judge-repeats``);
+    #: ``passed`` is their majority. None for one answer.
+    votes: tuple[bool, ...] | None = None
+    #: True when a person's label (``flywheel/labels.jsonl``) decided ``passed``; ``judge_passed`` is
+    #: then what the judge said.
+    labelled: bool = False
+    judge_passed: bool | None = None
+
+    @property
+    def flaky(self) -> bool:
+        """Whether the judge's repeats disagreed with each other."""
+        return self.votes is not None and len(set(self.votes)) > 1
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,7 @@ class JudgeUsage:
             self._add_call(usage)
 
     def _add_call(self, usage: CallUsage) -> None:
-        self.calls += 1
+        self.calls += usage.calls
         self.input_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens
         self.output_tokens += usage.output_tokens
         self.cost_usd += usage.cost_usd

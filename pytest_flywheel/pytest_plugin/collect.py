@@ -71,6 +71,25 @@ def select_suites(flywheel: FlywheelSession) -> None:
             args.append(str(path))
 
 
+def require_judge_agreement(flywheel: FlywheelSession) -> None:
+    """``--flywheel-min-agreement``: refuse to gate a selected suite on a judge that agrees with
+    people's labels less than the minimum, or whose agreement rests on too few labels."""
+    from pytest_flywheel.trust import JudgeAgreementError, agreement, require_agreement
+
+    minimum = flywheel.options.min_agreement
+    assert minimum is not None
+    for suite in sorted(set(flywheel.suite_paths.values())):
+        try:
+            require_agreement(
+                suite,
+                agreement(suite, settings=flywheel.settings),
+                minimum=minimum,
+                min_labels=flywheel.options.min_labels,
+            )
+        except JudgeAgreementError as exc:
+            raise pytest.UsageError(f"--flywheel-min-agreement {minimum:g}: {exc}") from None
+
+
 def tag_marker_name(tag: str) -> str:
     """The marker a case tag becomes: ``needs-refund`` -> ``needs_refund``."""
     name = _MARKER_UNSAFE.sub("_", tag.strip())

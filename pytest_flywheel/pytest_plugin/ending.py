@@ -87,6 +87,11 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
             ended_at=time.time(),
         )
     )
+    over_budget = _budget_gate(inputs, report, problems)
+    report["over_budget"] = list(over_budget)
+    if over_budget and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        report["passed"], report["exit_status"] = False, int(session.exitstatus)
     report_path = None
     if options.report is not None:
         report_path = options.report if options.report.is_absolute() else inputs.invocation_dir / options.report
@@ -118,9 +123,39 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
         report_path=report_path,
         markdown_path=markdown_path,
         annotations=annotations,
+        over_budget=over_budget,
         tolerated_failures=tolerated,
         problems=tuple(problems),
     )
+
+
+def _budget_gate(inputs: EndInputs, report: dict[str, Any], problems: list[str]) -> tuple[str, ...]:
+    """With ``--flywheel-max-*-increase``: each case whose cost, tokens or latency rose past its limit
+    against the suite's previous recorded run, as lines to show; the run then fails."""
+    options = inputs.options
+    limits = (options.max_cost_increase, options.max_tokens_increase, options.max_latency_increase)
+    if all(limit is None for limit in limits) or not report["cases"]:
+        return ()
+    from pytest_flywheel.runs import run_from_report
+    from pytest_flywheel.runs.budget import BudgetGates, budget_against_previous, describe_change
+    from pytest_flywheel.store import Store
+
+    gates = BudgetGates(*limits)
+    current = run_from_report(report)
+    lines: list[str] = []
+    try:
+        with Store(inputs.settings.store) as store:
+            for suite in current.suites:
+                compared = budget_against_previous(store, current, gates, suite=suite)
+                if compared is None:
+                    continue
+                previous, comparison = compared
+                for case in comparison.over_budget:
+                    changes = "; ".join(describe_change(figure) for figure in case.over)
+                    lines.append(f"{case.key}: {changes} (against run {previous.id[:12]})")
+    except Exception as exc:
+        problems.append(f"the budget gates could not read the previous runs: {type(exc).__name__}: {exc}")
+    return tuple(lines)
 
 
 def _write_markdown(inputs: EndInputs, report: dict[str, Any], run_id: str | None, problems: list[str]) -> Path | None:

@@ -46,6 +46,7 @@ class Judging:
         self._cache: VerdictCache | None = None
         self._services: dict[str, CachedJudge] = {}
         self._hook_judge: Any = None
+        self._label_map: dict[str, Any] | None = None
 
     @property
     def cache(self) -> VerdictCache:
@@ -76,9 +77,46 @@ class Judging:
                 self.cache,
                 offline=self.options.offline,
                 update=self.options.update_verdicts,
+                repeats=self.options.judge_repeats,
+                override=self.apply_labels,
             )
             self._services[model] = service
         return service
+
+    def apply_labels(self, verdicts: list[Verdict]) -> list[Verdict]:
+        """People's labels (``flywheel/labels.jsonl``) decide the verdicts they label, and say so."""
+        labels = self._labels()
+        if not labels:
+            return verdicts
+        from dataclasses import replace
+
+        decided: list[Verdict] = []
+        for verdict in verdicts:
+            label = labels.get(verdict.key) if verdict.key else None
+            if label is None:
+                decided.append(verdict)
+                continue
+            said = "pass" if verdict.passed else "fail"
+            note = f": {label.note}" if label.note else ""
+            decided.append(
+                replace(
+                    verdict,
+                    passed=label.passed,
+                    labelled=True,
+                    judge_passed=verdict.passed,
+                    reason=f"labelled {'pass' if label.passed else 'fail'} by a person{note} "
+                    f"(the judge said {said}: {verdict.reason})",
+                )
+            )
+        return decided
+
+    def _labels(self) -> dict[str, Any]:
+        if self._label_map is None:
+            from pytest_flywheel.trust.labels import LabelFile, labels_path
+
+            path = labels_path(self.settings)
+            self._label_map = {label.key: label for label in LabelFile.load(path)} if path.exists() else {}
+        return self._label_map
 
     def _make_judge(self, model: str) -> Judge:
         if self._hook_judge is None:

@@ -36,7 +36,16 @@ OPTION_NAMES: tuple[tuple[str, str, str], ...] = (
     ("report", "flywheel_report", "--flywheel-report"),
     ("min_pass_rate", "flywheel_min_pass_rate", "--flywheel-min-pass-rate"),
     ("markdown", "flywheel_markdown", "--flywheel-markdown"),
+    ("judge_repeats", "flywheel_judge_repeats", "--flywheel-judge-repeats"),
+    ("min_agreement", "flywheel_min_agreement", "--flywheel-min-agreement"),
+    ("min_labels", "flywheel_min_labels", "--flywheel-min-labels"),
+    ("max_cost_increase", "flywheel_max_cost_increase", "--flywheel-max-cost-increase"),
+    ("max_tokens_increase", "flywheel_max_tokens_increase", "--flywheel-max-tokens-increase"),
+    ("max_latency_increase", "flywheel_max_latency_increase", "--flywheel-max-latency-increase"),
 )
+
+#: ``--flywheel-min-labels``'s default: labels the judge's agreement must rest on to gate a run.
+DEFAULT_MIN_LABELS = 10
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -103,6 +112,44 @@ def add_options(parser: pytest.Parser) -> None:
         ),
     )
     group.addoption(
+        "--flywheel-judge-repeats",
+        dest="flywheel_judge_repeats",
+        metavar="N",
+        default=None,
+        help=(
+            "Ask the judge N times for each assertion judged (separate calls): the verdict is the majority, "
+            "and an assertion whose answers split is reported flaky"
+        ),
+    )
+    group.addoption(
+        "--flywheel-min-agreement",
+        dest="flywheel_min_agreement",
+        metavar="F",
+        default=None,
+        help=(
+            "Refuse to gate a suite on a judge whose agreement with people's labels (flywheel/labels.jsonl) "
+            "is below F (a fraction from 0 to 1)"
+        ),
+    )
+    group.addoption(
+        "--flywheel-min-labels",
+        dest="flywheel_min_labels",
+        metavar="N",
+        default=None,
+        help=f"Labels the judge's agreement must rest on for --flywheel-min-agreement (default {DEFAULT_MIN_LABELS})",
+    )
+    for figure, meaning in (("cost", "LLM cost"), ("tokens", "LLM tokens"), ("latency", "latency")):
+        group.addoption(
+            f"--flywheel-max-{figure}-increase",
+            dest=f"flywheel_max_{figure}_increase",
+            metavar="PCT",
+            default=None,
+            help=(
+                f"Fail the run when a case's {meaning} rose more than PCT (such as 20%) against the suite's "
+                "previous recorded run"
+            ),
+        )
+    group.addoption(
         "--flywheel-min-pass-rate",
         dest="flywheel_min_pass_rate",
         metavar="F",
@@ -129,6 +176,15 @@ def add_options(parser: pytest.Parser) -> None:
         "flywheel_min_pass_rate", "Minimum pass rate per suite, as --flywheel-min-pass-rate", default=None
     )
     parser.addini("flywheel_markdown", "Path of the Markdown summary, as --flywheel-markdown", default=None)
+    parser.addini("flywheel_judge_repeats", "Judge answers per assertion, as --flywheel-judge-repeats", default=None)
+    parser.addini("flywheel_min_agreement", "Minimum judge agreement, as --flywheel-min-agreement", default=None)
+    parser.addini("flywheel_min_labels", "Labels the agreement must rest on, as --flywheel-min-labels", default=None)
+    for figure in ("cost", "tokens", "latency"):
+        parser.addini(
+            f"flywheel_max_{figure}_increase",
+            f"Largest {figure} rise per case, as --flywheel-max-{figure}-increase",
+            default=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -144,6 +200,13 @@ class FlywheelOptions:
     report: Path | None = None
     min_pass_rate: float | None = None
     markdown: Path | None = None
+    judge_repeats: int = 1
+    min_agreement: float | None = None
+    min_labels: int = DEFAULT_MIN_LABELS
+    #: Largest rises of a case's figures against the suite's previous run, as fractions (0.2: 20%).
+    max_cost_increase: float | None = None
+    max_tokens_increase: float | None = None
+    max_latency_increase: float | None = None
 
     @property
     def uses_suites(self) -> bool:
@@ -191,6 +254,26 @@ def _as_pass_rate(value: Any, *, source: str) -> float:
     return rate
 
 
+def _as_count(value: Any, *, source: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 1000:
+        raise pytest.UsageError(f"{source} = {value!r}: expected a whole number from 1 to 1000")
+    return number
+
+
+def _as_increase(value: Any, *, source: str) -> float:
+    from pytest_flywheel.errors import FlywheelError
+    from pytest_flywheel.runs.budget import parse_increase
+
+    try:
+        return parse_increase(str(value))
+    except FlywheelError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+
+
 def _pick(config: pytest.Config, dest: str, ini: str, flag: str, section: dict[str, Any]) -> tuple[Any, str]:
     """The value of one option and where it came from, by the precedence in the module docstring."""
     cli = config.getoption(ini, default=None)
@@ -222,8 +305,12 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             values["suites"] = _as_suites(raw, source=source)
         elif dest in {"update_verdicts", "offline", "prune"}:
             values[dest] = _as_flag(raw, source=source)
-        elif dest == "min_pass_rate":
+        elif dest in ("min_pass_rate", "min_agreement"):
             values[dest] = _as_pass_rate(raw, source=source)
+        elif dest in ("judge_repeats", "min_labels"):
+            values[dest] = _as_count(raw, source=source)
+        elif dest.startswith("max_") and dest.endswith("_increase"):
+            values[dest] = _as_increase(raw, source=source)
         elif dest in ("report", "markdown"):
             values[dest] = Path(str(raw)).expanduser()
         elif dest == "record":

@@ -38,6 +38,11 @@ class AssertionResult:
     confidence: float | None = None
     key: str | None = None
     model: str | None = None
+    #: The judge's separate answers (``--flywheel-judge-repeats``), None for one answer.
+    votes: list[bool] | None = None
+    #: Decided by a person's label, and what the judge had said.
+    labelled: bool = False
+    judge_passed: bool | None = None
 
     @classmethod
     def from_verdict(cls, verdict: Verdict) -> AssertionResult:
@@ -50,7 +55,20 @@ class AssertionResult:
             confidence=verdict.confidence,
             key=verdict.key,
             model=verdict.model,
+            votes=None if verdict.votes is None else list(verdict.votes),
+            labelled=verdict.labelled,
+            judge_passed=verdict.judge_passed,
         )
+
+    @property
+    def flaky(self) -> bool:
+        """Whether the judge's repeats disagreed."""
+        return self.votes is not None and len(set(self.votes)) > 1
+
+    @property
+    def spread(self) -> str:
+        """``2/3 pass`` for repeated answers, else empty."""
+        return "" if self.votes is None else f"{sum(self.votes)}/{len(self.votes)} pass"
 
     @property
     def label(self) -> str:
@@ -133,6 +151,10 @@ def format_assertions(results: Iterable[AssertionResult]) -> list[str]:
     lines: list[str] = []
     for result in results:
         origin = "" if result.kind == "check" else (" (cached)" if result.cached else " (judged)")
+        if result.labelled:
+            origin = " (labelled by a person)"
+        if result.flaky:
+            origin += f" (flaky: the judge split {result.spread})"
         lines.append(f"  {result.label}  {result.assertion}{origin}")
         if result.reason:
             lines.extend(

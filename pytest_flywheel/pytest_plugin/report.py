@@ -41,7 +41,10 @@ Format, version 2 (keys always present unless marked optional; times are Unix ep
           "assertions": [
             {"assertion": "The reply offers a refund", "kind": "sentence", "passed": true,
              "reason": "...", "cached": true, "confidence": 0.97, "key": "sha256:...",
-             "model": "claude-sonnet-5-5"},
+             "model": "claude-sonnet-5-5",
+             "votes": [true, true, false],  # --flywheel-judge-repeats' answers (null: one answer)
+             "flaky": true,                 # the answers split
+             "labelled": false},            # a person's label decided it (flywheel/labels.jsonl)
             {"assertion": "contains: 'refund'", "kind": "check", "passed": true, "reason": "...",
              "cached": null, "confidence": null, "key": null, "model": null}
           ],                               # passed is null for an assertion never checked
@@ -52,7 +55,8 @@ Format, version 2 (keys always present unless marked optional; times are Unix ep
       "judge": {"cached": 27, "new": 3, "calls": 1, "input_tokens": 2100, "output_tokens": 300,
                 "tokens": 2400, "cost_usd": 0.0108},
       "verdicts": {"path": "flywheel/verdicts.jsonl", "cached": 27, "new": 3, "unused": 2,
-                   "pruned": 0, "written": true}
+                   "pruned": 0, "written": true},
+      "over_budget": []                    # cases past a --flywheel-max-*-increase, as lines
     }
 """
 
@@ -96,6 +100,9 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
                 "confidence": result.confidence,
                 "key": result.key,
                 "model": result.model,
+                "votes": result.votes,
+                "flaky": result.flaky,
+                "labelled": result.labelled,
             }
             for result in outcome.assertions
         ],

@@ -29,6 +29,8 @@ class SessionEnd:
     markdown_path: Path | None = None
     #: GitHub Actions' ``::error`` lines for failing cases (printed when running on GitHub Actions).
     annotations: tuple[str, ...] = ()
+    #: Cases over a --flywheel-max-*-increase budget against their suite's previous run (the run fails).
+    over_budget: tuple[str, ...] = ()
     #: Failed suite cases that --flywheel-min-pass-rate let pass the run (0: none, or not set).
     tolerated_failures: int = 0
     #: Problems around the tests (the verdict file or the run not written).
@@ -38,7 +40,8 @@ class SessionEnd:
 def junit_properties(outcome: CaseOutcome, redact: Callable[[str], str]) -> list[tuple[str, object]]:
     """One ``<property>`` per fact, numbered per assertion (JUnit XML has no nesting below a testcase):
     ``flywheel.assertion.N`` (the text), ``flywheel.verdict.N`` (pass / fail / unchecked),
-    ``flywheel.reason.N`` and ``flywheel.source.N`` (cached / judged / check). Secrets are scrubbed."""
+    ``flywheel.reason.N``, ``flywheel.source.N`` (cached / judged / check / label), and with judge
+    repeats ``flywheel.votes.N`` (``2/3 pass``) and ``flywheel.flaky.N``. Secrets are scrubbed."""
     properties: list[tuple[str, object]] = []
     if outcome.suite:
         properties.append(("flywheel.suite", outcome.suite))
@@ -47,10 +50,15 @@ def junit_properties(outcome: CaseOutcome, redact: Callable[[str], str]) -> list
     for number, result in enumerate(outcome.assertions, start=1):
         verdict = "unchecked" if result.passed is None else "pass" if result.passed else "fail"
         source = "check" if result.kind == "check" else "cached" if result.cached else "judged"
+        if result.labelled:
+            source = "label"
         properties.append((f"flywheel.assertion.{number}", redact(result.assertion)))
         properties.append((f"flywheel.verdict.{number}", verdict))
         properties.append((f"flywheel.reason.{number}", redact(result.reason)))
         properties.append((f"flywheel.source.{number}", source))
+        if result.votes is not None:
+            properties.append((f"flywheel.votes.{number}", result.spread))
+            properties.append((f"flywheel.flaky.{number}", "true" if result.flaky else "false"))
     return properties
 
 
@@ -110,6 +118,20 @@ def write_terminal_summary(
             terminal.write_line(f"  unused {entry.key[:19]} {redact(case)}: {redact(entry.assertion)}")
         if unused > SHOWN_UNUSED:
             terminal.write_line(f"  ... and {unused - SHOWN_UNUSED} more")
+    flaky = [(o, r) for o in outcomes for r in o.assertions if r.flaky]
+    if flaky:
+        terminal.write_line(f"flaky verdicts: {len(flaky)} (the judge's repeats disagreed)", yellow=True)
+        for outcome, result in flaky[:SHOWN_UNUSED]:
+            terminal.write_line(
+                f"  FLAKY {outcome.nodeid}: {redact(result.assertion)} ({result.spread}, kept: "
+                f"{'pass' if result.passed else 'fail'})",
+                yellow=True,
+            )
+        if len(flaky) > SHOWN_UNUSED:
+            terminal.write_line(f"  ... and {len(flaky) - SHOWN_UNUSED} more", yellow=True)
+    labelled = sum(1 for o in outcomes for r in o.assertions if r.labelled)
+    if labelled:
+        terminal.write_line(f"labels: {labelled} verdicts decided by people's labels (flywheel/labels.jsonl)")
     calls = usage["calls"]
     terminal.write_line(
         f"judge: {calls} call{'s' if calls != 1 else ''}, "
@@ -121,6 +143,10 @@ def write_terminal_summary(
         terminal.write_line(f"markdown summary: {end.markdown_path}")
     for annotation in end.annotations:
         terminal.write_line(annotation)
+    if end.over_budget:
+        terminal.write_line(f"over budget: {len(end.over_budget)} cases rose past a limit", red=True)
+        for line in end.over_budget:
+            terminal.write_line(f"  OVER {redact(line)}", red=True)
     if end.tolerated_failures:
         count = end.tolerated_failures
         terminal.write_line(
