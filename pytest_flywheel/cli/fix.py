@@ -1,0 +1,175 @@
+"""``flywheel fix SUITE[::CASE] | TRACE_ID``: a proposed change, validated in a copy, applied on a yes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pytest_flywheel.cli._common import add_store_option, store_path
+from pytest_flywheel.config import load_settings
+from pytest_flywheel.errors import FlywheelError
+
+DESCRIPTION = """\
+Propose a change to the code that makes failing cases pass, prove it, and apply it only on a yes.
+
+With SUITE, the cases that failed in the suite's latest recorded run (SUITE::CASE: one of them); with
+a TRACE_ID, that trace's analysis and the cases captured from it. The fixer, an LLM agent, starts from
+each case's input, output, trajectory and verdicts, the analysis of its production trace and the
+suite's target, and reads the project through confined tools. It never reads .git/, .env* files,
+files git ignores or paths matching the redact patterns, and never edits the flywheel folder (suites,
+cassettes, verdicts), tests or test configuration. Its edits are shown as a unified diff.
+
+Unless --no-validate, the edits are applied to a temporary copy of the project, where the failing
+cases and then the whole suite run (cases whose requests changed are re-recorded with new_episodes
+and judged; the rest replay); the runs are recorded in the store. Nothing in the project changes
+until you answer y; then the edits, the re-recorded cassettes and the new verdicts are written
+together. Needs ANTHROPIC_API_KEY, or an offline stand-in named in [tool.flywheel.fix]."""
+
+
+def register(subparsers: Any) -> None:
+    from pytest_flywheel.fix.agent import DEFAULT_MAX_COST_USD, DEFAULT_MAX_TOKENS, DEFAULT_MAX_TURNS
+
+    parser = subparsers.add_parser(
+        "fix",
+        help="Propose a validated fix for failing cases; nothing changes without a yes",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "target", metavar="SUITE[::CASE]|TRACE_ID", help="A suite, one case of it, or a trace id (or prefix)"
+    )
+    parser.add_argument(
+        "--model",
+        help="The fixer's model (default: FLYWHEEL_FIXER_MODEL, [tool.flywheel.fix] model, the judge model)",
+    )
+    parser.add_argument(
+        "--yes", "-y", action="store_true", help="Apply without asking, when the validation passes"
+    )
+    parser.add_argument(
+        "--patch-only",
+        metavar="FILE",
+        help="Write the patch to FILE ('-' for stdout) and change nothing else",
+    )
+    parser.add_argument("--no-validate", action="store_true", help="Skip running the suite on a copy")
+    parser.add_argument(
+        "--max-turns",
+        type=int,
+        default=DEFAULT_MAX_TURNS,
+        metavar="N",
+        help=f"Most model calls the fixer may make (default {DEFAULT_MAX_TURNS})",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        metavar="N",
+        help=f"Most input + output tokens over the whole fix (default {DEFAULT_MAX_TOKENS:,})",
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=float,
+        default=DEFAULT_MAX_COST_USD,
+        metavar="USD",
+        help=f"Most the fixer may spend, in US dollars (default {DEFAULT_MAX_COST_USD:.2f})",
+    )
+    parser.add_argument("--json", action="store_true", help="Print the outcome as one JSON object")
+    add_store_option(parser)
+    parser.set_defaults(func=handle)
+
+
+def _check_bounds(args: argparse.Namespace) -> None:
+    if args.max_turns < 1:
+        raise FlywheelError(f"--max-turns {args.max_turns}: expected 1 or more turns.")
+    if args.max_tokens < 1000:
+        raise FlywheelError(f"--max-tokens {args.max_tokens}: expected 1000 or more tokens.")
+    if not args.max_cost > 0:
+        raise FlywheelError(f"--max-cost {args.max_cost}: expected an amount above 0.")
+    if args.patch_only is not None and args.yes:
+        raise FlywheelError(
+            "--patch-only writes a patch and applies nothing; it cannot be combined with --yes."
+        )
+
+
+def handle(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from pytest_flywheel.cli._fix_flow import FixFlow
+
+    _check_bounds(args)
+    settings = load_settings()
+    settings = dataclasses.replace(settings, store=store_path(args).resolve())
+    if not settings.store.is_file():
+        raise FlywheelError(
+            f"there is no store at {settings.store}: run the suite first (`pytest --flywheel-suite=NAME`), "
+            "then flywheel fix."
+        )
+    return FixFlow(settings, args, Output(json_mode=args.json)).run()
+
+
+class Output:
+    """Where the human-readable parts go: stdout, or stderr when stdout carries JSON."""
+
+    def __init__(self, *, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self.stream = sys.stderr if json_mode else sys.stdout
+        self.colour = (
+            not json_mode
+            and sys.stdout.isatty()
+            and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb"
+        )
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+    def note(self, text: str) -> None:
+        """A progress note: always on stderr, so stdout holds only the outcome."""
+        print(f"flywheel: {text}", file=sys.stderr, flush=True)
+
+    def wrapped(self, text: str, indent: str = "  ") -> None:
+        for paragraph in text.strip().splitlines() or [""]:
+            self.line(
+                textwrap.fill(paragraph, width=100, initial_indent=indent, subsequent_indent=indent) or ""
+            )
+
+    def ask(self, question: str) -> str | None:
+        """The answer read from stdin, or None at its end."""
+        print(question, end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if not sys.stdin.isatty():
+            print(answer.strip(), file=sys.stderr, flush=True)  # a piped answer shows in the log
+        elif not answer:
+            print(file=sys.stderr)
+        return answer.strip() if answer else None
+
+    def result(self, value: dict[str, Any]) -> None:
+        if self.json_mode:
+            json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+            sys.stdout.write("\n")
+
+
+def write_patch(destination: str, patch: str) -> str:
+    """Write the patch to a file (atomically) or, for '-', to stdout; returns where it went."""
+    if destination == "-":
+        sys.stdout.write(patch)
+        sys.stdout.flush()
+        return "stdout"
+    from pytest_flywheel.files import write_atomic
+
+    path = Path(destination).expanduser()
+    if path.is_dir():
+        raise FlywheelError(
+            f"--patch-only {destination}: that is a folder; name a file to write the patch to."
+        )
+    try:
+        write_atomic(path, patch)
+    except OSError as exc:
+        raise FlywheelError(
+            f"--patch-only {destination}: the patch could not be written ({exc.strerror or exc})."
+        ) from None
+    return str(path)
