@@ -29,7 +29,7 @@ class Applied:
 def _current(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # (under a file: no such file either)
         return None
     except OSError as exc:
         raise FixError(f"{path} cannot be read ({exc.strerror or exc}); nothing was applied.") from None

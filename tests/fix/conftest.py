@@ -13,7 +13,7 @@ from pytest_flywheel.testing import MessagesAPIServer
 from .shop import build_repository, copy_repository
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shop_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The repository (project in ``shop/``) and a store holding its red run."""
     base = tmp_path_factory.mktemp("template")

@@ -6,16 +6,22 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from pytest_flywheel.cli.main import main
 from pytest_flywheel.fix.record import load_fixes
-from pytest_flywheel.runs.queries import load_run
+from pytest_flywheel.runs.model import CaseResult, RunRecord
+from pytest_flywheel.runs.queries import load_run, save_run
 from pytest_flywheel.store import Store
 from pytest_flywheel.testing import MessagesAPIServer
+from pytest_flywheel.tracing.ids import new_id
 
 from .shop import CANADA_FIX, EU_BREAKAGE, git, run_suite, script_fixer, tool_results, tree_digest
 
@@ -182,23 +188,34 @@ def test_a_fix_that_regresses_another_case_is_reported_loudly_and_yes_does_not_a
     shop: Path, fixer: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = tree_digest(shop.parent)
-    script_fixer(fixer, ("edit_file", CANADA_FIX), ("edit_file", EU_BREAKAGE))
+    script_fixer(fixer, ("edit_file", CANADA_FIX), ("edit_file", EU_BREAKAGE), summary="Canada costs 15 EUR.")
 
-    assert main(["fix", "qa", "--yes"]) == 1
+    assert main(["fix", "qa", "--yes", "--json"]) == 1
 
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    said = captured.err  # with --json, what people read goes to stderr
     assert (
         "REGRESSED (1)\n  qa::eu   passed → failed\n"
         "    PASS → FAIL  contains: '5 EUR'  (the output does not contain '5 EUR')\n"
         "    PASS → FAIL  not_contains: 'free'  (the output contains 'free')\n"
-    ) in out
-    assert "FIXED (1)\n  qa::canada   failed → passed" in out
-    assert "REGRESSION: with this change 1 case(s) that passed before fail: qa::eu." in out
-    assert "Not applied: the change regressed cases that passed before." in out
+    ) in said
+    assert "FIXED (1)\n  qa::canada   failed → passed" in said
+    assert "REGRESSION: with this change 1 case(s) that passed before fail: qa::eu." in said
+    assert "Not applied: the change regressed cases that passed before." in said
+    outcome = json.loads(captured.out)
+    assert (outcome["applied"], outcome["status"]) == (False, "refused")
+    assert outcome["fixer"]["summary"] == "Canada costs 15 EUR."
+    assert [edit["path"] for edit in outcome["fixer"]["edits"]] == ["app/policy.py"]
+    assert outcome["fixer"]["edits"][0]["reasons"] == [CANADA_FIX["reason"], EU_BREAKAGE["reason"]]
+    assert outcome["validation"]["regressed"] is True
+    assert outcome["validation"]["comparison"]["counts"]["fixed"] == 1
+    assert outcome["validation"]["comparison"]["counts"]["regressed"] == 1
+    assert outcome["diff"].startswith("diff --git a/shop/app/policy.py b/shop/app/policy.py\n")
     assert tree_digest(shop.parent) == before
     with store() as opened:
         (fix,) = load_fixes(opened)
         assert fix["status"] == "refused"
+        assert len(fix["validation_runs"]) == 2
 
 
 def test_patch_only_writes_a_patch_git_apply_accepts_and_changes_nothing(
@@ -222,22 +239,6 @@ def test_patch_only_writes_a_patch_git_apply_accepts_and_changes_nothing(
     assert "Checking patch shop/app/policy.py..." in checked.stderr
     git(shop.parent, "apply", str(patch))
     assert run_suite(shop, Path(os.environ["FLYWHEEL_STORE"])).returncode == 0
-
-
-def test_json_reports_the_whole_outcome(
-    shop: Path, fixer: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    script_fixer(fixer, ("edit_file", CANADA_FIX), summary="Canada costs 15 EUR.")
-
-    assert main(["fix", "qa", "--json", "--yes"]) == 0
-
-    outcome = json.loads(capsys.readouterr().out)
-    assert outcome["applied"] is True and outcome["status"] == "applied"
-    assert outcome["fixer"]["summary"] == "Canada costs 15 EUR."
-    assert outcome["fixer"]["edits"] == [{"path": "app/policy.py", "reasons": [CANADA_FIX["reason"]]}]
-    assert outcome["validation"]["comparison"]["counts"]["fixed"] == 1
-    assert outcome["validation"]["regressed"] is False
-    assert outcome["written"] == {"sources": ["app/policy.py"], "corpus": []}
 
 
 def test_without_a_key_or_a_stand_in_it_says_so_in_one_line(
@@ -284,12 +285,58 @@ def test_a_fixer_that_does_not_finish_within_its_turns_is_an_error(
 def test_nothing_to_fix_when_the_latest_run_is_green(
     shop: Path, fixer: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (shop / "app/policy.py").write_text(
-        (shop / "app/policy.py").read_text().replace("is free", "costs 15 EUR")
-    )
-    assert run_suite(shop, Path(os.environ["FLYWHEEL_STORE"])).returncode == 0
+    green = [
+        CaseResult(f"flywheel/suites/qa.yaml::{case}", case, "passed", suite="qa")
+        for case in ("canada", "eu")
+    ]
+    with store() as opened:
+        save_run(
+            opened,
+            RunRecord(id=new_id(), started_at=time.time(), ended_at=time.time(), cases=green, suites=["qa"]),
+        )
 
     assert main(["fix", "qa"]) == 1
-
     assert "no case of suite 'qa' failed in its latest run" in capsys.readouterr().err
+    assert main(["fix", "qa::canada"]) == 1
+    assert "case 'canada' of suite 'qa' did not fail in its latest run" in capsys.readouterr().err
     assert fixer.message_requests == []
+
+
+def test_ctrl_c_at_the_question_changes_nothing(shop: Path, fixer: MessagesAPIServer) -> None:
+    """A real SIGINT to a real ``flywheel fix`` process waiting for the answer."""
+    before = tree_digest(shop.parent)
+    script_fixer(fixer, ("edit_file", CANADA_FIX))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_flywheel.cli", "fix", "qa", "--no-validate"],
+        cwd=shop,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    seen = bytearray()
+    asked = threading.Event()
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        while chunk := process.stderr.read1(4096):
+            seen.extend(chunk)
+            if b"Apply this change? [y/N] " in seen:
+                asked.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert asked.wait(timeout=120), bytes(seen).decode(errors="replace")
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(timeout=10)
+
+    assert process.returncode == 130, bytes(seen).decode(errors="replace")
+    assert '+    "canada": "Shipping to Canada costs 15 EUR.",' in stdout.decode()
+    assert "Interrupted: nothing changed." in stdout.decode()
+    assert tree_digest(shop.parent) == before
+    with store() as opened:
+        assert [fix["status"] for fix in load_fixes(opened)] == ["declined"]
