@@ -74,7 +74,13 @@ STEPS: tuple[Step, ...] = (
         max_lines=16,
         keep_tail=True,
     ),
-    Step("all", "pytest --flywheel-suite=customer-support-qa", max_lines=16, keep_tail=True, remember_run="all_run"),
+    Step(
+        "all",
+        "pytest --flywheel-suite=customer-support-qa",
+        max_lines=16,
+        keep_tail=True,
+        remember_run="all_run",
+    ),
     # the cases and the verdict, without each assertion's line
     Step(
         "compare",
