@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,11 @@ def register(subparsers: Any) -> None:
         "--model",
         help="The fixer's model (default: FLYWHEEL_FIXER_MODEL, [tool.flywheel.fix] model, the judge model)",
     )
-    parser.add_argument(
+    decision = parser.add_mutually_exclusive_group()
+    decision.add_argument(
         "--yes", "-y", action="store_true", help="Apply without asking, when the validation passes"
     )
-    parser.add_argument(
+    decision.add_argument(
         "--patch-only",
         metavar="FILE",
         help="Write the patch to FILE ('-' for stdout) and change nothing else",
@@ -58,21 +60,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-validate", action="store_true", help="Skip running the suite on a copy")
     parser.add_argument(
         "--max-turns",
-        type=int,
+        type=_whole_number(1),
         default=DEFAULT_MAX_TURNS,
         metavar="N",
         help=f"Most model calls the fixer may make (default {DEFAULT_MAX_TURNS})",
     )
     parser.add_argument(
         "--max-tokens",
-        type=int,
+        type=_whole_number(1000),
         default=DEFAULT_MAX_TOKENS,
         metavar="N",
         help=f"Most input + output tokens over the whole fix (default {DEFAULT_MAX_TOKENS:,})",
     )
     parser.add_argument(
         "--max-cost",
-        type=float,
+        type=_amount,
         default=DEFAULT_MAX_COST_USD,
         metavar="USD",
         help=f"Most the fixer may spend, in US dollars (default {DEFAULT_MAX_COST_USD:.2f})",
@@ -82,17 +84,27 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=handle)
 
 
-def _check_bounds(args: argparse.Namespace) -> None:
-    if args.max_turns < 1:
-        raise FlywheelError(f"--max-turns {args.max_turns}: expected 1 or more turns.")
-    if args.max_tokens < 1000:
-        raise FlywheelError(f"--max-tokens {args.max_tokens}: expected 1000 or more tokens.")
-    if not args.max_cost > 0:
-        raise FlywheelError(f"--max-cost {args.max_cost}: expected an amount above 0.")
-    if args.patch_only is not None and args.yes:
-        raise FlywheelError(
-            "--patch-only writes a patch and applies nothing; it cannot be combined with --yes."
-        )
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {minimum} or more, got {text!r}")
+        return value
+
+    return parse
+
+
+def _amount(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # (nan too)
+        raise argparse.ArgumentTypeError(f"expected an amount above 0 (US dollars), got {text!r}")
+    return value
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -100,7 +112,15 @@ def handle(args: argparse.Namespace) -> int:
 
     from pytest_flywheel.cli._fix_flow import FixFlow
 
-    _check_bounds(args)
+    if args.json and args.patch_only == "-":
+        print(
+            "flywheel fix: error: --patch-only - writes the patch to stdout, where --json writes its "
+            "object: name a file for the patch.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.patch_only not in (None, "-"):
+        check_patch_destination(args.patch_only)  # before the fixer spends anything
     settings = load_settings()
     settings = dataclasses.replace(settings, store=store_path(args).resolve())
     if not settings.store.is_file():
@@ -153,6 +173,30 @@ class Output:
             sys.stdout.write("\n")
 
 
+def check_patch_destination(destination: str) -> Path:
+    """The patch file's path, or an error when writing there could do harm or cannot work."""
+    path = Path(destination).expanduser()
+    if path.is_dir():
+        raise FlywheelError(
+            f"--patch-only {destination}: that is a folder; name a file to write the patch to."
+        )
+    if not path.parent.is_dir():
+        raise FlywheelError(f"--patch-only {destination}: the folder {path.parent} does not exist.")
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(16)
+        except OSError as exc:
+            raise FlywheelError(
+                f"--patch-only {destination}: cannot be read ({exc.strerror or exc})."
+            ) from None
+        if head and not head.startswith(b"diff --git "):
+            raise FlywheelError(
+                f"--patch-only {destination}: that file exists and is not a patch; name a new file."
+            )
+    return path
+
+
 def write_patch(destination: str, patch: str) -> str:
     """Write the patch to a file (atomically) or, for '-', to stdout; returns where it went."""
     if destination == "-":
@@ -161,11 +205,7 @@ def write_patch(destination: str, patch: str) -> str:
         return "stdout"
     from pytest_flywheel.files import write_atomic
 
-    path = Path(destination).expanduser()
-    if path.is_dir():
-        raise FlywheelError(
-            f"--patch-only {destination}: that is a folder; name a file to write the patch to."
-        )
+    path = check_patch_destination(destination)
     try:
         write_atomic(path, patch)
     except OSError as exc:

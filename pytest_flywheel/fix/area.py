@@ -151,6 +151,8 @@ class ProjectArea:
     def _read_refusal(self, relative: PurePosixPath) -> str | None:
         parts = relative.parts
         text = relative.as_posix()
+        if not _is_utf8(text):
+            return "its name is not valid UTF-8, so it cannot be named to the model"
         if ".git" in parts:
             return "it is inside .git/, which the fixer never reads"
         if any(part.startswith(".env") for part in parts):
@@ -183,6 +185,10 @@ class ProjectArea:
             raise PathRefused(repr(path), "no path was given")
         if "\0" in path:
             raise PathRefused(repr(path), "the path holds a NUL character")
+        if not _is_utf8(path):
+            raise PathRefused(
+                _printable(path), "its name is not valid UTF-8, so it cannot be named to the model"
+            )
         given = Path(path)
         if given.is_absolute():
             inside = _inside(self.root, given, resolve=False)
@@ -237,6 +243,18 @@ class ProjectArea:
     @property
     def _file_set(self) -> frozenset[str]:
         return self.file_set
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name that was not UTF-8 on disk holds surrogate escapes
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _inside(root: Path, path: Path, *, resolve: bool = True) -> PurePosixPath | None:

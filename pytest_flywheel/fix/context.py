@@ -228,6 +228,13 @@ def plan_fix(store: Store, settings: Settings, spec: str) -> FixPlan:
     from pytest_flywheel.suites.loading import suite_path_for
 
     spec = spec.strip()
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = spec.encode("ascii", "backslashreplace").decode("ascii")
+        raise FixError(
+            f"the target '{shown}' is not valid UTF-8: name a suite, SUITE::CASE or a trace id."
+        ) from None
     name, sep, case_id = spec.partition("::")
     if sep:
         if not name or not case_id:

@@ -141,12 +141,12 @@ class FixerTools:
         if handler is None:
             return f"There is no tool named {name!r}.", True
         try:
-            return handler(**_arguments(name, arguments)), False
+            return _sendable(handler(**_arguments(name, arguments))), False
         except PathRefused as exc:
-            self.refusals.append(Refusal(name, exc.path, exc.reason))
-            return f"Refused: {exc.path}: {exc.reason}.", True
+            self.refusals.append(Refusal(name, _sendable(exc.path), exc.reason))
+            return _sendable(f"Refused: {exc.path}: {exc.reason}."), True
         except ToolProblem as exc:
-            return str(exc), True
+            return _sendable(str(exc)), True
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -287,6 +287,16 @@ def _arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
             raise ToolProblem(f"{name}: {key} must be a whole number of 1 or more.")
         checked[key] = value
     return checked
+
+
+def _sendable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: the SDK encodes every request, and a lone surrogate (from a
+    name or argument that was not UTF-8) would make it fail."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _read_text(shown: str, location: Path) -> str:

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ from pytest_flywheel.runs.model import RunRecord
 
 #: The longest one validation run of pytest may take.
 RUN_TIMEOUT_SECONDS = 3600.0
+SCRATCH_PREFIX = "flywheel-fix-"
+#: A scratch folder this old was left by a ``flywheel fix`` that was killed: the next one removes it.
+STALE_SCRATCH_SECONDS = 24 * 3600.0
 OUTPUT_TAIL_LINES = 25
 
 
@@ -291,6 +295,25 @@ def _imports_from_copy(modules: Sequence[str], *, copy_root: Path, env: dict[str
 # -- the whole validation -----------------------------------------------------------------------------
 
 
+def remove_stale_scratch(folder: Path, *, now: float | None = None) -> list[Path]:
+    """Remove scratch folders of killed validations (older than :data:`STALE_SCRATCH_SECONDS`)."""
+    moment = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        candidates = list(folder.glob(f"{SCRATCH_PREFIX}*"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        try:
+            old = moment - candidate.stat().st_mtime > STALE_SCRATCH_SECONDS
+        except OSError:
+            continue
+        if old and candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 def validate(
     *,
     settings: Settings,
@@ -312,7 +335,8 @@ def validate(
             "copy of the project and needs it inside. Pass --no-validate to skip it."
         )
     say = progress or (lambda _: None)
-    scratch = Path(tempfile.mkdtemp(prefix="flywheel-fix-"))
+    remove_stale_scratch(Path(tempfile.gettempdir()))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     try:
         copy_root = scratch / (root.name or "project")
         originals = copy_project(root, files, settings.dir, copy_root)

@@ -340,3 +340,62 @@ def test_ctrl_c_at_the_question_changes_nothing(shop: Path, fixer: MessagesAPISe
     assert tree_digest(shop.parent) == before
     with store() as opened:
         assert [fix["status"] for fix in load_fixes(opened)] == ["declined"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--max-turns", "0"], "argument --max-turns: expected a whole number of 1 or more, got '0'"),
+        (
+            ["--max-tokens", "999"],
+            "argument --max-tokens: expected a whole number of 1000 or more, got '999'",
+        ),
+        (["--max-cost", "-1"], "argument --max-cost: expected an amount above 0 (US dollars), got '-1'"),
+        (["--max-cost", "nan"], "argument --max-cost: expected an amount above 0 (US dollars), got 'nan'"),
+        (["--yes", "--patch-only", "p"], "argument --patch-only: not allowed with argument --yes/-y"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    shop: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["fix", "qa", *arguments])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_target_that_is_not_utf8_is_a_clear_error(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = os.fsdecode(b"\xff\xfeqa")  # what Python makes of a non-UTF-8 argument
+
+    assert main(["fix", target]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("flywheel: error: the target '\\udcff\\udcfeqa' is not valid UTF-8")
+
+
+def test_patch_only_never_overwrites_a_file_that_is_not_a_patch(
+    shop: Path, fixer: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A slip of the keyboard (``--patch-only app/agent.py``) must not replace the agent with a diff."""
+    before = tree_digest(shop.parent)
+    script_fixer(fixer, ("edit_file", CANADA_FIX))
+
+    assert main(["fix", "qa", "--no-validate", "--patch-only", "app/agent.py"]) == 1
+
+    assert "--patch-only app/agent.py: that file exists and is not a patch" in capsys.readouterr().err
+    assert tree_digest(shop.parent) == before
+
+
+def test_patch_only_into_a_missing_folder_is_an_error(
+    shop: Path, fixer: MessagesAPIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script_fixer(fixer, ("edit_file", CANADA_FIX))
+
+    assert main(["fix", "qa", "--no-validate", "--patch-only", str(tmp_path / "nope" / "fix.patch")]) == 1
+
+    assert "the folder" in capsys.readouterr().err and not (tmp_path / "nope").exists()
+
+
+def test_patch_to_stdout_and_json_do_not_mix(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fix", "qa", "--json", "--patch-only", "-"]) == 2
+    assert "--patch-only - writes the patch to stdout" in capsys.readouterr().err

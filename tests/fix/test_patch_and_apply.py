@@ -177,3 +177,24 @@ def test_git_is_not_needed(tmp_path: Path) -> None:
     area = ProjectArea.build(tmp_path, corpus_dir=tmp_path / "flywheel")
     assert list(area.files) == ["a.py", "pkg/m.py"] and not area.listed_by_git
     assert subprocess.run(["git", "-C", str(tmp_path), "rev-parse"], capture_output=True).returncode != 0
+
+
+def test_a_killed_validation_leaves_a_scratch_folder_the_next_one_removes(tmp_path: Path) -> None:
+    """Found in the stranger's run: SIGKILL during validation leaves the temporary copy behind."""
+    import os
+    import time
+
+    from pytest_flywheel.fix.validate import SCRATCH_PREFIX, remove_stale_scratch
+
+    old = tmp_path / f"{SCRATCH_PREFIX}old"
+    (old / "copy").mkdir(parents=True)
+    fresh = tmp_path / f"{SCRATCH_PREFIX}fresh"  # maybe another fix at work right now
+    fresh.mkdir()
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    day_ago = time.time() - 2 * 24 * 3600
+    for folder in (old, other):
+        os.utime(folder, (day_ago, day_ago))
+
+    assert remove_stale_scratch(tmp_path) == [old]
+    assert not old.exists() and fresh.exists() and other.exists()

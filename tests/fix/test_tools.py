@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def test_the_redact_patterns_hide_paths_and_text(project: Path) -> None:
         ),
         (
             "agent/\udcff.py",
-            "Refused: agent/\udcff.py: there is no such file in the project (list_files shows the files).",
+            "Refused: agent/\\udcff.py: its name is not valid UTF-8, so it cannot be named to the model.",
         ),
         ("agent/a\0b.py", "Refused: 'agent/a\\x00b.py': the path holds a NUL character."),
         ("", "Refused: '': no path was given."),
@@ -218,3 +219,18 @@ def test_in_git_ignored_files_and_dot_git_are_out_of_sight(tmp_path: Path) -> No
         "Refused: .git/config: it is inside .git/, which the fixer never reads.",
         True,
     )
+
+
+def test_a_file_name_that_is_not_utf8_is_left_out_and_never_breaks_a_request(project: Path) -> None:
+    """Found in the stranger's run: such a name in a search result made the SDK fail to encode the request."""
+    (project / os.fsdecode(b"agent/\xff.py")).write_text("PROMPT = 1\n")
+    tools = tools_for(project)
+    listing, _ = tools.call("list_files", {"pattern": "agent/*"})
+    found, _ = tools.call("search_code", {"regex": "PROMPT"})
+    for text in (listing, found):
+        text.encode("utf-8")  # what the SDK does with every request
+    assert "\udcff" not in listing and "agent/prompt.py" in listing
+    assert found.splitlines()[0] == 'agent/prompt.py:1: PROMPT = """Be kind."""'
+    refused = tools.call("read_file", {"path": os.fsdecode(b"agent/\xff.py")})
+    assert refused[1] and "its name is not valid UTF-8" in refused[0]
+    refused[0].encode("utf-8")
