@@ -7,13 +7,17 @@ them and records the outcome in the store. Nothing in the project is written bef
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_flywheel.config import Settings
 from pytest_flywheel.errors import FlywheelError
 
 if TYPE_CHECKING:
-    from pytest_flywheel.cli.fix import Output
     from pytest_flywheel.fix.agent import FixerResult
     from pytest_flywheel.fix.context import FixPlan
     from pytest_flywheel.fix.record import FixRecord
@@ -113,8 +117,6 @@ class FixFlow:
                     "the patch's lines hold a secret or text matching the redact patterns, so it is not "
                     "written to a file; nothing changed. Answer y without --patch-only to apply it instead."
                 )
-            from pytest_flywheel.cli.fix import write_patch
-
             where = write_patch(self.args.patch_only, patch)
             record.status = "patch_written"
             self.outcome["patch"] = where
@@ -357,3 +359,87 @@ class FixFlow:
 
     def _loud(self, text: str) -> str:
         return f"{_LOUD}{text}{_RESET}" if self.out.colour else text
+
+
+class Output:
+    """Where the human-readable parts go: stdout, or stderr when stdout carries JSON."""
+
+    def __init__(self, *, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self.stream = sys.stderr if json_mode else sys.stdout
+        self.colour = (
+            not json_mode
+            and sys.stdout.isatty()
+            and "NO_COLOR" not in os.environ
+            and os.environ.get("TERM") != "dumb"
+        )
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+    def note(self, text: str) -> None:
+        """A progress note: always on stderr, so stdout holds only the outcome."""
+        print(f"flywheel: {text}", file=sys.stderr, flush=True)
+
+    def wrapped(self, text: str, indent: str = "  ") -> None:
+        for paragraph in text.strip().splitlines() or [""]:
+            self.line(
+                textwrap.fill(paragraph, width=100, initial_indent=indent, subsequent_indent=indent) or ""
+            )
+
+    def ask(self, question: str) -> str | None:
+        """The answer read from stdin, or None at its end."""
+        print(question, end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if not sys.stdin.isatty():
+            print(answer.strip(), file=sys.stderr, flush=True)  # a piped answer shows in the log
+        elif not answer:
+            print(file=sys.stderr)
+        return answer.strip() if answer else None
+
+    def result(self, value: dict[str, Any]) -> None:
+        if self.json_mode:
+            json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+            sys.stdout.write("\n")
+
+
+def check_patch_destination(destination: str) -> Path:
+    """The patch file's path, or an error when writing there could do harm or cannot work."""
+    path = Path(destination).expanduser()
+    if path.is_dir():
+        raise FlywheelError(
+            f"--patch-only {destination}: that is a folder; name a file to write the patch to."
+        )
+    if not path.parent.is_dir():
+        raise FlywheelError(f"--patch-only {destination}: the folder {path.parent} does not exist.")
+    if path.exists():
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(16)
+        except OSError as exc:
+            raise FlywheelError(
+                f"--patch-only {destination}: cannot be read ({exc.strerror or exc})."
+            ) from None
+        if head and not head.startswith(b"diff --git "):
+            raise FlywheelError(
+                f"--patch-only {destination}: that file exists and is not a patch; name a new file."
+            )
+    return path
+
+
+def write_patch(destination: str, patch: str) -> str:
+    """Write the patch to a file (atomically) or, for '-', to stdout; returns where it went."""
+    if destination == "-":
+        sys.stdout.write(patch)
+        sys.stdout.flush()
+        return "stdout"
+    from pytest_flywheel.files import write_atomic
+
+    path = check_patch_destination(destination)
+    try:
+        write_atomic(path, patch)
+    except OSError as exc:
+        raise FlywheelError(
+            f"--patch-only {destination}: the patch could not be written ({exc.strerror or exc})."
+        ) from None
+    return str(path)

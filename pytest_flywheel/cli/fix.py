@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import textwrap
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pytest_flywheel.cli._common import add_store_option, store_path
@@ -110,7 +106,7 @@ def _amount(text: str) -> float:
 def handle(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pytest_flywheel.cli._fix_flow import FixFlow
+    from pytest_flywheel.cli._fix_flow import FixFlow, Output, check_patch_destination
 
     if args.json and args.patch_only == "-":
         print(
@@ -129,87 +125,3 @@ def handle(args: argparse.Namespace) -> int:
             "then flywheel fix."
         )
     return FixFlow(settings, args, Output(json_mode=args.json)).run()
-
-
-class Output:
-    """Where the human-readable parts go: stdout, or stderr when stdout carries JSON."""
-
-    def __init__(self, *, json_mode: bool) -> None:
-        self.json_mode = json_mode
-        self.stream = sys.stderr if json_mode else sys.stdout
-        self.colour = (
-            not json_mode
-            and sys.stdout.isatty()
-            and "NO_COLOR" not in os.environ
-            and os.environ.get("TERM") != "dumb"
-        )
-
-    def line(self, text: str = "") -> None:
-        print(text, file=self.stream, flush=True)
-
-    def note(self, text: str) -> None:
-        """A progress note: always on stderr, so stdout holds only the outcome."""
-        print(f"flywheel: {text}", file=sys.stderr, flush=True)
-
-    def wrapped(self, text: str, indent: str = "  ") -> None:
-        for paragraph in text.strip().splitlines() or [""]:
-            self.line(
-                textwrap.fill(paragraph, width=100, initial_indent=indent, subsequent_indent=indent) or ""
-            )
-
-    def ask(self, question: str) -> str | None:
-        """The answer read from stdin, or None at its end."""
-        print(question, end="", file=sys.stderr, flush=True)
-        answer = sys.stdin.readline()
-        if not sys.stdin.isatty():
-            print(answer.strip(), file=sys.stderr, flush=True)  # a piped answer shows in the log
-        elif not answer:
-            print(file=sys.stderr)
-        return answer.strip() if answer else None
-
-    def result(self, value: dict[str, Any]) -> None:
-        if self.json_mode:
-            json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
-            sys.stdout.write("\n")
-
-
-def check_patch_destination(destination: str) -> Path:
-    """The patch file's path, or an error when writing there could do harm or cannot work."""
-    path = Path(destination).expanduser()
-    if path.is_dir():
-        raise FlywheelError(
-            f"--patch-only {destination}: that is a folder; name a file to write the patch to."
-        )
-    if not path.parent.is_dir():
-        raise FlywheelError(f"--patch-only {destination}: the folder {path.parent} does not exist.")
-    if path.exists():
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(16)
-        except OSError as exc:
-            raise FlywheelError(
-                f"--patch-only {destination}: cannot be read ({exc.strerror or exc})."
-            ) from None
-        if head and not head.startswith(b"diff --git "):
-            raise FlywheelError(
-                f"--patch-only {destination}: that file exists and is not a patch; name a new file."
-            )
-    return path
-
-
-def write_patch(destination: str, patch: str) -> str:
-    """Write the patch to a file (atomically) or, for '-', to stdout; returns where it went."""
-    if destination == "-":
-        sys.stdout.write(patch)
-        sys.stdout.flush()
-        return "stdout"
-    from pytest_flywheel.files import write_atomic
-
-    path = check_patch_destination(destination)
-    try:
-        write_atomic(path, patch)
-    except OSError as exc:
-        raise FlywheelError(
-            f"--patch-only {destination}: the patch could not be written ({exc.strerror or exc})."
-        ) from None
-    return str(path)
