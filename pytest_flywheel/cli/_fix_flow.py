@@ -68,12 +68,12 @@ class FixFlow:
             if record.status == "failed" and record.diff:
                 record.status = "declined"  # interrupted after the proposal: the user did not say yes
             self.out.line("\nInterrupted: nothing changed.")
-            self._save(record)
+            self._record_outcome(record)
             raise
         except FlywheelError:
-            self._save(record)
+            self._record_outcome(record)
             raise
-        self._save(record)
+        self._record_outcome(record)
         self.outcome["fix_id"] = record.id
         self.outcome["status"] = record.status
         self.out.result(self.outcome)
@@ -330,7 +330,7 @@ class FixFlow:
 
     # -- helpers --------------------------------------------------------------------------------------
 
-    def _save(self, record: FixRecord) -> None:
+    def _record_outcome(self, record: FixRecord) -> None:
         from pytest_flywheel.fix.record import save_fix
         from pytest_flywheel.store import Store
 
