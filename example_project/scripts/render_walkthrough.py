@@ -55,11 +55,12 @@ STEPS: tuple[Step, ...] = (
     Step("capture", f"flywheel suite add customer-support-qa --trace {{loop}} {LOOP_CASE_ARGS}"),
     Step(
         "red",
-        "SUPPORT_AGENT_VERSION=v1 pytest --flywheel-suite=customer-support-qa -k unknown-order-loop --standin",
-        max_lines=36,
+        "SUPPORT_AGENT_VERSION=v1 flywheel test run --suite customer-support-qa --standin",
+        max_lines=20,
         keep_tail=True,
         remember_run="red_run",
     ),
+    Step("fix", "echo y | SUPPORT_AGENT_VERSION=v1 flywheel fix customer-support-qa", max_lines=120),
     Step(
         "miss",
         "pytest --flywheel-suite=customer-support-qa -k unknown-order-loop",
@@ -72,10 +73,21 @@ STEPS: tuple[Step, ...] = (
         "--standin",
         max_lines=16,
         keep_tail=True,
-        remember_run="green_run",
     ),
-    Step("all", "pytest --flywheel-suite=customer-support-qa", max_lines=16, keep_tail=True),
-    Step("compare", "flywheel runs compare {red_run} {green_run}", max_lines=30),
+    Step(
+        "all",
+        "pytest --flywheel-suite=customer-support-qa",
+        max_lines=16,
+        keep_tail=True,
+        remember_run="all_run",
+    ),
+    # the cases and the verdict, without each assertion's line
+    Step(
+        "compare",
+        "flywheel runs compare {red_run} {all_run}",
+        max_lines=40,
+        grep=r"^(Run |[A-Z]+( [A-Z]+)? \(\d+\)|  \S|Nothing|Something|$)",
+    ),
     Step("report", "flywheel report --suite customer-support-qa --stats --html report.html", max_lines=10),
     Step("agreement", "flywheel judge agreement --suite customer-support-qa", max_lines=24),
 )
@@ -193,10 +205,18 @@ def main() -> int:
             if step.name == "show":
                 values["loop"] = loop_trace(project, env)
             command = step.command.format(**values)
+            # stderr goes with stdout, as on a terminal: progress notes and questions show where they came
             done = subprocess.run(
-                command, shell=True, cwd=project, env=env, text=True, capture_output=True, check=False
+                command,
+                shell=True,
+                cwd=project,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                check=False,
             )
-            output = (done.stdout + done.stderr).replace(str(project), "example_project")
+            output = done.stdout.replace(str(project), "example_project")
             output = re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", output)
             block = f"```console\n$ {command}\n{trim(step, output)}\n```"
             if done.returncode:

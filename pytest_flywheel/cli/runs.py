@@ -130,6 +130,29 @@ def _default_pair(store: Store, suite: str | None) -> tuple[str, str]:
     )
 
 
+def change_lines(comparison: RunComparison) -> list[str]:
+    """The comparison's cases grouped by change (regressed first), each changed assertion under its case."""
+    lines: list[str] = []
+    groups = comparison.by_change()
+    for change in CHANGES:
+        cases = groups[change]
+        if not cases:
+            continue
+        if change == "still passing":
+            lines.append(f"STILL PASSING ({len(cases)})")
+            continue
+        lines.append(f"{change.upper()} ({len(cases)})")
+        for case in cases:
+            lines.append(f"  {case.key}   {case.before or '—'} → {case.after or '—'}")
+            for item in case.assertions:
+                if item.change == "still passing":
+                    continue
+                reason = item.reason_after if item.after is not None else item.reason_before
+                suffix = f"  ({reason})" if reason and item.after is False else ""
+                lines.append(f"    {MARK[item.before]} → {MARK[item.after]}  {item.assertion}{suffix}")
+    return lines
+
+
 def run_compare(args: argparse.Namespace) -> int:
     with open_store_for_reading(args) as store:
         if args.run_a and args.run_b:
@@ -151,23 +174,8 @@ def run_compare(args: argparse.Namespace) -> int:
         commit = f", {run.git_commit[:7]}" if run.git_commit else ""
         print(f"Run {label} {run.id} ({format_time(run.started_at)}{commit})  pass rate {_pass_rate(run)}")
     print()
-    groups = comparison.by_change()
-    for change in CHANGES:
-        cases = groups[change]
-        if not cases:
-            continue
-        if change == "still passing":
-            print(f"STILL PASSING ({len(cases)})")
-            continue
-        print(f"{change.upper()} ({len(cases)})")
-        for case in cases:
-            print(f"  {case.key}   {case.before or '—'} → {case.after or '—'}")
-            for item in case.assertions:
-                if item.change == "still passing":
-                    continue
-                reason = item.reason_after if item.after is not None else item.reason_before
-                suffix = f"  ({reason})" if reason and item.after is False else ""
-                print(f"    {MARK[item.before]} → {MARK[item.after]}  {item.assertion}{suffix}")
+    for line in change_lines(comparison):
+        print(line)
     _print_budget(comparison)
     print()
     if comparison.outcome_regressed:

@@ -139,4 +139,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX spans_error_parent ON spans(parent_id) WHERE status = 'error';
         """,
     ),
+    (
+        "0004_fixes",
+        # `flywheel fix`: each proposed fix, what became of it, and the runs that validated it.
+        """
+        CREATE TABLE fixes (
+            id               TEXT PRIMARY KEY,
+            created_at       REAL NOT NULL,
+            target           TEXT NOT NULL,              -- SUITE, SUITE::CASE or a trace id
+            model            TEXT,
+            summary          TEXT,
+            diff             TEXT,                       -- the proposed patch (redacted)
+            status           TEXT NOT NULL,              -- applied | declined | patch_written | refused
+                                                         -- | no_change | failed
+            baseline_run     TEXT,                       -- the latest run before the fix
+            validation_runs  TEXT NOT NULL DEFAULT '[]', -- JSON list of run ids
+            input_tokens     INTEGER NOT NULL DEFAULT 0,
+            output_tokens    INTEGER NOT NULL DEFAULT 0,
+            cost_usd         REAL,                       -- the fixer's; NULL when a price is unknown
+            validation_cost  REAL                        -- judge and re-recorded agent calls
+        );
+        CREATE INDEX fixes_created ON fixes(created_at);
+        """,
+    ),
 ]
