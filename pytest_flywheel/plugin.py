@@ -82,6 +82,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_ReportListener(flywheel), "flywheel-reports")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    flywheel = config.stash.get(SESSION_KEY, None)
+    if flywheel is None or flywheel.options.shard is None:
+        return
+    from pytest_flywheel.pytest_plugin.collect import shard_items
+
+    kept, dropped = shard_items(items, flywheel.options.shard)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in SUITE_SUFFIXES:
         return None

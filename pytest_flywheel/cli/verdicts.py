@@ -51,6 +51,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_store_option(label)
     label.set_defaults(func=run_label)
 
+    merge = sub.add_parser(
+        "merge",
+        help="Merge verdict files written by CI shards into the project's verdict file",
+        description="Each shard of a split suite (--flywheel-shard I/N) writes its own verdicts.jsonl; this "
+        "merges them into flywheel/verdicts.jsonl (or --into), each verdict once. Where two files judged one "
+        "key differently, the later verdict is kept and the conflict listed. Exit 0 when merged.",
+    )
+    merge.add_argument("files", nargs="+", type=Path, metavar="FILE", help="Verdict files to merge in")
+    merge.add_argument("--into", type=Path, metavar="PATH", help="The verdict file to merge into (default: the project's)")
+    merge.add_argument("--json", action="store_true", help="Print the result as JSON")
+    merge.set_defaults(func=run_merge)
+
 
 def _runs_store(args: argparse.Namespace) -> Path:
     """The store whose run records hold the replies. The default one may not exist yet (a fresh
@@ -128,4 +140,25 @@ def run_label(args: argparse.Namespace) -> int:
         f"Labelled {target.case_key} assertion {target.index} ({target.assertion}) {said}; "
         f"the judge said {judge}" + (f": the label {agreement}." if agreement else ".")
     )
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from pytest_flywheel.judge.cache import merge_verdict_files
+
+    target = args.into or load_settings().verdicts_path
+    result = merge_verdict_files(target, args.files)
+    summary = {
+        "path": str(target),
+        "entries": result.written.entries,
+        "added": result.added,
+        "written": result.written.written,
+        "conflicts": [{"key": key, "kept_from": later, "other": earlier} for key, earlier, later in result.conflicts],
+    }
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"merged {len(args.files)} file(s) into {target}: {result.added} verdicts added, {result.written.entries} in all")
+    for key, earlier, later in result.conflicts:
+        print(f"conflict {key[:19]}: {earlier} and {later} disagree; kept the later verdict", file=sys.stderr)
     return 0

@@ -513,3 +513,46 @@ def append_entries(path: Path, entries: Iterable[VerdictEntry]) -> None:
                 payload = payload[os.write(descriptor, payload):]
         finally:
             os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :func:`merge_verdict_files` did."""
+
+    written: WriteResult
+    added: int
+    #: Keys two files judged differently (the later ``judged_at`` was kept), with the files.
+    conflicts: tuple[tuple[str, str, str], ...]
+
+
+def merge_verdict_files(target: Path, sources: Iterable[Path]) -> MergeResult:
+    """Merge verdict files (CI shards' artifacts) into ``target``: every entry kept once; when two files
+    hold different verdicts for one key, the one judged later wins and the conflict is reported.
+    Lines that are not entries are reported as problems and left out."""
+    merged = VerdictCache.load(target, warn=False, append=False)
+    before = set(merged.entries())
+    chosen: dict[str, tuple[VerdictEntry, str]] = {}
+    conflicts: list[tuple[str, str, str]] = []
+    for source in sources:
+        content = _FileContent.read(source)
+        if not content.text and not source.exists():
+            raise VerdictCacheError(f"{source}: no such verdict file; give the files the shards wrote")
+        merged.problems.extend(content.problems)
+        for key, entry in content.entries.items():
+            held = chosen.get(key)
+            if held is None:
+                existing = merged.get(key)
+                held = (existing, str(target)) if existing is not None else None
+            if held is not None and held[0] != entry:
+                first, origin = held
+                conflicts.append((key, origin, str(source)))
+                if entry.judged_at < first.judged_at:
+                    continue
+            chosen[key] = (entry, str(source))
+    merged.merge(entry for entry, _ in chosen.values())
+    written = merged.write()
+    return MergeResult(
+        written=written,
+        added=sum(1 for key in chosen if key not in before),
+        conflicts=tuple(conflicts),
+    )

@@ -90,6 +90,20 @@ def require_judge_agreement(flywheel: FlywheelSession) -> None:
             raise pytest.UsageError(f"--flywheel-min-agreement {minimum:g}: {exc}") from None
 
 
+def shard_items(items: list[pytest.Item], shard: tuple[int, int]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """``(kept, dropped)``: the items of share ``I`` of ``N`` (``shard = (I, N)``), chosen by a hash of
+    each node id, so every job of a split run agrees without talking to the others."""
+    import hashlib
+
+    index, count = shard
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        digest = hashlib.sha256(item.nodeid.encode("utf-8", "surrogatepass")).digest()
+        (kept if int.from_bytes(digest[:8], "big") % count == index - 1 else dropped).append(item)
+    return kept, dropped
+
+
 def tag_marker_name(tag: str) -> str:
     """The marker a case tag becomes: ``needs-refund`` -> ``needs_refund``."""
     name = _MARKER_UNSAFE.sub("_", tag.strip())

@@ -42,6 +42,7 @@ OPTION_NAMES: tuple[tuple[str, str, str], ...] = (
     ("max_cost_increase", "flywheel_max_cost_increase", "--flywheel-max-cost-increase"),
     ("max_tokens_increase", "flywheel_max_tokens_increase", "--flywheel-max-tokens-increase"),
     ("max_latency_increase", "flywheel_max_latency_increase", "--flywheel-max-latency-increase"),
+    ("shard", "flywheel_shard", "--flywheel-shard"),
 )
 
 #: ``--flywheel-min-labels``'s default: labels the judge's agreement must rest on to gate a run.
@@ -150,6 +151,16 @@ def add_options(parser: pytest.Parser) -> None:
             ),
         )
     group.addoption(
+        "--flywheel-shard",
+        dest="flywheel_shard",
+        metavar="I/N",
+        default=None,
+        help=(
+            "Run only the I-th of N deterministic shares of the collected tests (for CI jobs in parallel; "
+            "merge their verdicts with `flywheel verdicts merge`)"
+        ),
+    )
+    group.addoption(
         "--flywheel-min-pass-rate",
         dest="flywheel_min_pass_rate",
         metavar="F",
@@ -179,6 +190,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("flywheel_judge_repeats", "Judge answers per assertion, as --flywheel-judge-repeats", default=None)
     parser.addini("flywheel_min_agreement", "Minimum judge agreement, as --flywheel-min-agreement", default=None)
     parser.addini("flywheel_min_labels", "Labels the agreement must rest on, as --flywheel-min-labels", default=None)
+    parser.addini("flywheel_shard", "This job's share of the tests, as --flywheel-shard", default=None)
     for figure in ("cost", "tokens", "latency"):
         parser.addini(
             f"flywheel_max_{figure}_increase",
@@ -207,6 +219,8 @@ class FlywheelOptions:
     max_cost_increase: float | None = None
     max_tokens_increase: float | None = None
     max_latency_increase: float | None = None
+    #: (I, N): run only the I-th (1-based) of N shares.
+    shard: tuple[int, int] | None = None
 
     @property
     def uses_suites(self) -> bool:
@@ -264,6 +278,17 @@ def _as_count(value: Any, *, source: str) -> int:
     return number
 
 
+def _as_shard(value: Any, *, source: str) -> tuple[int, int]:
+    index, sep, count = str(value).strip().partition("/")
+    try:
+        shard = (int(index), int(count)) if sep else (0, 0)
+    except ValueError:
+        shard = (0, 0)
+    if not (1 <= shard[1] <= 10_000 and 1 <= shard[0] <= shard[1]):
+        raise pytest.UsageError(f"{source} = {value!r}: expected I/N with 1 <= I <= N, such as 2/4")
+    return shard
+
+
 def _as_increase(value: Any, *, source: str) -> float:
     from pytest_flywheel.errors import FlywheelError
     from pytest_flywheel.runs.budget import parse_increase
@@ -311,6 +336,8 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             values[dest] = _as_count(raw, source=source)
         elif dest.startswith("max_") and dest.endswith("_increase"):
             values[dest] = _as_increase(raw, source=source)
+        elif dest == "shard":
+            values[dest] = _as_shard(raw, source=source)
         elif dest in ("report", "markdown"):
             values[dest] = Path(str(raw)).expanduser()
         elif dest == "record":
