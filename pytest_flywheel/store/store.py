@@ -20,8 +20,14 @@ def _dump(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
+
+
 def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    empty = _EMPTY_JSON.get(text)  # most spans' tags and metadata: no parse needed
+    return empty() if empty is not None else json.loads(text)
 
 
 def numeric_value(value: Any) -> float | None:
