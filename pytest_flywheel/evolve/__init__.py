@@ -1,0 +1,1 @@
+"""Evolve: production failures, looked at as trends, become tomorrow's test cases."""
