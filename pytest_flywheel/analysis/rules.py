@@ -39,6 +39,13 @@ REPEAT_THRESHOLD = 3
 #: Fewer earlier traces of the entrypoint than this and the outlier rule stays silent.
 OUTLIER_MIN_SAMPLES = 8
 
+#: An answer that says it could not answer ("I'm sorry, I could not ...", "I don't have information").
+DECLINES = re.compile(
+    r"\b(sorry|apologi[sz]e|could not|couldn't|cannot|can't|unable to|not able to|"
+    r"(?:don't|do not) have (?:any )?information)\b",
+    re.IGNORECASE,
+)
+
 _TOOLISH = ("tool", "retrieval")
 _ERROR_TEXT = re.compile(
     r"\b(not found|no results?|error|failed|failure|exception|unavailable|timed? ?out|"
@@ -321,12 +328,17 @@ def grounding(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
     (lower-cased words of 3+ characters, stopwords removed) of the entrypoint's output and of all
     ``retrieval`` spans' outputs in the trace. Fires below :data:`GROUNDING_THRESHOLD` when the
     answer has at least :data:`GROUNDING_MIN_ANSWER_WORDS` content words and something was retrieved.
+    An answer that declines or apologises (:data:`DECLINES`) and states no figure or code claims
+    nothing the context must support: it is not held to it.
     """
     retrievals = [n for n in tree.walk() if n.span.type == "retrieval" and not is_empty(n.span.output)]
     root = tree.root
     if not retrievals or root is None:
         return []
-    answer = content_tokens(text_of(tree.final_output()))
+    answer_text = text_of(tree.final_output())
+    if DECLINES.search(answer_text) and not specifics(answer_text):
+        return []
+    answer = content_tokens(answer_text)
     context = set().union(*(content_tokens(text_of(n.span.output)) for n in retrievals))
     if len(answer) < GROUNDING_MIN_ANSWER_WORDS or not context:
         return []

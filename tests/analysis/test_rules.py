@@ -151,6 +151,22 @@ def test_ungrounded_answer_fires_below_threshold_and_not_when_grounded(store: St
     assert not [f for f in run_rules(tree_of(store, good.trace_id)) if f.rule == "answer.ungrounded"]
 
 
+def test_an_answer_that_declines_is_not_held_to_the_context(store: Store) -> None:
+    docs = [{"text": "Refunds are accepted within 30 days of purchase with the original receipt."}]
+    declined = TraceBuilder(input={"question": "refund window?"})
+    declined.span("search_docs", "retrieval", input={"query": "refund"}, output=docs)
+    declined.finish(store, output="I'm sorry, I could not finish looking into this. Please try again later, or ask a person.")
+    claimed = TraceBuilder(input={"question": "refund window?"})
+    claimed.span("search_docs", "retrieval", input={"query": "refund"}, output=docs)
+    claimed.finish(store, output="Sorry for the wait! Premium members get free express shipping within 2 days worldwide.")
+
+    assert not [f for f in run_rules(tree_of(store, declined.trace_id)) if f.rule == "answer.ungrounded"]
+    # an apology that still states figures is held to the context
+    assert [f.rule for f in run_rules(tree_of(store, claimed.trace_id)) if f.rule == "answer.ungrounded"] == [
+        "answer.ungrounded"
+    ]
+
+
 def test_specifics_are_numbers_and_codes() -> None:
     assert specifics("Use STUDENT10 for 10% off 1,500.00 EUR orders (BL-10226) within a 60-day window") == {
         "student10",
