@@ -193,8 +193,10 @@ def parse_candidates(text: str, path: Path, *, expected_suite: str | None = None
                 found.append((("candidates", index, "id"), f"duplicate candidate id (first at candidates[{seen[candidate_id]}])"))
             seen.setdefault(candidate_id, index)
     if found:
-        lines = sorted({f"{shown}:{parsed.line_of(where)}: {field_name(where)}: {message}" for where, message in found})
-        raise CandidatesFileError("\n".join(lines))
+        located = {(parsed.line_of(where), field_name(where), message) for where, message in found}
+        raise CandidatesFileError(
+            "\n".join(f"{shown}:{line}: {name}: {message}" for line, name, message in sorted(located))
+        )
     candidates = [Candidate.from_data(item) for item in items]
     lines_of = {c.id: parsed.line_of(("candidates", i)) for i, c in enumerate(candidates)}
     return CandidatesFile(path=path, suite=str(data["suite"]), candidates=candidates, lines=lines_of)

@@ -19,6 +19,7 @@ calls it when a case is added.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -88,7 +89,7 @@ def input_words(value: Any) -> set[str]:
     """The lower-cased words and numbers of an input's text (every length: "order 1" and "order 2"
     differ), and each pair of neighbouring words, so that the same words in another order differ too."""
     words = [word.lower() for word in _WORD.findall(text_of(value))]
-    return {*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))}
+    return {*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))}
 
 
 def input_similarity(a: Any, b: Any) -> float:

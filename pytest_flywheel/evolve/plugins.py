@@ -74,7 +74,13 @@ def custom_labeller(root: Path) -> Labeller | None:
     hook = getattr(manager.hook, HOOK)
 
     def labeller(trace: TraceRecord, tree: SpanTree, findings: Sequence[Finding]) -> Iterable[Label]:
-        results = hook(trace=trace, tree=tree, findings=list(findings))
+        try:
+            results = hook(trace=trace, tree=tree, findings=list(findings))
+        except Exception as exc:  # the user's hook: name it and the trace, no traceback
+            raise CustomLabelError(
+                f"{path}: {HOOK} raised {type(exc).__name__}: {exc} on trace {trace.id}; fix the hook, or "
+                "move conftest.py aside to triage without custom labels"
+            ) from None
         return [label for result in results for label in _labels(result, path)]
 
     return labeller

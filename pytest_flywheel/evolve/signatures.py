@@ -80,6 +80,8 @@ def argument_shape(value: Any) -> str:
     """``customer_id, order_id=∅``: the argument names of a span's input, empty ones marked."""
     if isinstance(value, dict):
         return ", ".join(f"{key}=∅" if _is_empty(item) else str(key) for key, item in sorted(value.items()))
+    if value is None:  # no input recorded
+        return ""
     if _is_empty(value):
         return "∅"
     if isinstance(value, list):
@@ -89,6 +91,8 @@ def argument_shape(value: Any) -> str:
 
 def _step_shape(node: SpanNode) -> str:
     span = node.span
+    if node.parent is None:  # the entrypoint: its arguments are the request, compared by similarity
+        return ""
     if span.type == "llm":
         model = span.model or (span.input.get("model") if isinstance(span.input, dict) else None)
         return f"model={model}" if model else ""

@@ -311,3 +311,34 @@ def test_a_loop_of_identical_error_replies_is_one_finding_that_counts_them(store
     ]
     assert "8 identical calls: spans " + ", ".join(s.id for s in loop[:4]) + ", ..." in payloads[0].evidence
     assert [f.rule for f in findings].count("tool.repeated") == 1
+
+
+def _specifics_reference(text: str) -> set[str]:
+    """The code test of :func:`specifics` without its all-letters/all-digits short cut."""
+    import re
+
+    found: set[str] = set()
+
+    def code(match: re.Match[str]) -> str:
+        token = match.group(0)
+        has_digit = any(c.isdigit() for c in token)
+        has_letter = any(c.isalpha() for c in token)
+        if has_digit and has_letter and (any(c.isupper() for c in token) or re.search(r"[A-Za-z]\d|\d[A-Za-z]", token)):
+            found.add(token.lower())
+            return " "
+        return token
+
+    rest = re.sub(r"[A-Za-z0-9][\w-]*[A-Za-z0-9]", code, text)
+    for number in re.findall(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])|(?<![\w.,])\d+(?:\.\d+)?", rest):
+        found.add(f"{float(number.replace(',', '')):g}")
+    return found
+
+
+def test_specifics_short_cut_agrees_with_the_full_test() -> None:
+    import random
+
+    rng = random.Random(5)
+    alphabet = "abcXYZ0123456789-_.,é² %$#"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30)))
+        assert specifics(text) == _specifics_reference(text), text
