@@ -21,13 +21,14 @@ def _dump(value: Any) -> str | None:
 
 
 _EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
+_decode = json.JSONDecoder().decode  # json.loads without its per-call keyword handling
 
 
 def _load(text: str | None) -> Any:
     if text is None:
         return None
     empty = _EMPTY_JSON.get(text)  # most spans' tags and metadata: no parse needed
-    return empty() if empty is not None else json.loads(text)
+    return empty() if empty is not None else _decode(text)
 
 
 def numeric_value(value: Any) -> float | None:
