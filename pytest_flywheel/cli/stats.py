@@ -52,6 +52,9 @@ def run_stats(args: argparse.Namespace) -> int:
     top = int(args.top) if args.top.isdigit() else 0
     if top <= 0:
         raise QueryError(f"--top {args.top!r}: expected a whole number above 0")
+    from pytest_flywheel.cli.triage import utf8_text
+
+    utf8_text("--project", args.project)
     settings = load_settings()
     stats = production_stats(
         settings,

@@ -61,6 +61,16 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     add_store_option(parser)
 
 
+def utf8_text(option: str, text: str | None) -> str | None:
+    """``text`` unless it holds bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    if text is not None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FlywheelError(f"{option} {text!r} is not UTF-8 text: give the name as it was traced") from None
+    return text
+
+
 def whole_number(option: str, text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise FlywheelError(f"{option} {text!r}: expected a whole number above 0")
@@ -80,6 +90,7 @@ def run_window(args: argparse.Namespace, settings: Settings) -> tuple[TriageRepo
     from pytest_flywheel.store.queries import open_store_for_reading, parse_since, require_traces
 
     since = parse_since(args.since)
+    project = utf8_text("--project", args.project)
     redactor = build_redactor(settings)
     llm: LLMOptions | None = None
     skipped = "--no-llm was given: rule labels only" if args.no_llm else llm_unavailable(os.environ)
@@ -92,7 +103,7 @@ def run_window(args: argparse.Namespace, settings: Settings) -> tuple[TriageRepo
     with open_store_for_reading(store_path(args)) as store:
         require_traces(store)
         report = triage(
-            settings, store, since=since, project=args.project, llm=llm, labellers=[labeller] if labeller else []
+            settings, store, since=since, project=project, llm=llm, labellers=[labeller] if labeller else []
         )
     if skipped is not None:
         report.llm.message = skipped

@@ -63,7 +63,10 @@ def _validator(definition: str | None = None) -> Draft202012Validator:
 
 
 def candidates_path(settings: Settings, suite: str) -> Path:
-    return settings.dir / "candidates" / f"{suite}.yaml"
+    """``flywheel/candidates/<suite>.yaml``; a name that is not a suite name (``../x``) is refused."""
+    from pytest_flywheel.suites.adding import check_suite_name
+
+    return settings.dir / "candidates" / f"{check_suite_name(suite)}.yaml"
 
 
 @dataclass

@@ -11,6 +11,7 @@ same traces makes no model call.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,7 @@ class LabelCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.warnings: list[str] = []
+        self._lock = threading.Lock()  # labelling threads put while the main thread saves
         self._entries: dict[str, CachedLabels] = {}
         self._added: dict[str, CachedLabels] = {}
         self._entries.update(self._read(path, self.warnings))
@@ -100,29 +102,36 @@ class LabelCache:
         return found
 
     def get(self, key: str) -> CachedLabels | None:
-        return self._added.get(key) or self._entries.get(key)
+        with self._lock:
+            return self._added.get(key) or self._entries.get(key)
 
     def put(self, entries: Iterable[CachedLabels]) -> None:
-        for entry in entries:
-            self._added[entry.key] = entry
+        with self._lock:
+            for entry in entries:
+                self._added[entry.key] = entry
 
     @property
     def added(self) -> int:
         return len(self._added)
 
     def save(self) -> bool:
-        """Merge the new entries into the file (re-read under the lock), sorted, atomically; False if
-        there was nothing new. Unreadable lines of the file are kept as they were, after the entries."""
-        if not self._added:
+        """Merge the new entries into the file (re-read under the folder's lock), sorted, atomically;
+        False if there was nothing new. Unreadable lines of the file are kept as they were, after the
+        entries."""
+        with self._lock:
+            new = dict(self._added)
+        if not new:
             return False
         with folder_lock(self.path.parent):
             current: dict[str, CachedLabels] = self._read(self.path, [])
-            current.update(self._added)
+            current.update(new)
             kept = self._unreadable_lines()
             lines = [_line(current[key]) for key in sorted(current)] + kept
             write_atomic(self.path, "\n".join(lines) + "\n")
-        self._entries.update(self._added)
-        self._added.clear()
+        with self._lock:
+            self._entries.update(new)
+            for key in new:
+                self._added.pop(key, None)
         return True
 
     def _unreadable_lines(self) -> list[str]:

@@ -16,8 +16,9 @@ kept in the cache all the same.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,8 @@ DEFAULT_BATCH = 8
 DEFAULT_WORKERS = 8
 DEFAULT_MAX_TOKENS = 4096
 REQUEST_TIMEOUT_SECONDS = 120.0
+#: The cache file is written at least this often while batches complete (and at the end).
+SAVE_EVERY_SECONDS = 2.0
 #: Steps of a trace shown to the model; longer traces end with "... N more steps".
 MAX_STEPS = 40
 
@@ -258,14 +261,21 @@ class LLMLabeller:
         batches = [pending[i : i + self.batch_size] for i in range(0, len(pending), self.batch_size)]
         client = self._client()
         errors: list[str] = []
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(batches)), thread_name_prefix="flywheel-labels") as pool:
-            futures = [pool.submit(self._label_batch, client, batch) for batch in batches]
-            for future in futures:
-                try:
-                    future.result()
-                except LLMLabelError as exc:
-                    errors.append(str(exc))
-        self.cache.save()
+        saved = float("-inf")  # the first batch that answers is saved at once
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(batches)), thread_name_prefix="flywheel-labels") as pool:
+                futures = [pool.submit(self._label_batch, client, batch) for batch in batches]
+                for future in as_completed(futures):
+                    try:
+                        future.result()
+                    except LLMLabelError as exc:
+                        errors.append(str(exc))
+                    if time.monotonic() - saved >= SAVE_EVERY_SECONDS:
+                        # Labels paid for are kept as they come: a run killed halfway loses seconds, not all.
+                        self.cache.save()
+                        saved = time.monotonic()
+        finally:
+            self.cache.save()
         if errors:
             more = f" ({len(errors) - 1} more batch(es) failed too)" if len(errors) > 1 else ""
             raise LLMLabelError(errors[0] + more)

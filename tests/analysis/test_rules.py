@@ -237,6 +237,17 @@ def test_latency_and_cost_outliers_need_history(store: Store) -> None:
     assert not [f for f in run_rules(tree_of(store, usual.trace_id), history) if f.rule.endswith("outlier")]
 
 
+def test_a_few_milliseconds_over_a_tiny_usual_is_not_a_latency_outlier(store: Store) -> None:
+    # an in-process agent answers in a fraction of a millisecond: 6x that is noise, not a slow request
+    history = EntrypointHistory(durations_ms=[0.05, 0.06, 0.05, 0.07, 0.05, 0.06, 0.05, 0.06], costs_usd=[0.0] * 8)
+    blip = TraceBuilder(input={"question": "q"})
+    blip.finish(store, output="ok", duration_ms=0.4)
+    assert not [f for f in run_rules(tree_of(store, blip.trace_id), history) if f.rule == "latency.outlier"]
+    stuck = TraceBuilder(input={"question": "q"})
+    stuck.finish(store, output="ok", duration_ms=350)
+    assert [f.rule for f in run_rules(tree_of(store, stuck.trace_id), history)] == ["latency.outlier"]
+
+
 def test_a_clean_trace_has_no_findings(store: Store) -> None:
     b = TraceBuilder(input={"question": "q"})
     b.span("search", "tool", input={"q": "a"}, output=["doc"])

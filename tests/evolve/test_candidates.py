@@ -169,6 +169,21 @@ def test_a_broken_candidates_file_is_reported_by_line(example: Path) -> None:
     assert "no candidates for suite 'other'" in cli(example, "candidates", "show", "cl-nope", "--suite", "other", code=1)
 
 
+def test_a_suite_name_never_leaves_the_candidates_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_flywheel.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.flywheel]\n")
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("version: 1\nsuite: outside\ncandidates: []\n")
+    for argv in (["candidates", "show", "cl-1", "--suite", "../../outside"], ["candidates", "list", "../../outside"],
+                 ["candidates", "reject", "cl-1", "--reason", "x", "--suite", "../../outside"]):  # fmt: skip
+        assert main(argv) == 1
+        assert "'../../outside' is not a suite name" in capsys.readouterr().err
+    assert outside.read_text() == "version: 1\nsuite: outside\ncandidates: []\n"
+
+
 def test_the_schema_is_shipped_and_valid() -> None:
     from jsonschema import Draft202012Validator
 

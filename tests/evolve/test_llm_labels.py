@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,43 @@ def test_an_unusable_reply_is_an_error_and_good_batches_are_kept(
     assert data["llm"]["status"] == "error" and data["llm"]["usage"]["labelled"] == 8
     kept = (project / "flywheel" / "failure_labels.jsonl").read_text().splitlines()
     assert len(kept) == data["llm"]["usage"]["labelled"]
+
+
+def test_a_run_killed_halfway_keeps_the_labels_it_paid_for(
+    project: Path, keyed: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    release = threading.Event()
+
+    def slow_second_batch(request: RecordedRequest) -> dict[str, Any]:
+        if "REDACTED" in request.body["messages"][0]["content"]:
+            release.wait(60)  # this batch never answers before the kill
+        return labeller(request)
+
+    keyed.respond_with(slow_second_batch)
+    cache = project / "flywheel" / "failure_labels.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "pytest_flywheel.cli.main", "triage"], cwd=project,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (cache.is_file() and len(cache.read_text().splitlines()) == 8):
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        release.set()
+    kept = cache.read_text().splitlines()
+    assert len(kept) == 8 and all(json.loads(line)["key"].startswith("sha256:") for line in kept)
+
+    keyed.respond_with(labeller)
+    keyed.requests.clear()
+    code, data, err = triage(capsys)
+    assert code == 0, err
+    assert data["llm"]["usage"]["cached"] == 8 and data["llm"]["usage"]["calls"] == 1 == len(keyed.message_requests)
 
 
 def test_replies_are_checked() -> None:

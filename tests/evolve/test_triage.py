@@ -118,6 +118,9 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
         (["triage", "--since", "soon"], "--since 'soon': expected a span of time"),
         (["triage", "--top", "0"], "--top '0': expected a whole number above 0"),
         (["triage", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db"),
+        # a byte that is not UTF-8 on the command line reaches Python as a lone surrogate
+        (["triage", "--project", "\udcff\udcfe"], "--project '\\udcff\\udcfe' is not UTF-8 text"),
+        (["stats", "--project", "\udcff"], "--project '\\udcff' is not UTF-8 text"),
     ],
 )
 def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
