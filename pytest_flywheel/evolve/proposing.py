@@ -261,6 +261,10 @@ def reject(settings: Settings, suite: str, wanted: str, *, reason: str) -> Candi
     """Mark candidate ``wanted`` rejected with ``reason``: its cluster is not proposed again."""
     if not reason.strip():
         raise FlywheelError("--reason is empty: say why the candidate is rejected (reviewers read it later)")
+    try:
+        reason.encode("utf-8")
+    except UnicodeEncodeError:  # a byte that is not UTF-8 on the command line: a lone surrogate here
+        raise FlywheelError(f"--reason {reason!r} is not UTF-8 text: write the reason again") from None
     file = read_candidates(settings, suite, must_exist=True)
     candidate = _ready(file, wanted)
 

@@ -184,6 +184,21 @@ def test_a_suite_name_never_leaves_the_candidates_folder(tmp_path: Path, capsys:
     assert outside.read_text() == "version: 1\nsuite: outside\ncandidates: []\n"
 
 
+def test_a_reason_that_is_not_utf8_is_refused_and_nothing_changes(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_flywheel.cli.main import main
+
+    assert main(["candidates", "propose", "s", "--json"]) == 0
+    added = json.loads(capsys.readouterr().out)["added"]
+    path = project / "flywheel" / "candidates" / "s.yaml"
+    before = path.read_text()
+    assert main(["candidates", "reject", added[0], "--reason", "bad \udcff reason"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flywheel: error: --reason 'bad \\udcff reason' is not UTF-8 text") and err.count("\n") == 1
+    assert path.read_text() == before
+
+
 def test_the_schema_is_shipped_and_valid() -> None:
     from jsonschema import Draft202012Validator
 

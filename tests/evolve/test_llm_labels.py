@@ -172,6 +172,20 @@ def test_a_run_killed_halfway_keeps_the_labels_it_paid_for(
     assert data["llm"]["usage"]["cached"] == 8 and data["llm"]["usage"]["calls"] == 1 == len(keyed.message_requests)
 
 
+def test_a_corrupt_cache_line_is_a_warning_and_is_kept(
+    project: Path, keyed: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = project / "flywheel" / "failure_labels.jsonl"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("<<<<<<< HEAD\n")
+    code, data, err = triage(capsys)
+    assert code == 0, err
+    assert data["warnings"] == [f"{cache}:1: not a label cache entry (Expecting value: line 1 column 1 (char 0)); "
+                                "the line is ignored"]  # fmt: skip
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 11 and lines[-1] == "<<<<<<< HEAD"  # a person's line is not ours to delete
+
+
 def test_replies_are_checked() -> None:
     def reply(entries: Any) -> dict[str, Any]:
         return {"content": [{"type": "tool_use", "name": TOOL_NAME, "input": {"traces": entries}}]}
