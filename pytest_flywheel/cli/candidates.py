@@ -121,8 +121,10 @@ def _propose(args: argparse.Namespace) -> int:
     if args.json:
         print_json(redactor.value({**result.to_json(), "llm": report.llm.to_json()}))
     else:
+        labels = "rule labels only" if report.llm.status == "skipped" else "rule and LLM labels"
         lines = [f"Triage: {report.failures:,} failures in {len(report.clusters)} clusters, "
-                 f"{len(report.uncovered)} not covered by a suite case ({report.llm.message or report.llm.status})."]
+                 f"{len(report.uncovered)} not covered by a suite case ({labels}"
+                 f"{': ' + report.llm.message if report.llm.status == 'skipped' else ''})."]
         lines.extend(f"note: {note}" for note in result.notes)
         for candidate in result.added:
             lines.append(f"proposed {candidate.id}  {candidate.cluster['count']} failures  {_labels(candidate)}  "

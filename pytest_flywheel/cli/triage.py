@@ -93,7 +93,7 @@ def run_window(args: argparse.Namespace, settings: Settings) -> tuple[TriageRepo
     project = utf8_text("--project", args.project)
     redactor = build_redactor(settings)
     llm: LLMOptions | None = None
-    skipped = "--no-llm was given: rule labels only" if args.no_llm else llm_unavailable(os.environ)
+    skipped = "--no-llm was given" if args.no_llm else llm_unavailable(os.environ)
     if skipped is None:
         from pytest_flywheel.judge.anthropic_judge import judge_workers
 

@@ -84,7 +84,7 @@ def llm_unavailable(environ: Mapping[str, str]) -> str | None:
     """Why LLM labels cannot be asked for here (no key), or None."""
     if environ.get("ANTHROPIC_API_KEY") or environ.get("ANTHROPIC_AUTH_TOKEN"):
         return None
-    return "no ANTHROPIC_API_KEY is set: rule labels only"
+    return "no ANTHROPIC_API_KEY is set"
 
 
 def triage(
@@ -123,7 +123,7 @@ def triage(
     labelled = label_failures(store, failures, until=until, labellers=extra)
     warnings: list[str] = []
     if labeller is None:
-        outcome = LLMOutcome("skipped", "rule labels only")
+        outcome = LLMOutcome("skipped", "not asked for")
     else:
         from pytest_flywheel.evolve.llm_labels import LLMLabelError
 

@@ -104,11 +104,11 @@ def test_no_llm_and_no_key_are_rules_only(
     project: Path, keyed: MessagesAPIServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, data, _ = triage(capsys, "--no-llm")
-    assert code == 0 and data["llm"] == {"status": "skipped", "message": "--no-llm was given: rule labels only",
+    assert code == 0 and data["llm"] == {"status": "skipped", "message": "--no-llm was given",
                                           "usage": None}  # fmt: skip
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     code, data, _ = triage(capsys)
-    assert code == 0 and data["llm"]["message"] == "no ANTHROPIC_API_KEY is set: rule labels only"
+    assert code == 0 and data["llm"]["message"] == "no ANTHROPIC_API_KEY is set"
     assert keyed.requests == []
 
 

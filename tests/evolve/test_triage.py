@@ -35,7 +35,7 @@ def test_failures_cluster_by_labels_and_first_bad_step(project: Path, capsys: py
     assert code == 0, err
     data = json.loads(out)
     assert data["failures"] == 8 and data["llm"]["status"] == "skipped"
-    assert data["llm"]["message"] == "no ANTHROPIC_API_KEY is set: rule labels only"
+    assert data["llm"]["message"] == "no ANTHROPIC_API_KEY is set"
     by_step = {c["signature"]["text"]: c for c in data["clusters"]}
     assert list(by_step) == [  # most frequent first, then the most recent
         "lookup_order: error_result (customer_id, order_id)",
@@ -105,7 +105,7 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[0].startswith("Triage, all projects, since ") and lines[0].endswith(
         ": 9 failures in 6 clusters, 0 covered by a suite case"
     )
-    assert lines[1] == "Labels: rules only (no ANTHROPIC_API_KEY is set: rule labels only)."
+    assert lines[1] == "Labels: rules only (no ANTHROPIC_API_KEY is set)."
     assert any(line.startswith("1. cl-") and "4 failures, rising (1 then 3), agent:support_agent" in line for line in lines)
     assert "   first bad step: lookup_order: error_result (customer_id, order_id)" in lines
     assert "... 4 more cluster(s): --top 6 shows all" in lines
