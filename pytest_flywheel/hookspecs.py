@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_flywheel.analysis.findings import Finding
     from pytest_flywheel.config import Settings
     from pytest_flywheel.judge.checks import CheckResult
     from pytest_flywheel.judge.types import Judge, Verdict
+    from pytest_flywheel.store.records import TraceRecord
+    from pytest_flywheel.store.tree import SpanTree
 
 
 @pytest.hookspec(firstresult=True)
@@ -64,4 +67,20 @@ def pytest_flywheel_verdicts(item: pytest.Item, verdicts: list[Verdict]) -> None
 
     ``verdicts`` are in the order of the item's sentence assertions, cached ones included
     (``verdict.cached``). For observing only (dashboards, custom reports); do not mutate them.
+    """
+
+
+@pytest.hookspec
+def pytest_flywheel_failure_labels(
+    trace: TraceRecord, tree: SpanTree, findings: list[Finding]
+) -> list[str | dict[str, str]] | None:
+    """Return your own failure labels for one failing trace, or None.
+
+    Called by ``flywheel triage``, ``flywheel stats`` and ``flywheel candidates propose`` for every
+    failed or negatively rated trace, after the built-in rules: ``trace`` is its summary, ``tree``
+    its span tree (``pytest_flywheel.store.tree.SpanTree``) and ``findings`` the analysis rules'
+    findings. Return label names (``lower_snake_case``), or ``{"name": ..., "evidence": ...}``
+    mappings. Custom labels join the built-in ones in the cluster key, so a project can name the
+    failures it knows (``"wrong_currency"``). The command looks for implementations in the project
+    root's ``conftest.py``; every implementation's labels are kept.
     """

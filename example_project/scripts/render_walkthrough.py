@@ -50,6 +50,7 @@ STEPS: tuple[Step, ...] = (
     Step("violations", "flywheel traces list --feedback 'refund_audit_failed=1' --limit 4"),
     Step("expensive", "flywheel traces list --min-cost 0.01 --limit 4"),
     Step("stats", "flywheel stats --project support-agent", max_lines=30),
+    Step("triage", "flywheel triage --since 1d", max_lines=60),
     Step("show", "flywheel traces show {loop}", max_lines=22),
     Step("analyze", "flywheel analyze {loop} --no-llm", max_lines=70),
     Step("capture", f"flywheel suite add customer-support-qa --trace {{loop}} {LOOP_CASE_ARGS}"),
@@ -90,7 +91,19 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("report", "flywheel report --suite customer-support-qa --stats --html report.html", max_lines=10),
     Step("agreement", "flywheel judge agreement --suite customer-support-qa", max_lines=24),
+    Step("propose", "flywheel candidates propose customer-support-qa --since 1d", max_lines=12),
+    Step("accept", "flywheel candidates accept {candidate}", max_lines=8),
+    Step(
+        "red-candidate",
+        "SUPPORT_AGENT_VERSION=v1 pytest --flywheel-suite=customer-support-qa -k {candidate_case} --standin",
+        max_lines=24,
+        keep_tail=True,
+    ),
+    Step("measure", "python scripts/measure_taxonomy.py", max_lines=30),
 )
+
+#: The reviewer's edit of the proposed gift-card candidate: what the right answer must say.
+REVIEWED_ASSERTION = "The reply must say that gift cards cannot be refunded or exchanged for cash."
 
 
 def environment(bin_dir: Path) -> dict[str, str]:
@@ -118,19 +131,39 @@ def trim(step: Step, text: str) -> str:
 
 
 def loop_trace(project: Path, env: dict[str, str]) -> str:
-    listing = subprocess.run(
-        ["flywheel", "traces", "list", "--json", "--name", "answer", "--limit", "100000"],
+    """The example trace of the cluster triage labels ``tool_repeated`` (the loop)."""
+    report = subprocess.run(
+        ["flywheel", "triage", "--since", "1d", "--json"],
         cwd=project,
         env=env,
         text=True,
         capture_output=True,
         check=True,
     )
-    for line in reversed(listing.stdout.splitlines()):  # newest first: the last line is the oldest
-        trace = json.loads(line)
-        if (trace.get("input") or {}).get("question") == LOOP_QUESTION:
-            return str(trace["id"])[:12]
-    raise SystemExit("render_walkthrough: the simulation produced no trace for the loop question")
+    for cluster in json.loads(report.stdout)["clusters"]:
+        if "tool_repeated" in cluster["labels"]:
+            if (cluster["example_input"] or {}).get("question") != LOOP_QUESTION:
+                raise SystemExit(f"render_walkthrough: the loop cluster's example is not {LOOP_QUESTION!r}")
+            return str(cluster["example_trace_id"])[:12]
+    raise SystemExit("render_walkthrough: triage found no loop cluster (tool_repeated)")
+
+
+def review_candidate(project: Path) -> tuple[str, str, str]:
+    """Apply the reviewer's edit to the proposed candidate; its id, case id and its text in the file."""
+    path = project / "flywheel" / "candidates" / "customer-support-qa.yaml"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  - id: "))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("  - id: ")), len(lines))
+    block = lines[start:end]
+    first = next(i for i, line in enumerate(block) if line.strip() == "assertions:")
+    last = next(i for i in range(first + 1, len(block)) if not block[i].startswith("      - "))
+    block[first + 1 : last] = [f"      - {REVIEWED_ASSERTION}"]
+    lines[start:end] = block
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    candidate = block[0].split(": ", 1)[1]
+    case_id = next(line.split(": ", 1)[1] for line in block if line.startswith("    case_id: "))
+    return candidate, case_id, "\n".join(block)
 
 
 def newest_run(project: Path, env: dict[str, str]) -> str:
@@ -204,6 +237,9 @@ def main() -> int:
         for step in STEPS:
             if step.name == "show":
                 values["loop"] = loop_trace(project, env)
+            if step.name == "accept":
+                values["candidate"], values["candidate_case"], reviewed = review_candidate(project)
+                readme = replace_block(readme, "file", "candidate", f"```yaml\n{reviewed}\n```")
             command = step.command.format(**values)
             # stderr goes with stdout, as on a terminal: progress notes and questions show where they came
             done = subprocess.run(

@@ -12,6 +12,15 @@ With ``ANTHROPIC_API_KEY`` set the agent talks to Claude. Without it, the agent 
 stand-in (``support_agent/standin.py``): scripted replies on a loopback Messages API server, reported
 as the model ``flywheel-standin-agent``. The command says which one it uses.
 
+**Ground truth.** The simulator knows which failures each trace carries: the ones the stand-in
+injected (``standin.INJECTED_KINDS``: an invented policy, a tool called without its argument, a loop,
+...), the request's own (:data:`REQUEST_KINDS`: an order number that does not exist) and the outcome's
+(a refund promised against the policy). It appends one JSON line per trace to
+``simulation_truth.jsonl`` beside the trace store: ``{"trace_id", "question", "agent_version",
+"standin", "injected": [...]}``. pytest-flywheel never reads that file; ``scripts/measure_taxonomy.py``
+compares it with what ``flywheel triage`` finds. With a key (Claude, not the stand-in) only the
+request's and the outcome's failures are known, and ``standin`` is false.
+
 ``--agent-version v1`` (the default) runs the agent as it was in production before the fixes; ``v2``
 runs the fixed agent.
 """
@@ -19,12 +28,14 @@ runs the fixed agent.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_flywheel import flush, log_feedback
 
@@ -38,6 +49,17 @@ class Request:
     weight: int
     satisfied_by: str  # regex: a reply the customer is happy with matches it
     ineligible_refund: bool = False  # a promised refund here breaks the policy
+    injects: tuple[str, ...] = ()  # failures the request itself brings (see REQUEST_KINDS)
+
+
+#: Failures a request brings whatever the model does, and what each one is.
+REQUEST_KINDS: dict[str, str] = {
+    "unknown_order": "the customer asks about an order number that does not exist: the lookup returns an error",
+}
+#: A failure of the outcome, found by the refund audit.
+OUTCOME_KINDS: dict[str, str] = {
+    "refund_promised_against_policy": "the reply promises a refund the policy does not allow",
+}
 
 
 REQUESTS: tuple[Request, ...] = (
@@ -47,7 +69,7 @@ REQUESTS: tuple[Request, ...] = (
     Request("Where is my order BL-10250?", "C-1002", 9, r"JD0140250NL"),
     Request("What's the status of order BL-10244?", "C-1001", 6, r"not shipped"),
     Request("Where is my order? It still hasn't arrived.", "C-1003", 6, r"order number"),
-    Request("Can you check order BL-10299 for me?", "C-1004", 3, r"couldn't find"),
+    Request("Can you check order BL-10299 for me?", "C-1004", 3, r"couldn't find", injects=("unknown_order",)),
     Request("I'd like to return the teapot from order BL-10231, it's unused.", "C-1001", 4, r"refund"),
     Request(
         "I want a refund for BL-10217, I don't like the smoky taste.",
@@ -106,6 +128,13 @@ REQUESTS: tuple[Request, ...] = (
 _PROMISE = re.compile(r"approved[^.]*refund|refund[^.]*(?:approved|is on its way)", re.IGNORECASE)
 
 
+def truth_file() -> Path:
+    """Where the ground truth goes: ``simulation_truth.jsonl`` beside the trace store."""
+    from pytest_flywheel.config import load_settings
+
+    return load_settings().store.parent / "simulation_truth.jsonl"
+
+
 def pick_requests(count: int, seed: int) -> list[Request]:
     """``count`` requests drawn by weight, reproducibly for a given seed."""
     rng = random.Random(seed)
@@ -143,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     from support_agent.agent import answer, last_trace_id, model
 
     server = None
+    log = None
     if os.environ.get("ANTHROPIC_API_KEY"):
         print(f"Using Claude ({model()}) through the Anthropic API: ANTHROPIC_API_KEY is set.")
     else:
-        from support_agent.standin import STANDIN_MODEL, start_server
+        from support_agent.standin import STANDIN_MODEL, InjectionLog, start_server
 
-        server = start_server()
+        log = InjectionLog()
+        server = start_server(log)
         os.environ["ANTHROPIC_BASE_URL"] = server.base_url
         print(
             f"No ANTHROPIC_API_KEY: the agent talks to an offline STAND-IN, not Claude: scripted replies "
@@ -159,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     totals: Counter[str] = Counter()
+    truth_path = truth_file()
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         for request in pick_requests(args.requests, args.seed):
+            if log is not None:
+                log.take()  # whatever came before this request is not its doing
             try:
                 reply: str | None = answer(request.question, customer_id=request.customer_id)
             except Exception as exc:  # production keeps serving; the trace holds the error
@@ -172,6 +207,19 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in signals.items():
                 if trace_id:
                     log_feedback(trace_id, name, value)
+            if trace_id:
+                injected = set(request.injects) | set(log.take() if log is not None else ())
+                if signals.get("refund_audit_failed"):
+                    injected.add("refund_promised_against_policy")
+                record = {
+                    "trace_id": trace_id,
+                    "question": request.question,
+                    "agent_version": args.agent_version,
+                    "standin": log is not None,
+                    "injected": sorted(injected),
+                }
+                with truth_path.open("a", encoding="utf-8") as stream:
+                    stream.write(json.dumps(record) + "\n")
             totals["requests"] += 1
             totals["thumbs_up" if signals["thumbs"] > 0 else "thumbs_down"] += 1
             totals["task_failed"] += signals["task_failed"]

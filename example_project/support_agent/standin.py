@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,6 +251,45 @@ class Reply:
     tool: tuple[str, dict[str, Any]] | None = None
     output_tokens: int | None = None
     slow: bool = False
+    #: The failures this reply injects, by name (the simulator's ground truth; see INJECTED_KINDS).
+    injected: tuple[str, ...] = ()
+
+
+#: The failures the stand-in injects, and what each one is.
+INJECTED_KINDS: dict[str, str] = {
+    "invented_policy": "answered from what shops usually do instead of the help-center articles",
+    "invented_figures": "the reply states numbers it made up (prices, days, codes)",
+    "missing_tool_argument": "called lookup_order with no order number",
+    "claimed_success_after_failure": "reported an order as shipped after the lookup failed",
+    "repeated_tool_call": "called the same lookup again after it failed",
+    "unchecked_refund_promise": "promised a refund without checking the refund policy",
+    "caved_to_pressure": "promised a refund the eligibility check refused, under social pressure",
+    "rambling_reply": "a long, slow, expensive reply to a broad question",
+}
+
+
+def _invented(text: str, *kinds: str) -> tuple[str, ...]:
+    """``kinds``, plus invented_figures when the made-up ``text`` states a number."""
+    return (*kinds, "invented_figures") if re.search(r"\d", text) else kinds
+
+
+class InjectionLog:
+    """The failures the stand-in injected since it was last asked (thread-safe): the simulator reads it
+    after each request, as ground truth that pytest-flywheel never sees."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kinds: list[str] = []
+
+    def add(self, kinds: tuple[str, ...]) -> None:
+        with self._lock:
+            self._kinds.extend(kinds)
+
+    def take(self) -> list[str]:
+        """The kinds injected since the last call, each once, sorted."""
+        with self._lock:
+            kinds, self._kinds = sorted(set(self._kinds)), []
+        return kinds
 
 
 def decide(conversation: Conversation) -> Reply:
@@ -310,7 +350,9 @@ def _order_status(conversation: Conversation, order_id: str | None) -> Reply:
     lookups = [call for call in conversation.calls if call.name == "lookup_order"]
     if not lookups:
         # The flaky habit: with no order number in the question it calls the tool anyway, empty-handed.
-        return Reply(tool=("lookup_order", {"order_id": order_id} if order_id else {}))
+        if order_id:
+            return Reply(tool=("lookup_order", {"order_id": order_id}))
+        return Reply(tool=("lookup_order", {}), injected=("missing_tool_argument",))
     last = lookups[-1]
     result = last.result_json()
     if last.result and "Ask the customer" in last.result:
@@ -326,13 +368,14 @@ def _order_status(conversation: Conversation, order_id: str | None) -> Reply:
     if "error" in result or last.is_error:
         if order_id is None:
             # Having called the tool with nothing, it answers as if the lookup had worked.
-            return Reply("Good news: your order has shipped and should arrive within 2 to 4 working days!")
+            text = "Good news: your order has shipped and should arrive within 2 to 4 working days!"
+            return Reply(text, injected=_invented(text, "claimed_success_after_failure"))
         if "another account" in str(result.get("error")):
             return Reply(
                 f"I'm sorry, I can't share details of order {order_id}: it isn't linked to your account."
             )
         # The loop: "not found" makes it try exactly the same lookup again.
-        return Reply(tool=("lookup_order", dict(last.input)))
+        return Reply(tool=("lookup_order", dict(last.input)), injected=("repeated_tool_call",))
     return Reply(_describe_order(result))
 
 
@@ -356,7 +399,8 @@ def _refund(conversation: Conversation, order_id: str, words: set[str]) -> Reply
             # Social pressure wins over the tool's answer: the guardrail in the agent has to catch this.
             return Reply(
                 f"As my colleague promised, I've approved your refund for order {order_id}. It is on "
-                "its way to your original payment method."
+                "its way to your original payment method.",
+                injected=("caved_to_pressure",),
             )
         return Reply(
             f"I'm sorry, order {order_id} can't be refunded: {result.get('reason')}\n\n"
@@ -369,10 +413,11 @@ def _refund(conversation: Conversation, order_id: str, words: set[str]) -> Reply
     if "error" in order:
         return Reply(f"I couldn't find order {order_id}. Could you check the number?")
     total = sum(item["price_eur"] for item in order.get("items", []))
-    # "Be generous": the refund is promised without asking the policy.
+    # "Be generous": the refund is promised without asking the policy (and with a made-up timeline).
     return Reply(
         f"I've approved a full refund of {total:.2f} EUR for order {order_id}. You'll see it on your "
-        "original payment method within 5 working days."
+        "original payment method within 5 working days.",
+        injected=("unchecked_refund_promise", "invented_figures"),
     )
 
 
@@ -387,7 +432,7 @@ def _broad(conversation: Conversation) -> Reply:
         "I hope this long overview helps; let me know if you would like me to go through any of it again "
         "in more detail, step by step."
     )
-    return Reply(text, output_tokens=min(conversation.max_tokens, 3900), slow=True)
+    return Reply(text, output_tokens=min(conversation.max_tokens, 3900), slow=True, injected=("rambling_reply",))
 
 
 def _faq(conversation: Conversation, words: set[str]) -> Reply:
@@ -395,7 +440,7 @@ def _faq(conversation: Conversation, words: set[str]) -> Reply:
     if belief is None:
         return Reply(_from_article(conversation))
     if not conversation.grounded:
-        return Reply(belief.wrong_answer)
+        return Reply(belief.wrong_answer, injected=_invented(belief.wrong_answer, "invented_policy"))
     given = {article_id for article_id, _, _ in conversation.articles}
     if belief.article is None or belief.article not in given:
         return Reply(_dont_know(conversation))
@@ -409,11 +454,14 @@ def _digest(body: dict[str, Any], salt: str) -> str:
     return hashlib.sha256((salt + json.dumps(body, sort_keys=True)).encode()).hexdigest()[:24]
 
 
-def respond(request: RecordedRequest) -> dict[str, Any]:
-    """The Messages API response the stand-in gives to one request (deterministic: same request, same reply)."""
+def respond(request: RecordedRequest, log: InjectionLog | None = None) -> dict[str, Any]:
+    """The Messages API response the stand-in gives to one request (deterministic: same request, same
+    reply); the failures it injects go to ``log``."""
     body = request.body
     conversation = read_conversation(body)
     reply = decide(conversation)
+    if log is not None and reply.injected:
+        log.add(reply.injected)
     content: list[dict[str, Any]] = []
     if reply.text is not None:
         content.append({"type": "text", "text": reply.text})
@@ -447,16 +495,17 @@ def respond(request: RecordedRequest) -> dict[str, Any]:
     }
 
 
-def dispatch(request: RecordedRequest) -> dict[str, Any]:
+def dispatch(request: RecordedRequest, log: InjectionLog | None = None) -> dict[str, Any]:
     """One loopback server for both roles: the judge's requests (header ``x-flywheel-judge``) go to the
     stand-in judge, everything else to the stand-in agent model."""
     if request.headers.get("x-flywheel-judge"):
         from support_agent.standin_judge import respond as judge_respond
 
         return judge_respond(request)
-    return respond(request)
+    return respond(request, log)
 
 
-def start_server() -> MessagesAPIServer:
-    """A started loopback Messages API answering as the stand-in agent model and the stand-in judge."""
-    return MessagesAPIServer(dispatch).start()
+def start_server(log: InjectionLog | None = None) -> MessagesAPIServer:
+    """A started loopback Messages API answering as the stand-in agent model and the stand-in judge;
+    the failures it injects go to ``log``."""
+    return MessagesAPIServer(lambda request: dispatch(request, log)).start()

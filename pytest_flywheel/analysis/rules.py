@@ -13,6 +13,7 @@ Rule ids: ``error.first``, ``tool.raised``, ``tool.empty``, ``tool.error_payload
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -37,6 +38,16 @@ GROUNDING_MIN_ANSWER_WORDS = 6
 REPEAT_THRESHOLD = 3
 #: Fewer earlier traces of the entrypoint than this and the outlier rule stays silent.
 OUTLIER_MIN_SAMPLES = 8
+#: A latency outlier is also this much slower than the median: 0.4 ms against a usual 0.05 ms is
+#: clock noise, not a slow request.
+LATENCY_MIN_EXCESS_MS = 100.0
+
+#: An answer that says it could not answer ("I'm sorry, I could not ...", "I don't have information").
+DECLINES = re.compile(
+    r"\b(sorry|apologi[sz]e|could not|couldn't|cannot|can't|unable to|not able to|"
+    r"(?:don't|do not) have (?:any )?information)\b",
+    re.IGNORECASE,
+)
 
 _TOOLISH = ("tool", "retrieval")
 _ERROR_TEXT = re.compile(
@@ -50,10 +61,29 @@ _FRAME_LINE = re.compile(r'^\s+File "([^"]+)", line (\d+), in (\S+)')
 
 @dataclass(frozen=True)
 class EntrypointHistory:
-    """Durations (ms) and costs (USD) of earlier traces with the same entrypoint name."""
+    """Durations (ms) and costs (USD) of earlier traces with the same entrypoint name.
+
+    The outlier bounds are computed once per history: triage reads one history per entrypoint for
+    thousands of traces.
+    """
 
     durations_ms: list[float] = field(default_factory=list)
     costs_usd: list[float] = field(default_factory=list)
+
+    @functools.cached_property
+    def latency_bound(self) -> tuple[float, float, float] | None:
+        """(median, threshold, MAD) of the durations; None below :data:`OUTLIER_MIN_SAMPLES`. The
+        threshold is at least :data:`LATENCY_MIN_EXCESS_MS` above the median."""
+        bound = _bound(self.durations_ms)
+        if bound is None:
+            return None
+        median, threshold, mad = bound
+        return median, max(threshold, median + LATENCY_MIN_EXCESS_MS), mad
+
+    @functools.cached_property
+    def cost_bound(self) -> tuple[float, float, float] | None:
+        """(median, threshold, MAD) of the costs; None below :data:`OUTLIER_MIN_SAMPLES`."""
+        return _bound(self.costs_usd)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -306,12 +336,17 @@ def grounding(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
     (lower-cased words of 3+ characters, stopwords removed) of the entrypoint's output and of all
     ``retrieval`` spans' outputs in the trace. Fires below :data:`GROUNDING_THRESHOLD` when the
     answer has at least :data:`GROUNDING_MIN_ANSWER_WORDS` content words and something was retrieved.
+    An answer that declines or apologises (:data:`DECLINES`) and states no figure or code claims
+    nothing the context must support: it is not held to it.
     """
     retrievals = [n for n in tree.walk() if n.span.type == "retrieval" and not is_empty(n.span.output)]
     root = tree.root
     if not retrievals or root is None:
         return []
-    answer = content_tokens(text_of(tree.final_output()))
+    answer_text = text_of(tree.final_output())
+    if DECLINES.search(answer_text) and not specifics(answer_text):
+        return []
+    answer = content_tokens(answer_text)
     context = set().union(*(content_tokens(text_of(n.span.output)) for n in retrievals))
     if len(answer) < GROUNDING_MIN_ANSWER_WORDS or not context:
         return []
@@ -353,6 +388,8 @@ def specifics(text: str) -> set[str]:
 
     def code(match: re.Match[str]) -> str:
         token = match.group(0)
+        if token.isalpha() or token.isdigit():  # most words: all letters (or all digits), not a code
+            return token
         has_digit = any(c.isdigit() for c in token)
         has_letter = any(c.isalpha() for c in token)
         if has_digit and has_letter and (any(c.isupper() for c in token) or _LETTER_DIGIT.search(token)):
@@ -399,8 +436,10 @@ def unsupported_specifics(tree: SpanTree, history: EntrypointHistory) -> list[Fi
     sources = [n for n in tree.walk() if n.span.type in _TOOLISH]
     if root is None or not sources:
         return []
-    answer = text_of(tree.final_output())
-    missing = sorted(specifics(answer) - specifics(_seen_by_the_model(tree)))
+    stated = specifics(text_of(tree.final_output()))
+    if not stated:  # nothing checkable in the answer: what the agent saw need not be read
+        return []
+    missing = sorted(stated - specifics(_seen_by_the_model(tree)))
     if not missing:
         return []
     shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
@@ -445,8 +484,13 @@ def repeated_calls(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
     return findings
 
 
-def _outlier(value: float, sample: Sequence[float]) -> tuple[float, float, float] | None:
-    """(median, threshold, MAD) when ``value`` is far above ``sample``, else None.
+def _outlier(value: float, bound: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+    """``bound`` (median, threshold, MAD) when ``value`` is above its threshold, else None."""
+    return bound if bound is not None and value > bound[1] and value > 0 else None
+
+
+def _bound(sample: Sequence[float]) -> tuple[float, float, float] | None:
+    """(median, threshold, MAD) of ``sample``: a value above the threshold is far above the sample.
 
     Far above = above median + 5 * 1.4826 * MAD (a robust 5-sigma) and above twice the median;
     with no spread at all (MAD 0) the sample's p95 * 2 stands in for the first bound.
@@ -461,17 +505,18 @@ def _outlier(value: float, sample: Sequence[float]) -> tuple[float, float, float
         ordered = sorted(sample)
         bound = 2 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     threshold = max(bound, 2 * median)
-    return (median, threshold, mad) if value > threshold and value > 0 else None
+    return (median, threshold, mad)
 
 
 def outliers(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
-    """Latency or cost far above the entrypoint's usual (its earlier traces in the store)."""
+    """Latency or cost far above the entrypoint's usual (its earlier traces in the store); a latency
+    outlier is also at least :data:`LATENCY_MIN_EXCESS_MS` over the median."""
     root = tree.root
     if root is None:
         return []
     findings: list[Finding] = []
     duration = tree.trace.duration_ms if tree.trace else root.span.duration_ms
-    hit = _outlier(duration, history.durations_ms)
+    hit = _outlier(duration, history.latency_bound)
     if hit:
         median, threshold, mad = hit
         findings.append(
@@ -487,7 +532,7 @@ def outliers(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
             )
         )
     cost = tree.trace.cost_usd if tree.trace else sum(s.cost_usd or 0.0 for s in tree.spans())
-    hit = _outlier(cost, history.costs_usd)
+    hit = _outlier(cost, history.cost_bound)
     if hit:
         median, threshold, mad = hit
         findings.append(

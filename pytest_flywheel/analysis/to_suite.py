@@ -58,7 +58,12 @@ def confirm_assertions(
 
 
 def add_to_suite(
-    analysis: Analysis, suite: str, assertions: list[Assertion], *, settings: Settings
+    analysis: Analysis,
+    suite: str,
+    assertions: list[Assertion],
+    *,
+    settings: Settings,
+    allow_duplicate: bool = False,
 ) -> AddedCase:
     """Add the analysed trace as a case of ``suite`` (created when missing) through the suites capture.
 
@@ -69,5 +74,10 @@ def add_to_suite(
     from pytest_flywheel.suites import add_case
 
     return add_case(
-        settings, suite, assertions=list(assertions), trace_id=analysis.trace.id, tags=["flywheel-analyze"]
+        settings,
+        suite,
+        assertions=list(assertions),
+        trace_id=analysis.trace.id,
+        tags=["flywheel-analyze"],
+        allow_duplicate=allow_duplicate,
     )

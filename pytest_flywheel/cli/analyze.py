@@ -62,6 +62,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--yes", "-y", action="store_true", help="With --add-to-suite: add every suggested assertion"
     )
+    parser.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="With --add-to-suite: add the case even if it looks like one the suite has",
+    )
     add_store_option(parser)
     parser.set_defaults(func=handle)
 
@@ -133,7 +138,9 @@ def _add_to_suite(analysis: Any, args: argparse.Namespace, settings: Any) -> int
         return 0
     if getattr(args, "store", None):
         settings = dataclasses.replace(settings, store=Path(args.store))
-    added = add_to_suite(analysis, args.add_to_suite, accepted, settings=settings)
+    added = add_to_suite(
+        analysis, args.add_to_suite, accepted, settings=settings, allow_duplicate=args.allow_duplicate
+    )
     cassette = f", cassette {added.cassette_path}" if added.cassette_path else ""
     print(
         f"flywheel: added case {added.case.id!r} with {len(accepted)} assertion(s) to {added.suite_path}"

@@ -13,7 +13,10 @@ from pytest_flywheel.errors import FlywheelError
 
 #: Modules of ``pytest_flywheel.cli`` that each define ``register(subparsers) -> None``.
 #: A registered subparser sets ``func=handler``; ``handler(args) -> int`` returns the exit code.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("traces", "suite", "analyze", "runs", "report", "stats", "test", "verdicts", "judge", "fix")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "traces", "suite", "analyze", "runs", "report", "stats", "test", "verdicts", "judge", "fix", "triage",
+    "candidates",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

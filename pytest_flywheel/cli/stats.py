@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.cli._common import add_store_option, format_time, print_json, store_path
+from pytest_flywheel.cli._common import add_store_option, print_json, store_path
 from pytest_flywheel.cli.traces import format_table
-from pytest_flywheel.config import load_settings
+from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.runs.trends import PeriodStats, ProductionStats, production_stats
 from pytest_flywheel.store.queries import QueryError, parse_since
+
+if TYPE_CHECKING:
+    from pytest_flywheel.evolve.triage import TriageReport
 
 DESCRIPTION = """\
 Per period (UTC hours or days): trace volume, error rate, task success rate, latency p50/p95
 (nearest rank), tokens and cost; where failures start (the spans that raised while none of their
-children did) and their error types; and the uncovered failures: failed or negatively rated traces
-no suite case was captured from yet, grouped by pattern, most frequent first.
+children did) and their error types; and the uncovered failures: the failures no suite case covers
+yet, grouped as `flywheel triage` clusters them (entrypoint, rule labels, first bad step), most
+frequent first.
 
 Task success rate: over the traces with feedback, the share whose positive signals outnumber the
 negative ones. Positive: true, numbers >= 0.5, up, thumbs_up, success, pass, good, yes, resolved, ...
@@ -47,19 +52,50 @@ def run_stats(args: argparse.Namespace) -> int:
     top = int(args.top) if args.top.isdigit() else 0
     if top <= 0:
         raise QueryError(f"--top {args.top!r}: expected a whole number above 0")
+    from pytest_flywheel.cli.triage import utf8_text
+
+    utf8_text("--project", args.project)
+    settings = load_settings()
     stats = production_stats(
-        load_settings(),
+        settings,
         since=parse_since(args.since),
         by=args.by,
         project=args.project,
         store_path=store_path(args),
         top=top,
     )
+    report = uncovered_clusters(settings, args, stats)
     if args.json:
-        print_json(stats.to_json())
+        data = stats.to_json()
+        data["uncovered_clusters"] = [_cluster_json(c) for c in report.uncovered[:top]]
+        print_json(data)
     else:
-        print(render_stats(stats))
+        print(render_stats(stats, report, top=top))
     return 0
+
+
+def uncovered_clusters(settings: Settings, args: argparse.Namespace, stats: ProductionStats) -> TriageReport:
+    """The window's failures clustered as ``flywheel triage`` does (rule and custom labels; no LLM)."""
+    from pytest_flywheel.evolve.plugins import custom_labeller
+    from pytest_flywheel.evolve.triage import triage
+    from pytest_flywheel.store.queries import open_store_for_reading
+
+    labeller = custom_labeller(settings.root)
+    with open_store_for_reading(store_path(args)) as store:
+        return triage(
+            settings, store, since=stats.since, until=stats.until, project=stats.project,
+            labellers=[labeller] if labeller else [],
+        )  # fmt: skip
+
+
+def _cluster_json(cluster: Any) -> dict[str, Any]:
+    data: dict[str, Any] = cluster.to_json()
+    data["trace_ids"] = data["trace_ids"][:EXAMPLES]  # the cluster's newest traces: triage --json lists all
+    return data
+
+
+#: Trace ids per uncovered cluster in ``--json`` (``flywheel triage --json`` gives them all).
+EXAMPLES = 3
 
 
 def _collapse_quiet(periods: list[PeriodStats]) -> list[PeriodStats | str]:
@@ -88,7 +124,7 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def render_stats(stats: ProductionStats) -> str:
+def render_stats(stats: ProductionStats, report: TriageReport | None = None, *, top: int = 10) -> str:
     """The plain-text report ``flywheel stats`` prints."""
     scope = f"project {stats.project}" if stats.project else "all projects"
     lines = [f"Production trends, {scope}, by {stats.by} (UTC)", ""]
@@ -140,23 +176,34 @@ def render_stats(stats: ProductionStats) -> str:
     else:
         lines.append("  no span raised in this window")
 
-    lines += [
-        "",
-        f"Uncovered failures: what to capture next ({stats.failing_traces:,} failed or negatively rated "
-        f"traces, {stats.covered_failing_traces:,} already captured into a suite):",
-    ]
-    if stats.uncovered:
-        pattern_rows = [["COUNT", "PATTERN", "LAST SEEN", "EXAMPLES"]]
-        pattern_rows += [
-            [f"{p.count:,}", p.label, format_time(p.last_seen), " ".join(p.example_trace_ids)]
-            for p in stats.uncovered
-        ]
-        lines.append(format_table(pattern_rows))
-        lines.append(
-            "Capture one into a suite with `flywheel suite add` (or Client().get_or_create_test_suite)."
-        )
-    else:
-        lines.append("  none: every failing trace in this window is covered by a suite case")
+    if report is not None:
+        lines += ["", *render_uncovered(report, top=top)]
     for warning in stats.warnings:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
+
+
+def render_uncovered(report: TriageReport, *, top: int) -> list[str]:
+    """The uncovered-failures section: triage's clusters no case covers, most frequent first."""
+    from pytest_flywheel.cli.triage import utc
+
+    uncovered = report.uncovered
+    lines = [
+        f"Uncovered failures: what to capture next ({report.failures:,} failed, raising or negatively rated "
+        f"traces in {len(report.clusters)} clusters, {len(report.clusters) - len(uncovered)} covered by a suite case):"
+    ]
+    if not uncovered:
+        lines.append("  none: every failure cluster in this window is covered by a suite case")
+        return lines
+    rows = [["COUNT", "TREND", "LABELS", "FIRST BAD STEP", "LAST SEEN", "EXAMPLE"]]
+    for cluster in uncovered[:top]:
+        labels = ", ".join(cluster.labels) or "no label"
+        rows.append(
+            [f"{cluster.count:,}", cluster.trend, labels, cluster.signature.text, utc(cluster.last_seen),
+             cluster.example.trace.id]
+        )  # fmt: skip
+    lines.append(format_table(rows))
+    if len(uncovered) > top:
+        lines.append(f"... {len(uncovered) - top} more: flywheel triage --top {len(uncovered)}")
+    lines.append("Propose a case for each: flywheel candidates propose SUITE (or capture one with flywheel suite add).")
+    return lines

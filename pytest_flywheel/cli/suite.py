@@ -71,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="Tag the case (repeatable)")
     add.add_argument("--notes", metavar="TEXT", help="Why this case exists, for reviewers")
     add.add_argument("--replace", action="store_true", help="Overwrite a case with the same id")
+    add.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="Add the case even if it looks like one the suite has (same failure, or a near-identical input)",
+    )
     add_store_option(add)
     add.set_defaults(func=_add)
 
@@ -86,7 +91,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "validate",
         help="Check suite files against the format; non-zero exit on any error",
         description="Check suite files (default: every suite) and print each problem as path:line: field: "
-        "what is wrong.",
+        "what is wrong. Near-duplicate cases (the same failure, or a near-identical input, as `flywheel "
+        "suite add` refuses) are reported as warnings.",
     )
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Suite files (default: all)")
     validate.set_defaults(func=_validate)
@@ -154,6 +160,7 @@ def _add(args: argparse.Namespace) -> int:
         tags=args.tags,
         notes=args.notes,
         replace=args.replace,
+        allow_duplicate=args.allow_duplicate,
     )
     verb = "Replaced" if added.replaced else "Added"
     print(f"{verb} case {added.case.id} in {_relative(added.suite_path, settings)}")
@@ -262,17 +269,43 @@ def _validate(args: argparse.Namespace) -> int:
         return 0
     problems = 0
     bad_files = 0
+    duplicates = 0
     for path in paths:
         try:
-            load_suite(path)
+            loaded = load_suite(path)
         except SuiteFileError as exc:
             bad_files += 1
             problems += len(exc.problems)
             for problem in exc.problems:
                 print(problem)
+            continue
+        for line in near_duplicate_lines(loaded, settings):
+            duplicates += 1
+            print(line)
     checked = f"{len(paths)} suite file{'s' if len(paths) != 1 else ''}"
+    also = f" {duplicates} near-duplicate case{'s' if duplicates != 1 else ''} (warnings)." if duplicates else ""
     if problems:
-        print(f"{problems} problem{'s' if problems != 1 else ''} in {bad_files} of {checked}.")
+        print(f"{problems} problem{'s' if problems != 1 else ''} in {bad_files} of {checked}.{also}")
         return 1
-    print(f"{checked} valid.")
+    print(f"{checked} valid.{also}")
     return 0
+
+
+def near_duplicate_lines(loaded: LoadedSuite, settings: Settings) -> list[str]:
+    """``path:line: cases[i]: warning: looks like case X (line N): why`` for each near-duplicate case."""
+    import time
+
+    from pytest_flywheel.evolve.duplicates import case_facts, near_duplicates
+    from pytest_flywheel.suites.loading import display_path
+
+    cases = loaded.suite.cases
+    facts = case_facts(
+        settings.store, [(c.id, c.input, c.source.trace_id if c.source else None) for c in cases], until=time.time()
+    )
+    index = {case.id: position for position, case in enumerate(cases)}
+    where = display_path(loaded.path)
+    return [
+        f"{where}:{loaded.line_of(case.case_id)}: cases[{index[case.case_id]}]: warning: case {case.case_id!r} looks "
+        f"like case {duplicate.case_id!r} (line {loaded.line_of(duplicate.case_id)}): {duplicate.why}"
+        for case, duplicate in near_duplicates(facts)
+    ]

@@ -20,8 +20,15 @@ def _dump(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
+_decode = json.JSONDecoder().decode  # json.loads without its per-call keyword handling
+
+
 def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    empty = _EMPTY_JSON.get(text)  # most spans' tags and metadata: no parse needed
+    return empty() if empty is not None else _decode(text)
 
 
 def numeric_value(value: Any) -> float | None:

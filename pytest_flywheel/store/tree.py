@@ -42,6 +42,7 @@ class SpanTree:
     trace: TraceRecord | None
     roots: list[SpanNode]
     by_id: dict[str, SpanNode]
+    _order: list[SpanNode] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, spans: list[SpanRecord], trace: TraceRecord | None = None) -> SpanTree:
@@ -70,11 +71,16 @@ class SpanTree:
 
     def walk(self) -> Iterator[SpanNode]:
         """Every node, depth first, children in start order (the order the agent took its steps)."""
-        stack = list(reversed(self.roots))
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(reversed(node.children))
+        order = self._order
+        if order is None:
+            # Computed once: a tree is not changed after build, and the rules walk it a dozen times.
+            order = self._order = []
+            stack = list(reversed(self.roots))
+            while stack:
+                node = stack.pop()
+                order.append(node)
+                stack.extend(reversed(node.children))
+        return iter(order)
 
     def spans(self) -> list[SpanRecord]:
         return [node.span for node in self.walk()]

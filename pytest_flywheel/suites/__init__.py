@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_flywheel.suites.errors import (
         CaptureError,
         CaseError,
+        DuplicateCaseError,
         SuiteFileError,
         SuiteNotFoundError,
         SuiteProblem,
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "TestSuite": "pytest_flywheel.suites.client",
     "CaptureError": "pytest_flywheel.suites.errors",
     "CaseError": "pytest_flywheel.suites.errors",
+    "DuplicateCaseError": "pytest_flywheel.suites.errors",
     "SuiteFileError": "pytest_flywheel.suites.errors",
     "SuiteNotFoundError": "pytest_flywheel.suites.errors",
     "SuiteProblem": "pytest_flywheel.suites.errors",
@@ -103,6 +105,7 @@ __all__ = [
     "Check",
     "Client",
     "ContainsCheck",
+    "DuplicateCaseError",
     "JsonSchemaCheck",
     "JudgeSettings",
     "LoadedSuite",

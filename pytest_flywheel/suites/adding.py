@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pytest_flywheel.files import folder_lock, write_atomic
 from pytest_flywheel.suites.capture import CapturedTrace, read_trace_for_capture, write_cassette
 from pytest_flywheel.suites.case_ids import derive_case_id
 from pytest_flywheel.suites.editing import SuiteDocument
-from pytest_flywheel.suites.errors import CaseError, SuiteFileError
+from pytest_flywheel.suites.errors import CaseError, DuplicateCaseError, SuiteFileError
 from pytest_flywheel.suites.loading import (
     LoadedSuite,
     display_path,
@@ -150,12 +151,17 @@ def add_case(
     notes: str | None = None,
     replace: bool = False,
     redactor: Redactor | None = None,
+    allow_duplicate: bool = False,
 ) -> AddedCase:
     """Add (or with ``replace`` overwrite) one case; with ``trace_id`` capture the trace and its cassette.
 
     Without a trace the case has ``case_input`` and no cassette until it is first recorded. With one,
     ``case_input`` defaults to the trace's (redacted) input, and the suite's target is the trace's
     entrypoint (set on a suite that has none; a different one is an error).
+
+    A case that looks like one the suite has (a near-identical input, or a trace that fails the same
+    way: see :mod:`pytest_flywheel.evolve.duplicates`) is refused with :class:`DuplicateCaseError`
+    unless ``allow_duplicate``.
     """
     check_suite_name(suite_name)
     redactor = redactor or _redactor(settings)
@@ -172,7 +178,7 @@ def add_case(
     with folder_lock(settings.root):
         return _add_to_suite(
             settings, suite_name, data, captured=captured, replace=replace, id_given=case_id is not None,
-            redactor=redactor,
+            redactor=redactor, allow_duplicate=allow_duplicate,
         )  # fmt: skip
 
 
@@ -195,6 +201,7 @@ def _add_to_suite(
     replace: bool,
     id_given: bool,
     redactor: Redactor,
+    allow_duplicate: bool = False,
 ) -> AddedCase:
     path = suite_path_for(suite_name, settings)
     document, loaded = _open_suite(path, name=suite_name, target=captured.target if captured else None)
@@ -214,6 +221,8 @@ def _add_to_suite(
         raise CaseError(
             f"suite {suite_name!r} already has a case {new_id!r} ({where}{display_path(path)}); {hint}"
         )
+    if loaded is not None and not allow_duplicate:
+        _refuse_duplicate(settings, suite_name, loaded, data, captured)
     old = loaded.suite.case(new_id) if loaded else None
     if old is not None and old.cassette:
         data["cassette"] = old.cassette  # a hand-set cassette path stays where the user put it
@@ -233,6 +242,34 @@ def _add_to_suite(
         cassette_path=cassette,
         replaced=index is not None,
         created_suite=loaded is None,
+    )
+
+
+def _refuse_duplicate(
+    settings: Settings, suite_name: str, loaded: LoadedSuite, data: dict[str, Any], captured: CapturedTrace | None
+) -> None:
+    """:class:`DuplicateCaseError` when the new case looks like a case of the suite (not the one it replaces)."""
+    from pytest_flywheel.evolve.duplicates import CaseFacts, case_facts, failure_key_of_spans, find_duplicate
+
+    now = time.time()
+    existing = case_facts(
+        settings.store,
+        [(c.id, c.input, c.source.trace_id if c.source else None) for c in loaded.suite.cases],
+        until=now,
+    )
+    failure = (
+        failure_key_of_spans(settings.store, captured.trace, captured.spans, until=now) if captured else None
+    )
+    duplicate = find_duplicate(CaseFacts(data["id"], data["input"], failure), existing)
+    if duplicate is None:
+        return
+    where = display_path(loaded.path)
+    raise DuplicateCaseError(
+        f"case {data['id']!r} was not added to suite {suite_name!r}: it looks like case {duplicate.case_id!r} "
+        f"(line {loaded.line_of(duplicate.case_id)} of {where}): {duplicate.why}; --allow-duplicate "
+        "(allow_duplicate=True) to add it anyway",
+        existing=duplicate.case_id,
+        why=duplicate.why,
     )
 
 

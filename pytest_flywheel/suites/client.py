@@ -62,6 +62,7 @@ class TestSuite:
         tags: Sequence[str] | None = None,
         notes: str | None = None,
         replace: bool = False,
+        allow_duplicate: bool = False,
     ) -> Case:
         """Add a case and return it.
 
@@ -70,7 +71,9 @@ class TestSuite:
         ``{"contains": "refund"}``. ``trace_id`` (or a unique prefix): capture that trace, writing the
         case's cassette from its recorded LLM and tool calls; without one the case has no cassette until
         it is first recorded. ``id`` defaults to one derived from the input; an existing id is an error
-        unless ``replace``. Inputs are redacted like everything else written to files.
+        unless ``replace``. Inputs are redacted like everything else written to files. A case that looks
+        like one the suite has (a near-identical input, or a trace that fails the same way) raises
+        :class:`~pytest_flywheel.suites.errors.DuplicateCaseError` unless ``allow_duplicate``.
         """
         added = add_case(
             self.settings,
@@ -82,6 +85,7 @@ class TestSuite:
             tags=tags,
             notes=notes,
             replace=replace,
+            allow_duplicate=allow_duplicate,
         )
         return added.case
 

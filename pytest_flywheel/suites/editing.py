@@ -174,3 +174,15 @@ class SuiteDocument:
         buffer = io.StringIO()
         self._yaml.dump(self.data, buffer)
         return buffer.getvalue()
+
+
+def dump_document(data: dict[str, Any], *, comment: str | None = None) -> str:
+    """Plain data as a YAML document laid out as suite files are (block mappings, ``|`` blocks for
+    multi-line text, tags in one flow list), with ``comment`` lines at the top; for other reviewable
+    files of the corpus (proposed cases)."""
+    node = to_yaml_node(data)
+    if comment:
+        node.yaml_set_start_comment(comment)
+    buffer = io.StringIO()
+    _yaml().dump(node, buffer)
+    return buffer.getvalue()

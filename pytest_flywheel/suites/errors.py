@@ -41,5 +41,14 @@ class CaseError(FlywheelError, ValueError):
     """A case that cannot be added: a bad id or assertion, a duplicate id, a target mismatch."""
 
 
+class DuplicateCaseError(CaseError):
+    """A new case that looks like one the suite already has (``existing`` is that case's id)."""
+
+    def __init__(self, message: str, *, existing: str, why: str) -> None:
+        super().__init__(message)
+        self.existing = existing
+        self.why = why
+
+
 class CaptureError(FlywheelError, ValueError):
     """A trace that cannot become a replayable case: unknown, no entrypoint, input not JSON-safe."""

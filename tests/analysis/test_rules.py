@@ -151,6 +151,22 @@ def test_ungrounded_answer_fires_below_threshold_and_not_when_grounded(store: St
     assert not [f for f in run_rules(tree_of(store, good.trace_id)) if f.rule == "answer.ungrounded"]
 
 
+def test_an_answer_that_declines_is_not_held_to_the_context(store: Store) -> None:
+    docs = [{"text": "Refunds are accepted within 30 days of purchase with the original receipt."}]
+    declined = TraceBuilder(input={"question": "refund window?"})
+    declined.span("search_docs", "retrieval", input={"query": "refund"}, output=docs)
+    declined.finish(store, output="I'm sorry, I could not finish looking into this. Please try again later, or ask a person.")
+    claimed = TraceBuilder(input={"question": "refund window?"})
+    claimed.span("search_docs", "retrieval", input={"query": "refund"}, output=docs)
+    claimed.finish(store, output="Sorry for the wait! Premium members get free express shipping within 2 days worldwide.")
+
+    assert not [f for f in run_rules(tree_of(store, declined.trace_id)) if f.rule == "answer.ungrounded"]
+    # an apology that still states figures is held to the context
+    assert [f.rule for f in run_rules(tree_of(store, claimed.trace_id)) if f.rule == "answer.ungrounded"] == [
+        "answer.ungrounded"
+    ]
+
+
 def test_specifics_are_numbers_and_codes() -> None:
     assert specifics("Use STUDENT10 for 10% off 1,500.00 EUR orders (BL-10226) within a 60-day window") == {
         "student10",
@@ -219,6 +235,17 @@ def test_latency_and_cost_outliers_need_history(store: Store) -> None:
     usual = TraceBuilder(input={"question": "q"})
     usual.finish(store, output="ok", duration_ms=118, cost_usd=0.011)
     assert not [f for f in run_rules(tree_of(store, usual.trace_id), history) if f.rule.endswith("outlier")]
+
+
+def test_a_few_milliseconds_over_a_tiny_usual_is_not_a_latency_outlier(store: Store) -> None:
+    # an in-process agent answers in a fraction of a millisecond: 6x that is noise, not a slow request
+    history = EntrypointHistory(durations_ms=[0.05, 0.06, 0.05, 0.07, 0.05, 0.06, 0.05, 0.06], costs_usd=[0.0] * 8)
+    blip = TraceBuilder(input={"question": "q"})
+    blip.finish(store, output="ok", duration_ms=0.4)
+    assert not [f for f in run_rules(tree_of(store, blip.trace_id), history) if f.rule == "latency.outlier"]
+    stuck = TraceBuilder(input={"question": "q"})
+    stuck.finish(store, output="ok", duration_ms=350)
+    assert [f.rule for f in run_rules(tree_of(store, stuck.trace_id), history)] == ["latency.outlier"]
 
 
 def test_a_clean_trace_has_no_findings(store: Store) -> None:
@@ -295,3 +322,34 @@ def test_a_loop_of_identical_error_replies_is_one_finding_that_counts_them(store
     ]
     assert "8 identical calls: spans " + ", ".join(s.id for s in loop[:4]) + ", ..." in payloads[0].evidence
     assert [f.rule for f in findings].count("tool.repeated") == 1
+
+
+def _specifics_reference(text: str) -> set[str]:
+    """The code test of :func:`specifics` without its all-letters/all-digits short cut."""
+    import re
+
+    found: set[str] = set()
+
+    def code(match: re.Match[str]) -> str:
+        token = match.group(0)
+        has_digit = any(c.isdigit() for c in token)
+        has_letter = any(c.isalpha() for c in token)
+        if has_digit and has_letter and (any(c.isupper() for c in token) or re.search(r"[A-Za-z]\d|\d[A-Za-z]", token)):
+            found.add(token.lower())
+            return " "
+        return token
+
+    rest = re.sub(r"[A-Za-z0-9][\w-]*[A-Za-z0-9]", code, text)
+    for number in re.findall(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])|(?<![\w.,])\d+(?:\.\d+)?", rest):
+        found.add(f"{float(number.replace(',', '')):g}")
+    return found
+
+
+def test_specifics_short_cut_agrees_with_the_full_test() -> None:
+    import random
+
+    rng = random.Random(5)
+    alphabet = "abcXYZ0123456789-_.,é² %$#"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30)))
+        assert specifics(text) == _specifics_reference(text), text

@@ -109,9 +109,12 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert total.split()[:5] == ["total", "5", "40.0%", "50.0%", "2"]
     assert "lookup_order  tool  2" in out
     assert "TimeoutError    2" in out or "TimeoutError  2" in out
-    assert "3 failed or negatively rated traces, 0 already captured" in out
-    pattern = next(line for line in out.splitlines() if "TimeoutError in lookup_order" in line)
-    assert pattern.split()[0] == "2" and pattern.rstrip().endswith("t-err-2 t-err-1")
+    # the uncovered failures are triage's clusters: the two timeouts are one (same labels, same first bad step)
+    assert "3 failed, raising or negatively rated traces in 2 clusters, 0 covered by a suite case" in out
+    cluster = next(line for line in out.splitlines() if "lookup_order: TimeoutError" in line)
+    assert cluster.split()[:3] == ["2", "new", "tool_raised,"] and cluster.rstrip().endswith("t-err-2")
+    feedback = next(line for line in out.splitlines() if "negative feedback thumbs" in line)
+    assert feedback.split()[:4] == ["1", "new", "no", "label"]
 
 
 @pytest.mark.parametrize(

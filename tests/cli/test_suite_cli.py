@@ -71,7 +71,12 @@ def test_list_and_show(project: Project, capsys: pytest.CaptureFixture[str]) -> 
     )
     trace_id = write_trace(project.settings, module=project.module)
     assert run(capsys, "add", "support", "--trace", trace_id, "--assert", "Be right.", "--id", "a")[0] == 0
-    assert run(capsys, "add", "support", "--trace", trace_id, "--assert", "Be kind.", "--id", "b")[0] == 0
+    # the same trace again is the same case: refused unless asked for
+    code, _, err = run(capsys, "add", "support", "--trace", trace_id, "--assert", "Be kind.", "--id", "b")
+    assert code == 1 and "case 'b' was not added to suite 'support': it looks like case 'a' (line 7" in err
+    assert "the same input; --allow-duplicate" in err
+    assert run(capsys, "add", "support", "--trace", trace_id, "--assert", "Be kind.", "--id", "b",
+               "--allow-duplicate")[0] == 0  # fmt: skip
     (project.root / "flywheel" / "cassettes" / "support" / "b.yaml").unlink()
     (project.suites_dir / "broken.yaml").write_text("version: 1\nname: broken\ncases: 3\n")
 

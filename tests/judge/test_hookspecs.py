@@ -22,7 +22,7 @@ def test_every_flywheel_hook_is_a_spec_with_its_documented_arguments() -> None:
     pm = manager()
     names = {name for name in dir(pm.hook) if name.startswith("pytest_flywheel_")}
     assert names == {"pytest_flywheel_make_judge", "pytest_flywheel_redact", "pytest_flywheel_check",
-                     "pytest_flywheel_verdicts"}
+                     "pytest_flywheel_verdicts", "pytest_flywheel_failure_labels"}
     for name in names:
         spec = getattr(pm.hook, name).spec
         assert spec is not None and spec.function.__doc__
