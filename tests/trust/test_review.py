@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flywheel.judge.cache import VerdictEntry
 from pytest_flywheel.trust import LabelFile, is_split, judge_votes
 
 from .builders import Project, entry, write_verdicts
@@ -176,15 +175,10 @@ def test_flaky_selects_verdicts_whose_judge_repeats_split(shop: Project) -> None
     done = flywheel(shop, "verdicts", "review", "--flaky")
     assert done.returncode == 1 and "--flywheel-judge-repeats" in done.stderr
 
-    @dataclasses.dataclass(frozen=True)
-    class Repeated(VerdictEntry):
-        votes: tuple[bool, ...] = ()
-
     base = entry(NO_PROMISE, "reply", True)
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(VerdictEntry)}
-    assert is_split(Repeated(**fields, votes=(True, False, True)))
-    assert judge_votes(Repeated(**fields, votes=(True, False, True))) == (True, False, True)
-    assert not is_split(Repeated(**fields, votes=(True, True, True)))
+    assert is_split(dataclasses.replace(base, votes=(True, False, True)))
+    assert judge_votes(dataclasses.replace(base, votes=(True, False, True))) == (True, False, True)
+    assert not is_split(dataclasses.replace(base, votes=(True, True, True)))
     assert not is_split(base) and judge_votes(base) is None
 
 
