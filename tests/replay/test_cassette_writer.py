@@ -12,7 +12,8 @@ import yaml
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from pytest_flywheel.replay import Redactor, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import replay_case, write_case_cassette
 from pytest_flywheel.testing import text_message, tool_use_message
 
 from .spans import ask, llm_span, tool_span

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from vcr.serializers import yamlserializer
 
-from pytest_flywheel.replay import Redactor, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import write_case_cassette
 from pytest_flywheel.replay.cassette_yaml import load_cassette_yaml
 from pytest_flywheel.testing import text_message
 

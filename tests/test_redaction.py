@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_flywheel.config import ConfigError, load_settings
-from pytest_flywheel.replay import Redactor, build_redactor
-from pytest_flywheel.replay.redact import REDACTED, is_secret_header
+from pytest_flywheel.redaction import REDACTED, Redactor, build_redactor, is_secret_header
 
 EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
 CARD = r"\b(?:\d[ -]?){13,16}\b"

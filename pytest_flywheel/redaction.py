@@ -1,4 +1,4 @@
-"""Scrubbing secrets and personal data out of everything pytest-flywheel writes to files.
+"""Scrubbing secrets and personal data out of everything pytest-flywheel writes to files or stores.
 
 One :class:`Redactor` is applied to cassettes (requests and responses: headers, URLs, bodies, JSON
 values), tool interactions, suite inputs and trace previews. It always removes:
