@@ -247,7 +247,8 @@ def test_a_broken_cassette_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path.write_text("interactions: [unclosed\n")
     with pytest.raises(
         CassetteFormatError,
-        match=r"broken\.yaml:2: not valid YAML \(did not find expected ',' or '\]'\); fix the file or record",
+        match=r"broken\.yaml:2: not valid YAML: did not find expected ',' or '\]' \(while parsing a flow sequence\); "
+        r"fix it, or record the cassette again",
     ):
         with replay_case(path):
             pass
