@@ -85,8 +85,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate = commands.add_parser(
         "validate",
         help="Check suite files against the format; non-zero exit on any error",
-        description="Check suite files (default: every suite) and print each problem as path:line: field: "
-        "what is wrong.",
+        description="Check suite files (default: every suite) and each case's cassette, and print each "
+        "problem as path:line: field: what is wrong.",
     )
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Suite files (default: all)")
     validate.set_defaults(func=_validate)
@@ -264,11 +264,13 @@ def _validate(args: argparse.Namespace) -> int:
     bad_files = 0
     for path in paths:
         try:
-            load_suite(path)
+            found = load_suite(path).cassette_problems(settings)  # the cases' cassettes too
         except SuiteFileError as exc:
+            found = exc.problems
+        if found:
             bad_files += 1
-            problems += len(exc.problems)
-            for problem in exc.problems:
+            problems += len(found)
+            for problem in found:
                 print(problem)
     checked = f"{len(paths)} suite file{'s' if len(paths) != 1 else ''}"
     if problems:

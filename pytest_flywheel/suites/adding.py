@@ -37,7 +37,7 @@ from pytest_flywheel.suites.validation import case_semantic_problems, field_name
 if TYPE_CHECKING:
     from pytest_flywheel.redaction import Redactor
 
-SUITE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SUITE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_flywheel.config import Settings
 from pytest_flywheel.suites.errors import SuiteFileError, SuiteNotFoundError, SuiteProblem
 from pytest_flywheel.suites.models import Case, SuiteFile
-from pytest_flywheel.suites.reading import parse_yaml
-from pytest_flywheel.suites.validation import validate_suite_data
+from pytest_flywheel.suites.reading import PathKey, parse_yaml
+from pytest_flywheel.suites.validation import cassette_problems, validate_suite_data
 
 SUITE_SUFFIXES = (".yaml", ".yml")
 
@@ -21,6 +22,8 @@ class LoadedSuite:
     path: Path
     suite: SuiteFile
     case_lines: dict[str, int] = field(default_factory=dict)
+    #: the 1-based line of any key in the file, by its path (``("cases", 0, "cassette")``)
+    field_line: Callable[[tuple[PathKey, ...]], int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -32,6 +35,17 @@ class LoadedSuite:
             return self.case_lines[case_id]
         except KeyError:
             raise KeyError(f"suite {self.suite.name!r} ({self.path}) has no case {case_id!r}") from None
+
+    def cassette_problems(self, settings: Settings) -> list[SuiteProblem]:
+        """Every case's cassette checked: inside the flywheel folder, and a cassette the replay can use
+        (``path:line: field: what is wrong``, in the suite file or the cassette)."""
+        return cassette_problems(
+            self.suite,
+            path=display_path(self.path),
+            line_of=self.field_line or (lambda where: self.line_of(self.suite.cases[int(where[1])].id)),
+            settings=settings,
+            shown=display_path,
+        )
 
     def case(self, case_id: str) -> Case:
         found = self.suite.case(case_id)
@@ -58,7 +72,7 @@ def parse_suite_text(text: str, path: Path) -> LoadedSuite:
     if suite is None or problems:
         raise SuiteFileError(problems)
     lines = {case.id: parsed.line_of(("cases", index)) for index, case in enumerate(suite.cases)}
-    return LoadedSuite(path=path, suite=suite, case_lines=lines)
+    return LoadedSuite(path=path, suite=suite, case_lines=lines, field_line=parsed.line_of)
 
 
 def load_suite(path: Path | str) -> LoadedSuite:
