@@ -220,7 +220,9 @@ def read_yaml(
         ) from None
     except UnicodeEncodeError as exc:  # a lone surrogate: text that did not come from a UTF-8 file
         line = text.count("\n", 0, exc.start) + 1
-        raise YAMLReadError(source, [YAMLProblem(line, None, "not valid YAML: text that is not Unicode")]) from None
+        raise YAMLReadError(
+            source, [YAMLProblem(line, None, "not valid YAML: text that is not Unicode")]
+        ) from None
     finally:
         events.dispose()
 
@@ -268,8 +270,18 @@ class _Frame:
     """A collection being built."""
 
     __slots__ = (
-        "anchor", "container", "is_map", "key", "key_line", "key_text", "line", "merges",
-        "positions", "seen", "size", "tag",
+        "anchor",
+        "container",
+        "is_map",
+        "key",
+        "key_line",
+        "key_text",
+        "line",
+        "merges",
+        "positions",
+        "seen",
+        "size",
+        "tag",
     )
 
     def __init__(self, is_map: bool, line: int, tag: str | None, anchor: str | None) -> None:
@@ -386,13 +398,17 @@ class _Builder:
         build = self.dialect.scalars.get(tag)
         if build is None:
             if tag in self.dialect.sequences or tag in self.dialect.mappings or tag in (SEQ_TAG, MAP_TAG):
-                raise _Refused(line, f"the tag {_short(tag)} needs a collection, found the text {describe(text)}")
+                raise _Refused(
+                    line, f"the tag {_short(tag)} needs a collection, found the text {describe(text)}"
+                )
             raise _Refused(line, f"unknown tag {_short(tag)}; {self.dialect.tag_advice}")
         try:
             return build(text)
         except Exception as exc:  # the tag's own reader said no (a bad number, date or base64)
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise _Refused(line, f"{describe(text)} is not a valid {_short(tag)} ({reason}); fix the value") from None
+            raise _Refused(
+                line, f"{describe(text)} is not a valid {_short(tag)} ({reason}); fix the value"
+            ) from None
 
     def _check_new_anchor(self, anchor: str, line: int) -> None:
         first = self.anchor_lines.get(anchor)
@@ -472,8 +488,16 @@ class _Builder:
     def _strict_key(self, frame: _Frame, key: Any) -> bool:
         """Whether ``key`` may go in (text, not seen before); otherwise note the problem."""
         if type(key) is not str:
-            shown = frame.key_text if frame.key_text is not None else (
-                "a sequence" if isinstance(key, list) else "a mapping" if isinstance(key, dict) else describe(key)
+            shown = (
+                frame.key_text
+                if frame.key_text is not None
+                else (
+                    "a sequence"
+                    if isinstance(key, list)
+                    else "a mapping"
+                    if isinstance(key, dict)
+                    else describe(key)
+                )
             )
             self._problem(frame.key_line, self._field(), f"keys must be text, found {shown}; quote it")
             return False
@@ -494,7 +518,9 @@ class _Builder:
         self.problems.append(YAMLProblem(line + 1, field, message))
         if len(self.problems) >= self.limits.max_problems:
             self.problems.append(
-                YAMLProblem(line + 1, field, f"stopped after {self.limits.max_problems} problems; fix these first")
+                YAMLProblem(
+                    line + 1, field, f"stopped after {self.limits.max_problems} problems; fix these first"
+                )
             )
             raise _Problems(self.problems)
 
@@ -507,8 +533,10 @@ class _Builder:
         if last is not _NO_KEY:
             steps.append(last)
         for step in steps:
-            text += f"[{step}]" if isinstance(step, int) and not isinstance(step, bool) else (
-                f".{step}" if text else str(step)
+            text += (
+                f"[{step}]"
+                if isinstance(step, int) and not isinstance(step, bool)
+                else (f".{step}" if text else str(step))
             )
         return text
 
@@ -550,7 +578,9 @@ class _Builder:
             other = self.dialect.sequences if frame.is_map else self.dialect.mappings
             if tag in other or tag in (SEQ_TAG, MAP_TAG):
                 needs = "a list" if frame.is_map else "a mapping"
-                raise _Refused(frame.line, f"the tag {_short(tag)} needs {needs}, found {describe(container)}")
+                raise _Refused(
+                    frame.line, f"the tag {_short(tag)} needs {needs}, found {describe(container)}"
+                )
             raise _Refused(frame.line, f"unknown tag {_short(tag)}; {self.dialect.tag_advice}")
         try:
             return build(container)

@@ -53,9 +53,12 @@ def cassette_problems(data: Any, line_of: LineOf, *, limit: int = 20) -> list[Ca
 
 def _faults(data: Any) -> Iterator[tuple[tuple[PathKey, ...], str]]:
     if not isinstance(data, dict):
-        yield (), (
-            f"expected a vcrpy cassette (a mapping with an 'interactions' list), found {describe(data)}; "
-            + FIX
+        yield (
+            (),
+            (
+                f"expected a vcrpy cassette (a mapping with an 'interactions' list), found {describe(data)}; "
+                + FIX
+            ),
         )
         return
     interactions = data.get("interactions", [])
@@ -72,9 +75,14 @@ def _faults(data: Any) -> Iterator[tuple[tuple[PathKey, ...], str]]:
             yield from _tool_faults(item, (TOOL_INTERACTIONS_KEY, index))
 
 
-def _interaction_faults(interaction: Any, here: tuple[PathKey, ...]) -> Iterator[tuple[tuple[PathKey, ...], str]]:
+def _interaction_faults(
+    interaction: Any, here: tuple[PathKey, ...]
+) -> Iterator[tuple[tuple[PathKey, ...], str]]:
     if not isinstance(interaction, dict):
-        yield here, f"expected an interaction (a mapping with request and response), found {describe(interaction)}; {FIX}"
+        yield (
+            here,
+            f"expected an interaction (a mapping with request and response), found {describe(interaction)}; {FIX}",
+        )
         return
     for part in ("request", "response"):
         if part not in interaction:
@@ -88,7 +96,9 @@ def _interaction_faults(interaction: Any, here: tuple[PathKey, ...]) -> Iterator
         yield from _response_faults(response, (*here, "response"))
 
 
-def _request_faults(request: dict[Any, Any], here: tuple[PathKey, ...]) -> Iterator[tuple[tuple[PathKey, ...], str]]:
+def _request_faults(
+    request: dict[Any, Any], here: tuple[PathKey, ...]
+) -> Iterator[tuple[tuple[PathKey, ...], str]]:
     for name in ("method", "uri"):
         value = request.get(name)
         if not isinstance(value, str) or not value:
@@ -96,7 +106,10 @@ def _request_faults(request: dict[Any, Any], here: tuple[PathKey, ...]) -> Itera
             yield (*here, name), f"the request's {name} {shown}; {FIX}"
     unknown = [key for key in request if key not in ("method", "uri", "body", "headers", "parsed_body")]
     if unknown:
-        yield (*here, unknown[0]), f"unknown request field {unknown[0]!r} (vcrpy reads method, uri, body, headers); {FIX}"
+        yield (
+            (*here, unknown[0]),
+            f"unknown request field {unknown[0]!r} (vcrpy reads method, uri, body, headers); {FIX}",
+        )
     headers = request.get("headers", {})
     yield from _header_faults(headers, (*here, "headers"))
     body = request.get("body")
@@ -108,27 +121,41 @@ def _request_faults(request: dict[Any, Any], here: tuple[PathKey, ...]) -> Itera
         yield (*here, "body"), f"the request body must be text, found {describe(body)}; {FIX}"
 
 
-def _response_faults(response: dict[Any, Any], here: tuple[PathKey, ...]) -> Iterator[tuple[tuple[PathKey, ...], str]]:
+def _response_faults(
+    response: dict[Any, Any], here: tuple[PathKey, ...]
+) -> Iterator[tuple[tuple[PathKey, ...], str]]:
     status = response.get("status")
     if not isinstance(status, dict):
         shown = "is missing" if "status" not in response else f"must be a mapping, found {describe(status)}"
-        yield (*here, "status"), f"the response status {shown} (expected status: {{code: 200, message: OK}}); {FIX}"
+        yield (
+            (*here, "status"),
+            f"the response status {shown} (expected status: {{code: 200, message: OK}}); {FIX}",
+        )
     else:
         code = status.get("code")
         if "code" not in status:
             yield (*here, "status"), f"the response status has no code (such as code: 200); {FIX}"
         elif type(code) is not int or not 100 <= code <= 599:
-            yield (*here, "status", "code"), f"the status code must be a number from 100 to 599, found {describe(code)}; {FIX}"
+            yield (
+                (*here, "status", "code"),
+                f"the status code must be a number from 100 to 599, found {describe(code)}; {FIX}",
+            )
         message = status.get("message")
         if message is not None and not (isinstance(message, str) and message.isascii()):
-            yield (*here, "status", "message"), f"the status message must be ASCII text, found {describe(message)}; {FIX}"
+            yield (
+                (*here, "status", "message"),
+                f"the status message must be ASCII text, found {describe(message)}; {FIX}",
+            )
     headers = response.get("headers", {})
     yield from _header_faults(headers, (*here, "headers"))
     if "body" not in response and "parsed_body" not in response:
         return
     body = response.get("body", {"string": ""})
     if not isinstance(body, dict) or "string" not in body:
-        yield (*here, "body"), f"the response body must be a mapping with 'string' (body: {{string: ...}}), found {describe(body)}; {FIX}"
+        yield (
+            (*here, "body"),
+            f"the response body must be a mapping with 'string' (body: {{string: ...}}), found {describe(body)}; {FIX}",
+        )
         return
     text = body["string"]
     if not isinstance(text, str | bytes):
@@ -145,7 +172,10 @@ def _header_faults(headers: Any, here: tuple[PathKey, ...]) -> Iterator[tuple[tu
         if not isinstance(name, str):
             yield (*here, name), f"a header name must be text, found {describe(name)}; {FIX}"
         elif not _header_values(values):
-            yield (*here, name), f"a header's value must be text or a list of text, found {describe(values)}; {FIX}"
+            yield (
+                (*here, name),
+                f"a header's value must be text or a list of text, found {describe(values)}; {FIX}",
+            )
 
 
 def _header_values(values: Any) -> bool:
@@ -177,7 +207,10 @@ def _content_faults(
             json.loads(body)
         except ValueError as exc:  # (UnicodeDecodeError included)
             reason = str(exc).splitlines()[0]
-            yield here, f"the {side} body is not valid JSON for its content-type {content_type} ({reason}); {FIX}"
+            yield (
+                here,
+                f"the {side} body is not valid JSON for its content-type {content_type} ({reason}); {FIX}",
+            )
 
 
 def _tool_faults(item: Any, here: tuple[PathKey, ...]) -> Iterator[tuple[tuple[PathKey, ...], str]]:
