@@ -165,11 +165,15 @@ def test_the_quick_look_at_json_text_changes_nothing_full_redaction_would_not(
 
 
 def test_the_quick_look_skips_parsing_only_when_it_is_sure() -> None:
-    assert Redactor()._nothing_in_json('{"model": "m", "max_tokens": 5}')
-    assert not Redactor()._nothing_in_json('{"text": "sk-ant-x"}')
-    assert not Redactor()._nothing_in_json('{"Api-Key" : "x"}')
-    assert not Redactor()._nothing_in_json('{"text": "caf\\u00e9"}')  # an escape: parse to be sure
-    assert not Redactor(patterns=[r"\d{16}"])._nothing_in_json('{"card": "1234"}')
+    assert Redactor().clean_json_text('{"model": "m", "max_tokens": 5}')
+    assert not Redactor().clean_json_text('{"text": "sk-ant-x"}')
+    assert not Redactor().clean_json_text('{"Api-Key" : "x"}')
+    assert not Redactor().clean_json_text('{"text": "caf\\u00e9"}')  # an escape: parse to be sure
+    assert not Redactor().clean_json_text('{"h": "BEARER abcdefgh"}')
+    assert not Redactor().clean_json_text('{"PASSWORD":"x"}')
+    assert not Redactor().clean_json_text('{"x-auth-token" :\n "x"}')
+    assert Redactor().clean_json_text('{"keyboard": "token ring", "author": "x"}')  # words, not credential keys
+    assert not Redactor(patterns=[r"\d{16}"]).clean_json_text('{"card": "1234"}')
     # Secrets hidden behind escapes are still found (the escape sends the text to the full path).
     for text in ('{"api\\u005fkey": "v"}', '{"t": "sk\\u002dant-abcdefgh"}'):
         assert Redactor().body(text) == FullRedactor().body(text) != text

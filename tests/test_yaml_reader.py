@@ -181,6 +181,19 @@ _MEASURE = r"""
 import json, resource, sys
 from pathlib import Path
 
+
+def peak_mb():
+    # VmHWM: this process's own peak. (ru_maxrss would start from the parent's: Linux keeps it across
+    # exec, and a pytest-xdist worker that forked this process may be far bigger.)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 from pytest_flywheel.replay.cassette_file import CassetteFormatError, load_cassette_data
 from pytest_flywheel.suites.errors import SuiteFileError
 from pytest_flywheel.suites.loading import load_suite
@@ -198,7 +211,7 @@ for argument in sys.argv[1:]:
     except (SuiteFileError, CassetteFormatError) as exc:
         outcome = str(exc).splitlines()[0][:160]
     # the process's peak so far: imports, then each file in turn (each one's data freed before the next)
-    results[path.name] = {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "outcome": outcome}
+    results[path.name] = {"peak_mb": peak_mb(), "outcome": outcome}
 print(json.dumps(results))
 """
 
