@@ -79,13 +79,22 @@ def load_suite(path: Path | str) -> LoadedSuite:
     """Read and validate one suite file. Raises :class:`SuiteFileError` (``path:line: field: what is wrong``)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # an editor may have added a BOM
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SuiteFileError([SuiteProblem(display_path(path), 1, "suite", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise SuiteFileError(
             [SuiteProblem(display_path(path), 1, "suite", f"cannot be read: {exc}")]
         ) from None
+    try:
+        text = data.decode("utf-8-sig")  # an editor may have added a BOM
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SuiteFileError(
+            [SuiteProblem(display_path(path), line, "suite", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
+        ) from None
+    if "\r" in text:  # as a file read in text mode sees it (universal newlines)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return parse_suite_text(text, path)
 
 
