@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from pytest_flywheel.suites.reading import PathKey, parse_yaml
 from pytest_flywheel.suites.validation import cassette_problems, validate_suite_data
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+#: suite files larger than this are not read (25,000 cases take about 1 MB)
+MAX_SUITE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,15 @@ class LoadedSuite:
 
 
 def display_path(path: Path) -> str:
-    """The path as errors show it: relative to the working directory when it lies below it."""
+    """The path as errors show it: relative to the working directory when it lies below it.
+
+    Bytes of the name that are not UTF-8 show as U+FFFD, so that the message can always be printed.
+    """
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        shown = str(path)
+    return shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def parse_suite_text(text: str, path: Path) -> LoadedSuite:
@@ -79,23 +86,44 @@ def load_suite(path: Path | str) -> LoadedSuite:
     """Read and validate one suite file. Raises :class:`SuiteFileError` (``path:line: field: what is wrong``)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = _read_suite_bytes(path)
     except FileNotFoundError:
         raise SuiteFileError([SuiteProblem(display_path(path), 1, "suite", "no such file")]) from None
     except OSError as exc:
         raise SuiteFileError(
-            [SuiteProblem(display_path(path), 1, "suite", f"cannot be read: {exc}")]
+            [SuiteProblem(display_path(path), 1, "suite", f"cannot be read: {exc.strerror or exc}")]
         ) from None
+    except ValueError as exc:
+        raise SuiteFileError([SuiteProblem(display_path(path), 1, "suite", str(exc))]) from None
     try:
         text = data.decode("utf-8-sig")  # an editor may have added a BOM
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise SuiteFileError(
-            [SuiteProblem(display_path(path), line, "suite", f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
+            [
+                SuiteProblem(
+                    display_path(path), line, "suite", f"not UTF-8 text (byte {exc.start}); save it as UTF-8"
+                )
+            ]
         ) from None
     if "\r" in text:  # as a file read in text mode sees it (universal newlines)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return parse_suite_text(text, path)
+
+
+def _read_suite_bytes(path: Path) -> bytes:
+    """The file's bytes; ValueError for what is not a regular file (reading a pipe or a device such as
+    /dev/zero would never end) or is larger than :data:`MAX_SUITE_BYTES`."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError("not a regular file (a folder, a device or a pipe); give the path of a suite file")
+    with path.open("rb") as file:
+        data = file.read(MAX_SUITE_BYTES + 1)
+    if len(data) > MAX_SUITE_BYTES:
+        raise ValueError(
+            f"larger than {MAX_SUITE_BYTES // 1024 // 1024} MB, which is more than a suite file should hold; "
+            "split it into several suites"
+        )
+    return data
 
 
 def list_suite_paths(settings: Settings) -> list[Path]:

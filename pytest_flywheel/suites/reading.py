@@ -124,7 +124,8 @@ def parse_yaml(
         document = read_yaml(text, source=path, dialect=SUITE_DIALECT, limits=limits)
     except YAMLReadError as exc:
         return None, [
-            SuiteProblem(path, problem.line, _field(problem.field), problem.message) for problem in exc.problems
+            SuiteProblem(path, problem.line, _field(problem.field), problem.message)
+            for problem in exc.problems
         ]
     if document.positions is None and document.data is None:
         return None, [

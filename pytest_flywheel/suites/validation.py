@@ -283,7 +283,9 @@ def validate_suite_data(
         last = problems[-1]
         return None, [
             *problems,
-            SuiteProblem(path, last.line, last.field, f"stopped after {MAX_PROBLEMS} problems; fix these first"),
+            SuiteProblem(
+                path, last.line, last.field, f"stopped after {MAX_PROBLEMS} problems; fix these first"
+            ),
         ]
     if isinstance(data, dict):
         stem = Path(path).stem if path.endswith((".yaml", ".yml")) else None
@@ -325,10 +327,11 @@ def cassette_problems(
         except CassettePathError as exc:
             problems.append(SuiteProblem(path, line_of(where), field_name(where), str(exc)))
             continue
-        if cassette.is_dir():
-            problems.append(
-                SuiteProblem(path, line_of(where), field_name(where), f"the cassette {shown(cassette)} is a folder, not a file")
-            )
+        if not cassette.exists():
+            continue
+        if not cassette.is_file():  # (reading a pipe or a device would never end)
+            message = f"the cassette {shown(cassette)} is not a regular file (a folder, a device or a pipe)"
+            problems.append(SuiteProblem(path, line_of(where), field_name(where), message))
             continue
         try:
             data = cassette.read_bytes()
@@ -350,5 +353,8 @@ def _cassette_file_problems(data: bytes, shown: str) -> list[SuiteProblem]:
     try:
         load_cassette_data(text.replace("\r\n", "\n").replace("\r", "\n"), source=shown)
     except CassetteFormatError as exc:
-        return [SuiteProblem(shown, problem.line, problem.field or "cassette", problem.message) for problem in exc.problems]
+        return [
+            SuiteProblem(shown, problem.line, problem.field or "cassette", problem.message)
+            for problem in exc.problems
+        ]
     return []

@@ -153,3 +153,33 @@ def test_a_case_id_with_a_newline_or_a_control_character_is_refused(root: Path) 
         (root / "flywheel" / "suites" / "qa.yaml").write_text(SUITE.replace("id: c1", f"id: {case_id}"))
         with pytest.raises(SuiteFileError, match=r"qa\.yaml:4: cases\[0\]\.id: expected an id of letters"):
             load_suite(root / "flywheel" / "suites" / "qa.yaml")
+
+
+def test_what_is_not_a_regular_file_or_is_huge_is_refused_without_reading_it(root: Path) -> None:
+    fifo = root / "pipe.yaml"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer forever
+    huge = root / "huge.yaml"
+    with huge.open("wb") as file:
+        file.truncate(17 * 1024 * 1024)  # (sparse: no disk used)
+    expected = {
+        fifo: "pipe.yaml:1: suite: not a regular file (a folder, a device or a pipe); give the path of a suite file",
+        Path("/dev/zero"): "/dev/zero:1: suite: not a regular file (a folder, a device or a pipe); give the path",
+        root / "flywheel": "flywheel:1: suite: not a regular file",
+        huge: "huge.yaml:1: suite: larger than 16 MB, which is more than a suite file should hold; split it",
+    }
+    for path, message in expected.items():
+        with pytest.raises(SuiteFileError) as raised:
+            load_suite(path)
+        assert str(raised.value).startswith(message)
+    (root / "bad.yaml").write_bytes(b"version: 1\nname: bad\ncases: []\n# caf\xe9\n")
+    with pytest.raises(SuiteFileError, match=r"^bad\.yaml:4: suite: not UTF-8 text \(byte 36\); save it as UTF-8$"):
+        load_suite(root / "bad.yaml")
+
+
+def test_a_path_that_is_not_utf8_is_shown_so_that_it_can_be_printed(root: Path) -> None:
+    path = root / os.fsdecode(b"caf\xe9.yaml")
+    path.write_text(SUITE.replace("name: qa", "name: other"))
+    with pytest.raises(SuiteFileError) as raised:
+        load_suite(path)
+    assert str(raised.value).startswith("caf\ufffd.yaml:2: name: expected 'caf")
+    str(raised.value).encode("utf-8")  # (a strict UTF-8 terminal can print it)
