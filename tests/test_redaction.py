@@ -128,7 +128,7 @@ def test_an_invalid_project_pattern_is_a_config_error_naming_it(tmp_path: Path) 
 class FullRedactor(Redactor):
     """Always parses a JSON body: what the quick look at JSON text must agree with."""
 
-    def _nothing_in_json(self, text: str) -> bool:
+    def clean_json_text(self, text: str) -> bool:
         return False
 
 

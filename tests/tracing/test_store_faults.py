@@ -196,7 +196,7 @@ def test_a_store_deleted_or_replaced_mid_run_is_opened_afresh_and_nothing_more_i
             traced(n)
         assert flush(10.0)
     stats = tracing_stats()
-    assert stats == {"written": 300, "dropped": 0, "failed": 0, "pending": 0, "recreated": 1}
+    assert stats == {"written": 300, "dropped": 0, "failed": 0, "pending": 0, "recreated": 1, "internal_errors": 0}
     with Store(store) as fresh:
         assert fresh.conn.execute("SELECT count(*) FROM traces").fetchone()[0] == 150
 
