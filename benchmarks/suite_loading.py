@@ -14,12 +14,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
 from pytest_flywheel.suites.loading import load_suite
 from pytest_flywheel.suites.models import SuiteFile
-from pytest_flywheel.suites.reading import parse_yaml, to_plain
+from pytest_flywheel.suites.reading import parse_yaml
 from pytest_flywheel.suites.validation import schema_problems
 
 
@@ -43,6 +44,15 @@ def suite_text(cases: int) -> str:
             "      captured_at: '2026-11-22T02:39:00Z'",
         ]
     return "\n".join(lines) + "\n"
+
+
+def to_plain(value: Any) -> Any:
+    """ruamel's values as plain suite data (its round-trip types are dict and list subclasses)."""
+    if isinstance(value, dict):
+        return {key: to_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_plain(item) for item in value]
+    return value
 
 
 def ruamel_round_trip(path: Path) -> SuiteFile:

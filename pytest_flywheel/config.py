@@ -17,6 +17,7 @@ pyproject key          environment variable        meaning (default)
 ``prices``             (none)                      per-model USD prices per million tokens
 ``queue_size``         ``FLYWHEEL_QUEUE_SIZE``     tracing queue bound, in spans (10000)
 ``max_payload_bytes``  ``FLYWHEEL_MAX_PAYLOAD``    per-field size limit before truncation (1 MiB)
+``exit_flush_seconds`` ``FLYWHEEL_EXIT_FLUSH``     how long exit waits for queued spans (2 s)
 =====================  ==========================  ===========================================
 
 Relative paths are resolved against the project root: the nearest folder, from the working directory
@@ -67,6 +68,7 @@ class Settings:
     prices: dict[str, ModelPrice] = field(default_factory=dict)
     queue_size: int = 10_000
     max_payload_bytes: int = 1_048_576
+    exit_flush_seconds: float = 2.0
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,6 +130,16 @@ def _int(value: Any, *, name: str) -> int:
     return number
 
 
+def _seconds(value: Any, *, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r}: expected a number of seconds") from None
+    if not 0 <= number <= 3600:  # (NaN is neither)
+        raise ConfigError(f"{name}={value!r}: expected a number of seconds from 0 to 3600")
+    return number
+
+
 def _prices(raw: Any, *, root: Path) -> dict[str, ModelPrice]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{root / 'pyproject.toml'}: [tool.flywheel.prices] must be a table of models")
@@ -180,6 +192,9 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
         max_payload_bytes=_int(
             env.get("FLYWHEEL_MAX_PAYLOAD", section.get("max_payload_bytes", 1_048_576)),
             name="max_payload_bytes",
+        ),
+        exit_flush_seconds=_seconds(
+            env.get("FLYWHEEL_EXIT_FLUSH", section.get("exit_flush_seconds", 2.0)), name="exit_flush_seconds"
         ),
         raw=dict(section),
     )

@@ -103,7 +103,8 @@ def answer(question: str, customer_email: str) -> str:
 REPLAY = """
 import importlib, json, sys
 from pytest_flywheel.config import load_settings
-from pytest_flywheel.replay import build_redactor, replay_case
+from pytest_flywheel.redaction import build_redactor
+from pytest_flywheel.replay import replay_case
 from pytest_flywheel.suites import load_suite
 from pytest_flywheel.tracing.hooks import collect_spans
 

@@ -267,7 +267,7 @@ def run_analyst(
     ``client`` is an ``anthropic.Anthropic``; by default one is made from the environment
     (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``). ``redact`` is applied to every piece of trace
     text sent to the model (the opening message and each tool result), e.g. the project's
-    :class:`~pytest_flywheel.replay.Redactor` ``.text``.
+    :class:`~pytest_flywheel.redaction.Redactor` ``.text``.
     """
 
     def scrub(text: str) -> str:

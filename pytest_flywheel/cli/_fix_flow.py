@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pytest_flywheel.fix.context import FixPlan
     from pytest_flywheel.fix.record import FixRecord
     from pytest_flywheel.fix.validate import Validation
-    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.redaction import Redactor
     from pytest_flywheel.runs.model import RunRecord
 
 _LOUD, _RESET = "\x1b[1;31m", "\x1b[0m"
@@ -47,7 +47,7 @@ class FixFlow:
     def run(self) -> int:
         from pytest_flywheel.fix.context import plan_fix
         from pytest_flywheel.fix.record import FixRecord
-        from pytest_flywheel.replay import build_redactor
+        from pytest_flywheel.redaction import build_redactor
         from pytest_flywheel.store import Store
 
         redactor = build_redactor(self.settings)

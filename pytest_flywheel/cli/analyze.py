@@ -85,7 +85,7 @@ def handle(args: argparse.Namespace) -> int:
         or str(settings.raw.get("analyst_model") or settings.judge_model)
     )
     compare = None if args.compare.lower() == "none" else args.compare
-    from pytest_flywheel.replay import build_redactor
+    from pytest_flywheel.redaction import build_redactor
 
     redactor = build_redactor(settings)
     with open_store_for_reading(args) as store:

@@ -90,9 +90,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate = commands.add_parser(
         "validate",
         help="Check suite files against the format; non-zero exit on any error",
-        description="Check suite files (default: every suite) and print each problem as path:line: field: "
-        "what is wrong. Near-duplicate cases (the same failure, or a near-identical input, as `flywheel "
-        "suite add` refuses) are reported as warnings.",
+        description="Check suite files (default: every suite) and each case's cassette, and print each "
+        "problem as path:line: field: what is wrong. Near-duplicate cases (the same failure, or a "
+        "near-identical input, as `flywheel suite add` refuses) are reported as warnings.",
     )
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Suite files (default: all)")
     validate.set_defaults(func=_validate)
@@ -271,14 +271,19 @@ def _validate(args: argparse.Namespace) -> int:
     bad_files = 0
     duplicates = 0
     for path in paths:
+        loaded = None
         try:
             loaded = load_suite(path)
+            found = loaded.cassette_problems(settings)  # the cases' cassettes too
         except SuiteFileError as exc:
+            found = exc.problems
+        if found:
             bad_files += 1
-            problems += len(exc.problems)
-            for problem in exc.problems:
+            problems += len(found)
+            for problem in found:
                 print(problem)
             continue
+        assert loaded is not None
         for line in near_duplicate_lines(loaded, settings):
             duplicates += 1
             print(line)

@@ -74,7 +74,7 @@ def _runs_store(args: argparse.Namespace) -> Path:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from pytest_flywheel.replay.redact import build_redactor
+    from pytest_flywheel.redaction import build_redactor
     from pytest_flywheel.trust.labels import labels_path
     from pytest_flywheel.trust.review import nothing_to_review, run_review, select
 
@@ -117,7 +117,7 @@ def run_review(args: argparse.Namespace) -> int:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from pytest_flywheel.replay.redact import build_redactor
+    from pytest_flywheel.redaction import build_redactor
     from pytest_flywheel.trust.labelling import label_assertion
 
     settings = load_settings()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pytest_flywheel.config import Settings
     from pytest_flywheel.judge.cache import VerdictCache
     from pytest_flywheel.pytest_plugin.options import FlywheelOptions
-    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.redaction import Redactor
 
 
 class FlywheelEndWarning(pytest.PytestWarning):

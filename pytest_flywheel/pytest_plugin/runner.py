@@ -22,7 +22,7 @@ from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.store.records import SpanRecord
 
 if TYPE_CHECKING:
-    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.redaction import Redactor
     from pytest_flywheel.replay.transport import TransportPatches
 
 #: What the Anthropic SDK says when a client has no credential and builds a request anyway.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pytest_flywheel.pytest_plugin.reporting import SessionEnd
     from pytest_flywheel.pytest_plugin.results import ResultsCollector
     from pytest_flywheel.pytest_plugin.runner import CaseReplay
-    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.redaction import Redactor
 
 WORKER_OUTPUT_KEY = "flywheel_verdicts"
 
@@ -91,7 +91,7 @@ class FlywheelSession:
     @property
     def redactor(self) -> Redactor:
         if self._redactor is None:
-            from pytest_flywheel.replay import build_redactor
+            from pytest_flywheel.redaction import build_redactor
 
             self._redactor = build_redactor(self.settings, _PluginRedactHook(self.config))
         return self._redactor

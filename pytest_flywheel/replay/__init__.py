@@ -1,7 +1,7 @@
-"""Record and replay of a case's LLM and tool traffic: vcrpy cassettes, redaction, tool replay.
+"""Record and replay of a case's LLM and tool traffic: vcrpy cassettes and tool replay.
 
-* :func:`build_redactor` / :class:`Redactor`: scrub secrets (API keys, ``authorization``, cookies...)
-  and the project's own patterns out of everything written to files.
+Secrets are scrubbed by :mod:`pytest_flywheel.redaction` (the ground floor, shared with tracing).
+
 * :func:`write_case_cassette`: a captured trace's spans as a cassette: each Anthropic call as the
   HTTP interaction the SDK will make again, each ``@track(type="tool")`` call as a function-level
   interaction (``tool_interactions:``) in the same file.
@@ -22,15 +22,12 @@ if TYPE_CHECKING:
     from pytest_flywheel.replay.cassette_writer import write_case_cassette
     from pytest_flywheel.replay.errors import CassetteMissError, RecordedToolError
     from pytest_flywheel.replay.modes import RECORD_MODES
-    from pytest_flywheel.replay.redact import Redactor, build_redactor
     from pytest_flywheel.replay.session import ReplaySession, replay_case
 
 _EXPORTS = {
     "RECORD_MODES": "pytest_flywheel.replay.modes",
     "CassetteMissError": "pytest_flywheel.replay.errors",
     "RecordedToolError": "pytest_flywheel.replay.errors",
-    "Redactor": "pytest_flywheel.replay.redact",
-    "build_redactor": "pytest_flywheel.replay.redact",
     "write_case_cassette": "pytest_flywheel.replay.cassette_writer",
     "ReplaySession": "pytest_flywheel.replay.session",
     "replay_case": "pytest_flywheel.replay.session",
@@ -40,9 +37,7 @@ __all__ = [
     "RECORD_MODES",
     "CassetteMissError",
     "RecordedToolError",
-    "Redactor",
     "ReplaySession",
-    "build_redactor",
     "replay_case",
     "write_case_cassette",
 ]

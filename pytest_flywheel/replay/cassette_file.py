@@ -36,9 +36,12 @@ import yaml
 
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.files import write_atomic
+from pytest_flywheel.replay.cassette_checks import FIX, CassetteProblem, cassette_problems
+from pytest_flywheel.replay.cassette_checks import TOOL_INTERACTIONS_KEY as TOOL_INTERACTIONS_KEY
 
 FORMAT_VERSION = 1
-TOOL_INTERACTIONS_KEY = "tool_interactions"
+MAX_PROBLEMS_SHOWN = 20
+EMPTY_FIX = "delete it and record it again (--flywheel-record=once), or restore it from version control"
 HEADER_COMMENT = (
     "# pytest-flywheel case cassette (vcrpy format 1). Secrets were redacted before writing;\n"
     '# review it like code. tool_interactions: recorded @track(type="tool") calls.\n'
@@ -46,7 +49,24 @@ HEADER_COMMENT = (
 
 
 class CassetteFormatError(FlywheelError):
-    """A cassette file that cannot be read as a cassette."""
+    """A cassette file that cannot be read as a cassette: ``str()`` is ``path:line: what is wrong`` a line.
+
+    ``path`` is the cassette, ``line`` the first fault's line, ``problems`` every fault found.
+    """
+
+    def __init__(self, path: Path | str, problems: list[CassetteProblem]) -> None:
+        self.path = Path(path)
+        self.problems = problems
+        self.line = problems[0].line if problems else 1
+        super().__init__(
+            "\n".join(
+                f"{path}:{problem.line}: {problem.field + ': ' if problem.field else ''}{problem.message}"
+                for problem in problems
+            )
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable, for processes and pytest-xdist
+        return (type(self), (self.path, self.problems))
 
 
 # -- YAML -------------------------------------------------------------------------------------------
@@ -78,75 +98,67 @@ def dump_cassette_data(data: dict[str, Any]) -> str:
     return HEADER_COMMENT + text
 
 
-def _normalize_interaction(interaction: Any) -> Any:
-    """Bring a foreign variant of an interaction into vcrpy's shape (in place)."""
-    if not isinstance(interaction, dict):
-        return interaction
-    request, response = interaction.get("request"), interaction.get("response")
-    if isinstance(request, dict):
-        if "body" not in request and "parsed_body" in request:
-            request["body"] = json.dumps(
-                request.pop("parsed_body"), ensure_ascii=False, separators=(",", ":")
-            )
-        request.setdefault("body", None)
-        request.setdefault("headers", {})
-    if isinstance(response, dict):
-        if "body" not in response and "parsed_body" in response:
-            text = json.dumps(response.pop("parsed_body"), ensure_ascii=False, separators=(",", ":"))
-            response["body"] = {"string": text}
-        response.setdefault("headers", {})
-        response.setdefault("body", {"string": ""})
+def _normalize_interaction(interaction: dict[str, Any]) -> dict[str, Any]:
+    """Bring a foreign variant of a (checked) interaction into vcrpy's shape (in place)."""
+    request, response = interaction["request"], interaction["response"]
+    if "body" not in request and "parsed_body" in request:
+        request["body"] = _json_text(request.pop("parsed_body"))
+    request.pop("parsed_body", None)
+    request.setdefault("body", None)
+    request["headers"] = _header_lists(request.get("headers") or {})
+    if "body" not in response and "parsed_body" in response:
+        response["body"] = {"string": _json_text(response.pop("parsed_body"))}
+    response.pop("parsed_body", None)
+    response["headers"] = _header_lists(response.get("headers") or {})
+    response.setdefault("body", {"string": ""})
     return interaction
 
 
+def _json_text(value: Any) -> str:
+    # (default=str: a YAML timestamp in a foreign cassette's parsed body is text again)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _header_lists(headers: dict[str, Any]) -> dict[str, Any]:
+    """vcrpy's ``{name: [values]}``; a hand-written ``name: value`` becomes a list of one (vcrpy's httpx
+    stub would otherwise send each character of the text as a header of its own)."""
+    if all(isinstance(values, list) for values in headers.values()):
+        return headers
+    return {name: values if isinstance(values, list) else [values] for name, values in headers.items()}
+
+
 def load_cassette_data(text: str, *, source: Path | str = "<cassette>") -> dict[str, Any]:
-    """Parse cassette YAML as vcrpy's own (safe) loader does (faster: see ``cassette_yaml``), normalising
-    foreign variants.
+    """Parse cassette YAML as vcrpy's own (safe) loader does (see ``cassette_yaml``), check that vcrpy
+    can replay it (see ``cassette_checks``) and normalise foreign variants.
 
-    Raises :class:`CassetteFormatError` naming ``source`` when the text is not a cassette.
+    Raises :class:`CassetteFormatError` (``source:line: what is wrong``) when the text is not a cassette.
     """
-    from pytest_flywheel.replay.cassette_yaml import load_cassette_yaml
+    from pytest_flywheel.replay.cassette_yaml import read_cassette_yaml
+    from pytest_flywheel.yaml_reader import YAMLReadError
 
+    if not text.strip():
+        raise CassetteFormatError(source, [CassetteProblem(1, "", f"the file is empty; {EMPTY_FIX}")])
     try:
-        data = load_cassette_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else str(source)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        document = read_cassette_yaml(text, source=str(source))
+    except YAMLReadError as exc:
         raise CassetteFormatError(
-            f"{where}: not valid YAML ({problem}); fix the file or record it again."
+            source,
+            [CassetteProblem(problem.line, problem.field or "", f"{problem.message}; {FIX}")
+             for problem in exc.problems],
         ) from None
+    data: Any = document.data
     if data is None:
-        data = {}
-    if not isinstance(data, dict) or not isinstance(data.get("interactions", []), list):
         raise CassetteFormatError(
-            f"{source}: not a vcrpy cassette (expected a mapping with an 'interactions' list); "
-            "fix the file or record it again."
+            source, [CassetteProblem(document.line_of(()), "", f"the file holds no data; {EMPTY_FIX}")]
         )
+    problems = cassette_problems(data, document.line_of, limit=MAX_PROBLEMS_SHOWN)
+    if problems:
+        raise CassetteFormatError(source, problems)
     data.setdefault("interactions", [])
     data["interactions"] = [_normalize_interaction(item) for item in data["interactions"]]
-    tools = data.get(TOOL_INTERACTIONS_KEY) or []
-    _check_tool_interactions(tools, source)
-    data[TOOL_INTERACTIONS_KEY] = tools
-    return data
-
-
-def _check_tool_interactions(tools: Any, source: Path | str) -> None:
-    if not isinstance(tools, list):
-        raise CassetteFormatError(
-            f"{source}: {TOOL_INTERACTIONS_KEY} must be a list, found {type(tools).__name__}."
-        )
-    for index, item in enumerate(tools):
-        where = f"{source}: {TOOL_INTERACTIONS_KEY}[{index}]"
-        if not isinstance(item, dict) or not isinstance(item.get("tool"), str):
-            raise CassetteFormatError(f"{where}: expected a mapping with a 'tool' name.")
-        if not isinstance(item.get("arguments", {}), dict):
-            raise CassetteFormatError(f"{where}: 'arguments' must be a mapping of parameter names to values.")
-        if ("result" in item) == ("error" in item):
-            raise CassetteFormatError(f"{where}: expected exactly one of 'result' or 'error'.")
-        error = item.get("error")
-        if "error" in item and not (isinstance(error, dict) and isinstance(error.get("type"), str)):
-            raise CassetteFormatError(f"{where}: 'error' must be a mapping with 'type' and 'message'.")
+    data[TOOL_INTERACTIONS_KEY] = data.get(TOOL_INTERACTIONS_KEY) or []
+    checked: dict[str, Any] = data
+    return checked
 
 
 # -- the vcrpy side ---------------------------------------------------------------------------------
@@ -215,15 +227,15 @@ def read_cassette_bytes(path: Path) -> bytes | None:
 
 
 def _deserialize_file_bytes(path: Path, data: bytes, serializer: Any) -> Any:
-    from vcr.persisters.filesystem import CassetteNotFoundError
     from vcr.serialize import deserialize
 
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CassetteFormatError(f"{path}: not UTF-8 text; fix the file or record it again.") from None
+        text = data.decode("utf-8-sig")  # an editor may have added a BOM
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CassetteFormatError(
+            path, [CassetteProblem(line, "", f"not UTF-8 text (byte {exc.start}); {FIX}")]
+        ) from None
     if "\r" in text:  # as a file read in text mode sees it (universal newlines)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise CassetteNotFoundError()
     return deserialize(text, serializer)

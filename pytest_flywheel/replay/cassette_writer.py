@@ -27,10 +27,10 @@ from typing import Any
 
 from pytest_flywheel.canonical import REPR_KEY, TRUNCATED_KEY
 from pytest_flywheel.files import write_atomic
+from pytest_flywheel.redaction import Redactor
 from pytest_flywheel.replay.cassette_file import FORMAT_VERSION, TOOL_INTERACTIONS_KEY
 from pytest_flywheel.replay.cassette_file import dump_cassette_data as _dump
 from pytest_flywheel.replay.errors import CassetteWriteError
-from pytest_flywheel.replay.redact import Redactor
 from pytest_flywheel.replay.sse import sse_body
 from pytest_flywheel.store.records import SpanRecord
 
@@ -276,7 +276,7 @@ def case_cassette_data(spans: Iterable[SpanRecord], *, redactor: Redactor | None
 def write_case_cassette(spans: list[SpanRecord], path: Path, *, redactor: Redactor | None = None) -> Path:
     """Write the cassette of a case captured from these spans (one trace's) to ``path``, atomically.
 
-    ``redactor`` (normally :func:`~pytest_flywheel.replay.build_redactor` of the project's settings)
+    ``redactor`` (normally :func:`~pytest_flywheel.redaction.build_redactor` of the project's settings)
     scrubs every request and response, header and body, and every tool argument and result, before
     anything is written; without one, the built-in secret scrubbing still applies. Returns ``path``.
     """

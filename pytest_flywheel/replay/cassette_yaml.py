@@ -1,39 +1,100 @@
-"""Reading cassette YAML fast, with exactly the result of vcrpy's own safe loader.
+"""Reading cassette YAML: the values vcrpy's safe loader gives, through the project's one bounded reader.
 
-vcrpy's loader parses and composes with libyaml (C), then builds the Python values node by node
-through PyYAML's generic constructor machinery, which is most of the time of opening a small cassette.
-A cassette is plain data: mappings, lists, strings, numbers, booleans and nulls. Those are built here
-directly from the composed nodes (numbers, booleans and nulls by PyYAML's own scalar constructors, so
-``0x1f``, ``1_000``, ``yes`` or ``.inf`` read as they always did). A document holding anything else
-(``!!binary`` bodies, timestamps, vcrpy's Python tags, merge keys, anchors used twice) is read again
-by vcrpy's loader, as is one whose values cannot be built here: whatever it returns or raises is the
-answer.
+vcrpy reads cassettes with a safe loader (``vcr.serializers.yamlserializer``): YAML 1.1 plain scalars
+(``yes`` is true, ``0x1f`` is 31, ``1:20`` is 80), the standard tags (``!!binary`` bodies, timestamps,
+sets, ordered maps) and a few Python tags old cassettes hold (``!!python/tuple``, ``!!python/str``, a
+pickled ``BytesIO`` or ``iter`` request body). :data:`CASSETTE_DIALECT` reads exactly those, with
+PyYAML's own scalar constructors, so each value is what vcrpy builds (a differential test against
+``yamlserializer.deserialize`` checks every cassette in the shared corpus and in the tests).
+
+Where it differs it refuses: an alias bomb, a value that contains itself, a tag vcrpy would not read
+either; each as a :class:`~pytest_flywheel.yaml_reader.YAMLReadError` naming the line.
 """
 
 from __future__ import annotations
 
+import functools
+from io import BytesIO
 from typing import Any
 
-import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
 
-from pytest_flywheel.yaml_data import build_plain_data, scalar_constructors
+from pytest_flywheel.yaml_reader import (
+    DEFAULT_LIMITS,
+    Dialect,
+    ScalarBuilder,
+    YAMLDocument,
+    YAMLLimits,
+    read_yaml,
+)
 
-# vcrpy's loader is a safe loader: YAML 1.1 numbers, booleans and nulls, as PyYAML builds them.
-_SCALARS = scalar_constructors(yaml.constructor.SafeConstructor())
+_YAML = "tag:yaml.org,2002:"
+_PYTHON = "tag:yaml.org,2002:python/"
 
 
-def load_cassette_yaml(text: str) -> Any:
-    """``text`` as vcrpy's safe cassette loader reads it (same values, same errors)."""
-    from vcr.serializers import yamlserializer
+def _safe_scalars() -> dict[str, ScalarBuilder]:
+    """PyYAML's safe constructors of scalar tags, each as a function of the scalar's text."""
+    constructor = SafeConstructor()
+    table = type(constructor).yaml_constructors
 
-    loader = yamlserializer._CassetteLoader(text)
-    try:
-        node = loader.get_single_node()  # a syntax error is raised here, as by vcrpy's loader
-    finally:
-        loader.dispose()
-    if node is None:
-        return None
-    try:
-        return build_plain_data(node, _SCALARS)
-    except Exception:  # NotPlainData, or a value PyYAML would build otherwise: let vcrpy read it
-        return yamlserializer.deserialize(text)
+    def build(tag: str, text: str) -> Any:
+        return table[tag](constructor, ScalarNode(tag, text))
+
+    tags = ("null", "bool", "int", "float", "binary", "timestamp")
+    return {_YAML + name: functools.partial(build, _YAML + name) for name in tags}
+
+
+def _pairs(items: list[Any]) -> list[tuple[Any, Any]]:
+    """``!!omap`` / ``!!pairs``: a list of one-entry mappings as a list of (key, value)."""
+    pairs: list[tuple[Any, Any]] = []
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ValueError("expected a list of one-entry mappings")
+        pairs.extend(item.items())
+    return pairs
+
+
+def _set(mapping: dict[Any, Any]) -> set[Any]:
+    return set(mapping)
+
+
+def _bytes_io(mapping: dict[Any, Any]) -> BytesIO:
+    # vcrpy's reading of a pickled BytesIO body: the buffer's content, nothing else of the pickle
+    state = mapping.get("state") or (b"",)
+    data = state[0] if state else b""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return BytesIO(data or b"")
+
+
+def _iter(mapping: dict[Any, Any]) -> Any:
+    args: Any = mapping.get("args") or ([],)
+    return iter(args[0] if args else [])
+
+
+CASSETTE_DIALECT = Dialect(
+    name="cassette (vcrpy's safe loader, YAML 1.1)",
+    resolvers={
+        first: [(tag, pattern) for tag, pattern in entries]
+        for first, entries in Resolver.yaml_implicit_resolvers.items()
+        if first is not None
+    },
+    scalars={**_safe_scalars(), _PYTHON + "str": str, _PYTHON + "unicode": str},
+    sequences={_PYTHON + "tuple": tuple, _YAML + "omap": _pairs, _YAML + "pairs": _pairs},
+    mappings={
+        _YAML + "set": _set,
+        _PYTHON + "object/new:_io.BytesIO": _bytes_io,
+        _PYTHON + "object/apply:builtins.iter": _iter,
+    },
+    tag_advice="vcrpy's safe loader does not read it either: record the cassette again",
+)
+
+
+def read_cassette_yaml(text: str, *, source: str, limits: YAMLLimits = DEFAULT_LIMITS) -> YAMLDocument:
+    """``text`` (the file ``source``) as vcrpy's safe loader reads it, with the line of every entry.
+
+    Raises :class:`~pytest_flywheel.yaml_reader.YAMLReadError` (``source:line: what is wrong``).
+    """
+    return read_yaml(text, source=source, dialect=CASSETTE_DIALECT, limits=limits)

@@ -2,7 +2,8 @@
 
 ::
 
-    from pytest_flywheel.replay import build_redactor, replay_case
+    from pytest_flywheel.redaction import build_redactor
+    from pytest_flywheel.replay import replay_case
 
     with replay_case(Path("flywheel/cassettes/support/late-order.yaml"), record_mode="none") as session:
         try:
@@ -47,6 +48,7 @@ from vcr.filters import decode_response
 from vcr.matchers import method as method_matcher
 from vcr.record_mode import RecordMode as VcrRecordMode
 
+from pytest_flywheel.redaction import Redactor
 from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer, read_cassette_bytes
 from pytest_flywheel.replay.errors import CassetteMissError, RecordingError
 from pytest_flywheel.replay.matching import (
@@ -66,7 +68,6 @@ from pytest_flywheel.replay.misses import (
     tool_miss_error,
 )
 from pytest_flywheel.replay.modes import RecordMode, check_record_mode
-from pytest_flywheel.replay.redact import Redactor
 from pytest_flywheel.replay.tools import ToolMiss, ToolReplayer
 from pytest_flywheel.replay.transport import PASS_THROUGH, TransportPatches
 from pytest_flywheel.tracing.hooks import replay_active, tool_interceptor
@@ -569,7 +570,7 @@ def replay_case(
 
     ``record_mode`` is one of ``none`` (default: replay only), ``once``, ``new_episodes``, ``all`` or
     ``rewrite`` (see :data:`~pytest_flywheel.replay.RECORD_MODES`); ``redactor`` scrubs whatever is
-    recorded (pass :func:`~pytest_flywheel.replay.build_redactor` of the project's settings; without
+    recorded (pass :func:`~pytest_flywheel.redaction.build_redactor` of the project's settings; without
     one, the built-in secret scrubbing still applies). ``patches`` lets several sessions share one
     :class:`~pytest_flywheel.replay.transport.TransportPatches` (each session patches and unpatches
     the transports on its own otherwise). After the run, call :meth:`ReplaySession.raise_for_miss`.

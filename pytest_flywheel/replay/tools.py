@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_flywheel.canonical import json_data
+from pytest_flywheel.redaction import Redactor
 from pytest_flywheel.replay.errors import RecordedToolError
 from pytest_flywheel.replay.matching import json_equal
-from pytest_flywheel.replay.redact import Redactor
 
 #: True while a tool call this replayer let through is running: tools it calls in turn are neither
 #: replayed nor recorded. Replay answers the outer call from the cassette, so the inner ones never run

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -426,61 +426,35 @@ def production_stats(
 def covered_trace_ids(settings: Settings) -> tuple[set[str], list[str]]:
     """Trace ids that suite cases were captured from (``cases[].source.trace_id``), and warnings.
 
-    Uses the suites piece's loader when it is installed; a file it rejects is still read leniently
-    (a broken suite file should not hide which failures it covers), and noted in the warnings.
+    A suite file that is valid YAML but not a valid suite still counts (a broken suite file should not
+    hide which failures it covers) and is noted in the warnings; one that is not YAML at all is skipped
+    with a warning. Every file is read through the suites' one bounded reader.
     """
     warnings: list[str] = []
     found: set[str] = set()
-    if not _yaml_files(settings.suites_dir):
+    if not settings.suites_dir.is_dir():
         return found, warnings  # nothing to read: spare the import of the suite models (pydantic)
-    from pytest_flywheel import suites
+    from pytest_flywheel.suites.errors import SuiteFileError
+    from pytest_flywheel.suites.loading import display_path, list_suite_paths, load_suite
+    from pytest_flywheel.suites.reading import parse_yaml
 
-    # The suites piece's loader when it has landed; until then (or without it) the YAML is read here.
-    list_paths: Callable[[Settings], Iterable[Path]] | None = getattr(suites, "list_suite_paths", None)
-    load_suite: Callable[[Path], Any] | None = getattr(suites, "load_suite", None)
-    if list_paths is None or load_suite is None:
-        paths = _yaml_files(settings.suites_dir)
-        load_suite = None
-    else:
-        paths = list(list_paths(settings))
-    for path in paths:
-        if load_suite is not None:
-            try:
-                loaded = load_suite(path)
-            except Exception as exc:  # a bad file: read it leniently below
-                warnings.append(f"{path}: {exc}".splitlines()[0])
-            else:
-                for case in loaded.suite.cases:
-                    source = getattr(case, "source", None)
-                    trace_id = getattr(source, "trace_id", None) if source is not None else None
-                    if trace_id:
-                        found.add(str(trace_id))
-                continue
-        found.update(_trace_ids_from_yaml(Path(path), warnings))
+    for path in list_suite_paths(settings):
+        try:
+            loaded = load_suite(path)
+        except SuiteFileError as exc:
+            warnings.append(str(exc).splitlines()[0])
+        else:
+            found.update(case.source.trace_id for case in loaded.suite.cases if case.source is not None)
+            continue
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            continue  # (already in the warnings)
+        parsed, _ = parse_yaml(text, display_path(path))
+        data = parsed.data if parsed is not None else None
+        cases = data.get("cases") if isinstance(data, dict) else None
+        for case in cases if isinstance(cases, list) else []:
+            source = case.get("source") if isinstance(case, dict) else None
+            if isinstance(source, dict) and isinstance(source.get("trace_id"), str) and source["trace_id"]:
+                found.add(source["trace_id"])
     return found, warnings
-
-
-def _yaml_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-
-
-def _trace_ids_from_yaml(path: Path, warnings: list[str]) -> set[str]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError, UnicodeDecodeError) as exc:
-        warnings.append(
-            f"{path}: cannot read the suite file ({str(exc).splitlines()[0]}); its cases were skipped"
-        )
-        return set()
-    cases = data.get("cases") if isinstance(data, dict) else None
-    found: set[str] = set()
-    for case in cases if isinstance(cases, list) else []:
-        source = case.get("source") if isinstance(case, dict) else None
-        if isinstance(source, dict) and source.get("trace_id"):
-            found.add(str(source["trace_id"]))
-    return found

@@ -16,6 +16,13 @@ class StoreError(FlywheelError, RuntimeError):
     """The trace store cannot be opened or used."""
 
 
+class StoreVersionError(StoreError):
+    """A store holding a migration this version does not know: a newer pytest-flywheel wrote it.
+
+    It is refused before anything is written to it (no migration, no WAL switch, no span).
+    """
+
+
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """Open (and create and migrate, unless ``readonly``) the SQLite store at ``path``."""
     path = Path(path)
@@ -34,7 +41,12 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the trace store {path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        check_version(conn, path)
+    except BaseException:
+        conn.close()
+        raise
     if not readonly:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -44,6 +56,31 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
             conn.close()
             raise StoreError(f"cannot prepare the trace store {path}: {exc}") from exc
     return conn
+
+
+def check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store with a migration this version does not know (:class:`StoreVersionError`), and a
+    file that is not an SQLite database (:class:`StoreError`). Reads only."""
+    try:
+        rows = conn.execute("SELECT name FROM schema_migrations").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return  # a new, empty file: nothing to compare
+        raise StoreError(f"cannot read the trace store {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path} is not a pytest-flywheel trace store ({exc}); point FLYWHEEL_STORE (or --store) at "
+            "the .flywheel/flywheel.db your agent writes, or move the file away"
+        ) from None
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(str(row[0]) for row in rows if row[0] not in known)
+    if unknown:
+        raise StoreVersionError(
+            f"the trace store {path} was written by a newer pytest-flywheel (it has the migration"
+            f"{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}, which this version does not know); "
+            "upgrade pytest-flywheel (pip install -U pytest-flywheel), or point FLYWHEEL_STORE (or --store) "
+            "at another file. Nothing was written to it."
+        )
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

@@ -36,9 +36,9 @@ from pytest_flywheel.suites.models import Assertion, Case, Check
 from pytest_flywheel.suites.validation import case_semantic_problems, field_name, schema_problems
 
 if TYPE_CHECKING:
-    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.redaction import Redactor
 
-SUITE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SUITE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def check_suite_name(name: str) -> str:
 
 
 def _redactor(settings: Settings) -> Redactor:
-    from pytest_flywheel.replay import build_redactor
+    from pytest_flywheel.redaction import build_redactor
 
     return build_redactor(settings)
 

@@ -27,7 +27,7 @@ from pytest_flywheel.suites.errors import CaptureError
 from pytest_flywheel.suites.models import CaseSource
 
 if TYPE_CHECKING:
-    from pytest_flywheel.replay import Redactor
+    from pytest_flywheel.redaction import Redactor
 
 # The markers the tracer leaves in place of values it could not keep (pytest_flywheel.tracing.serialize).
 REPR_MARKER = REPR_KEY
@@ -234,7 +234,7 @@ def capture_trace(settings: Settings, trace_id: str, *, redactor: Redactor | Non
     """Read the trace ``trace_id`` (or a unique prefix) and check it can become a replayable case; with no
     ``redactor``, the project's (``build_redactor(settings)``). Write its cassette with :func:`write_cassette`."""
     if redactor is None:
-        from pytest_flywheel.replay import build_redactor
+        from pytest_flywheel.redaction import build_redactor
 
         redactor = build_redactor(settings)
     return read_trace_for_capture(settings, trace_id, redactor=redactor)

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # (\Z: "$" would take "c1\n")
 _SLUG_WORDS = 6
 _SLUG_CHARS = 40
 _HASH_CHARS = 6

@@ -33,6 +33,10 @@ class SuiteFileError(FlywheelError, ValueError):
         return Path(self.problems[0].path)
 
 
+class CassettePathError(FlywheelError, ValueError):
+    """A case's cassette path that resolves outside the project's flywheel folder."""
+
+
 class SuiteNotFoundError(FlywheelError, LookupError):
     """A suite name with no file in the suites folder."""
 

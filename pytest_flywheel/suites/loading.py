@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_flywheel.config import Settings
 from pytest_flywheel.suites.errors import SuiteFileError, SuiteNotFoundError, SuiteProblem
 from pytest_flywheel.suites.models import Case, SuiteFile
-from pytest_flywheel.suites.reading import parse_yaml
-from pytest_flywheel.suites.validation import validate_suite_data
+from pytest_flywheel.suites.reading import PathKey, parse_yaml
+from pytest_flywheel.suites.validation import cassette_problems, validate_suite_data
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+#: suite files larger than this are not read (25,000 cases take about 1 MB)
+MAX_SUITE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class LoadedSuite:
     path: Path
     suite: SuiteFile
     case_lines: dict[str, int] = field(default_factory=dict)
+    #: the 1-based line of any key in the file, by its path (``("cases", 0, "cassette")``)
+    field_line: Callable[[tuple[PathKey, ...]], int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -33,6 +39,17 @@ class LoadedSuite:
         except KeyError:
             raise KeyError(f"suite {self.suite.name!r} ({self.path}) has no case {case_id!r}") from None
 
+    def cassette_problems(self, settings: Settings) -> list[SuiteProblem]:
+        """Every case's cassette checked: inside the flywheel folder, and a cassette the replay can use
+        (``path:line: field: what is wrong``, in the suite file or the cassette)."""
+        return cassette_problems(
+            self.suite,
+            path=display_path(self.path),
+            line_of=self.field_line or (lambda where: self.line_of(self.suite.cases[int(where[1])].id)),
+            settings=settings,
+            shown=display_path,
+        )
+
     def case(self, case_id: str) -> Case:
         found = self.suite.case(case_id)
         if found is None:
@@ -41,11 +58,15 @@ class LoadedSuite:
 
 
 def display_path(path: Path) -> str:
-    """The path as errors show it: relative to the working directory when it lies below it."""
+    """The path as errors show it: relative to the working directory when it lies below it.
+
+    Bytes of the name that are not UTF-8 show as U+FFFD, so that the message can always be printed.
+    """
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        shown = str(path)
+    return shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def parse_suite_text(text: str, path: Path) -> LoadedSuite:
@@ -58,21 +79,51 @@ def parse_suite_text(text: str, path: Path) -> LoadedSuite:
     if suite is None or problems:
         raise SuiteFileError(problems)
     lines = {case.id: parsed.line_of(("cases", index)) for index, case in enumerate(suite.cases)}
-    return LoadedSuite(path=path, suite=suite, case_lines=lines)
+    return LoadedSuite(path=path, suite=suite, case_lines=lines, field_line=parsed.line_of)
 
 
 def load_suite(path: Path | str) -> LoadedSuite:
     """Read and validate one suite file. Raises :class:`SuiteFileError` (``path:line: field: what is wrong``)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # an editor may have added a BOM
+        data = _read_suite_bytes(path)
     except FileNotFoundError:
         raise SuiteFileError([SuiteProblem(display_path(path), 1, "suite", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise SuiteFileError(
-            [SuiteProblem(display_path(path), 1, "suite", f"cannot be read: {exc}")]
+            [SuiteProblem(display_path(path), 1, "suite", f"cannot be read: {exc.strerror or exc}")]
         ) from None
+    except ValueError as exc:
+        raise SuiteFileError([SuiteProblem(display_path(path), 1, "suite", str(exc))]) from None
+    try:
+        text = data.decode("utf-8-sig")  # an editor may have added a BOM
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SuiteFileError(
+            [
+                SuiteProblem(
+                    display_path(path), line, "suite", f"not UTF-8 text (byte {exc.start}); save it as UTF-8"
+                )
+            ]
+        ) from None
+    if "\r" in text:  # as a file read in text mode sees it (universal newlines)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return parse_suite_text(text, path)
+
+
+def _read_suite_bytes(path: Path) -> bytes:
+    """The file's bytes; ValueError for what is not a regular file (reading a pipe or a device such as
+    /dev/zero would never end) or is larger than :data:`MAX_SUITE_BYTES`."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError("not a regular file (a folder, a device or a pipe); give the path of a suite file")
+    with path.open("rb") as file:
+        data = file.read(MAX_SUITE_BYTES + 1)
+    if len(data) > MAX_SUITE_BYTES:
+        raise ValueError(
+            f"larger than {MAX_SUITE_BYTES // 1024 // 1024} MB, which is more than a suite file should hold; "
+            "split it into several suites"
+        )
+    return data
 
 
 def list_suite_paths(settings: Settings) -> list[Path]:

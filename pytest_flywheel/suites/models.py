@@ -26,6 +26,7 @@ give the rest of the code typed access. Both describe the same format: change th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pytest_flywheel.config import Settings
 from pytest_flywheel.judge.checks import CHECK_KINDS as JUDGE_CHECK_KINDS
+from pytest_flywheel.suites.errors import CassettePathError
 
 SUITE_FORMAT_VERSION: Literal[1] = 1
 
@@ -148,10 +150,27 @@ class Case(_Model):
 
     def cassette_path(self, settings: Settings, suite_name: str) -> Path:
         """Where this case's cassette lives: ``cassette`` (relative to the project root) or the default
-        ``<flywheel dir>/cassettes/<suite>/<case-id>.yaml``."""
+        ``<flywheel dir>/cassettes/<suite>/<case-id>.yaml``.
+
+        Raises :class:`~pytest_flywheel.suites.errors.CassettePathError` when that path resolves
+        (symbolic links followed) outside the flywheel folder: a suite file must not make a recording
+        run write, or a replay read, anywhere else.
+        """
         if self.cassette:
-            return settings.root / self.cassette
-        return settings.cassettes_dir / suite_name / f"{self.id}.yaml"
+            path = settings.root / self.cassette
+        else:
+            path = settings.cassettes_dir / suite_name / f"{self.id}.yaml"
+        folder = Path(os.path.realpath(settings.dir))
+        resolved = Path(os.path.realpath(path))
+        if not resolved.is_relative_to(folder) or resolved == folder:
+            given = f"cassette {self.cassette!r}" if self.cassette else f"default cassette {path}"
+            raise CassettePathError(
+                f"case {self.id!r} of suite {suite_name!r}: its {given} resolves to {resolved}, outside the "
+                f"flywheel folder {folder}; a cassette must stay inside it (the default is "
+                f"{settings.dir.name}/cassettes/{suite_name}/{self.id}.yaml): fix or remove the case's "
+                "cassette field, or the symbolic link that leads out"
+            )
+        return path
 
     @field_validator("tags", mode="before")
     @classmethod

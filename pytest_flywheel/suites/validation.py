@@ -17,12 +17,17 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaValidationError
 from pydantic import ValidationError as ModelValidationError
 
+from pytest_flywheel.config import Settings
+from pytest_flywheel.replay.cassette_file import CassetteFormatError, load_cassette_data
 from pytest_flywheel.suites.case_ids import derive_case_id
-from pytest_flywheel.suites.errors import SuiteProblem
+from pytest_flywheel.suites.errors import CassettePathError, SuiteProblem
 from pytest_flywheel.suites.models import CHECK_KINDS, SuiteFile
 from pytest_flywheel.suites.reading import PathKey
 
 SCHEMA_FILE = "suite.schema.json"
+
+#: A file's problems reported at most (the schema's check stops there).
+MAX_PROBLEMS = 100
 
 #: ``(path within the document, message)``: one problem before it has a file and a line.
 FieldProblem = tuple[tuple[PathKey, ...], str]
@@ -175,11 +180,16 @@ def _missing_message(path: tuple[PathKey, ...], name: str, instance: dict[str, A
     return "required field is missing"
 
 
-def schema_problems(data: Any, definition: str | None = None) -> list[FieldProblem]:
-    """Problems the JSON Schema finds in ``data`` (a whole suite, or one ``$defs`` piece such as ``case``)."""
+def schema_problems(
+    data: Any, definition: str | None = None, *, limit: int | None = None
+) -> list[FieldProblem]:
+    """Problems the JSON Schema finds in ``data`` (a whole suite, or one ``$defs`` piece such as ``case``);
+    with ``limit``, the first that many or a few more."""
     problems: list[FieldProblem] = []
     for error in _validator(definition).iter_errors(data):
         problems.extend(_schema_problems(error))
+        if limit is not None and len(problems) >= limit:
+            break
     return problems
 
 
@@ -267,7 +277,16 @@ def validate_suite_data(
     def located(problems: Iterable[FieldProblem]) -> list[SuiteProblem]:
         return [SuiteProblem(path, line_of(where), field_name(where), message) for where, message in problems]
 
-    problems = located(schema_problems(data))
+    problems = located(schema_problems(data, limit=MAX_PROBLEMS))
+    if len(problems) >= MAX_PROBLEMS:  # (a file of 500,000 wrong items need not print them all)
+        problems = _unique(problems)[:MAX_PROBLEMS]
+        last = problems[-1]
+        return None, [
+            *problems,
+            SuiteProblem(
+                path, last.line, last.field, f"stopped after {MAX_PROBLEMS} problems; fix these first"
+            ),
+        ]
     if isinstance(data, dict):
         stem = Path(path).stem if path.endswith((".yaml", ".yml")) else None
         problems += located(semantic_problems(data, file_stem=stem))
@@ -284,3 +303,58 @@ def validate_suite_data(
 def _unique(problems: list[SuiteProblem]) -> list[SuiteProblem]:
     # if/then/else and allOf can report one fault twice; say it once.
     return sorted(set(problems))
+
+
+def cassette_problems(
+    suite: SuiteFile,
+    *,
+    path: str,
+    line_of: Callable[[tuple[PathKey, ...]], int],
+    settings: Settings,
+    shown: Callable[[Path], str] = str,
+) -> list[SuiteProblem]:
+    """Each case's cassette: inside the flywheel folder, and when it exists, a cassette the replay can use.
+
+    ``path`` and ``line_of`` place a problem in the suite file; a cassette's own faults are placed in
+    the cassette (``shown(cassette):line: where: what is wrong``). A case with no cassette yet is fine:
+    it is recorded on its first run with ``--flywheel-record=once``.
+    """
+    problems: list[SuiteProblem] = []
+    for index, case in enumerate(suite.cases):
+        where = ("cases", index, "cassette") if case.cassette else ("cases", index, "id")
+        try:
+            cassette = case.cassette_path(settings, suite.name)
+        except CassettePathError as exc:
+            problems.append(SuiteProblem(path, line_of(where), field_name(where), str(exc)))
+            continue
+        if not cassette.exists():
+            continue
+        if not cassette.is_file():  # (reading a pipe or a device would never end)
+            message = f"the cassette {shown(cassette)} is not a regular file (a folder, a device or a pipe)"
+            problems.append(SuiteProblem(path, line_of(where), field_name(where), message))
+            continue
+        try:
+            data = cassette.read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(SuiteProblem(shown(cassette), 1, "cassette", f"cannot be read: {exc}"))
+            continue
+        problems += _cassette_file_problems(data, shown(cassette))
+    return problems
+
+
+def _cassette_file_problems(data: bytes, shown: str) -> list[SuiteProblem]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return [SuiteProblem(shown, line, "cassette", f"not UTF-8 text (byte {exc.start}); record it again")]
+    try:
+        load_cassette_data(text.replace("\r\n", "\n").replace("\r", "\n"), source=shown)
+    except CassetteFormatError as exc:
+        return [
+            SuiteProblem(shown, problem.line, problem.field or "cassette", problem.message)
+            for problem in exc.problems
+        ]
+    return []

@@ -16,7 +16,7 @@ from pathlib import Path
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.tracing.writer import SpanWriter, _warn
 
-EXIT_FLUSH_SECONDS = 10.0
+EXIT_FLUSH_SECONDS = 2.0  # the default; [tool.flywheel] exit_flush_seconds / FLYWHEEL_EXIT_FLUSH
 
 
 def inside_pytest_session() -> bool:
@@ -75,7 +75,7 @@ class TracingRuntime:
                 settings = self.settings or load_settings()
                 self.writer = SpanWriter(
                     settings.store, queue_size=settings.queue_size,
-                    max_payload_bytes=settings.max_payload_bytes,
+                    max_payload_bytes=settings.max_payload_bytes, redact=settings.redact,
                 )
                 self._register_exit_hooks()
             return self.writer
@@ -146,7 +146,24 @@ def flush(timeout: float = 5.0) -> bool:
 
 
 def flush_at_exit() -> None:
-    flush(EXIT_FLUSH_SECONDS)
+    """Write what is queued before the process ends, waiting at most ``exit_flush_seconds``; what could
+    not be written in that time (a store locked by another process, a slow disk) is lost, and said so."""
+    writer = RUNTIME.writer
+    if writer is None:
+        return
+    settings = RUNTIME.settings
+    timeout = settings.exit_flush_seconds if settings is not None else EXIT_FLUSH_SECONDS
+    if flush(timeout):
+        return
+    lost = writer.unwritten
+    if lost:
+        why = f" (last error: {writer.last_error})" if writer.last_error else ""
+        _warn(
+            f"pytest-flywheel: {lost} spans could not be written to {writer.store_path} within "
+            f"{timeout:g} s of exit and are lost{why}; the store may be locked by another process. "
+            "Call pytest_flywheel.flush() before exiting, or raise FLYWHEEL_EXIT_FLUSH "
+            "([tool.flywheel] exit_flush_seconds)."
+        )
 
 
 def reset_for_tests(timeout: float = 5.0) -> bool:
@@ -158,10 +175,13 @@ def reset_for_tests(timeout: float = 5.0) -> bool:
 
 
 def tracing_stats() -> dict[str, int]:
-    """Counts of the current writer: written, dropped (queue full), failed (store errors), pending; and
-    internal_errors, spans or fields lost to an exception inside tracing itself."""
+    """Counts of the current writer, in spans (and feedback): ``written`` (committed to the store file
+    the path names), ``dropped`` (queue full), ``failed`` (lost to store errors), ``pending`` (queued or
+    being written), ``recreated`` (times the store file was found deleted or replaced and opened afresh);
+    and ``internal_errors``, spans or fields lost to an exception inside tracing itself."""
     writer = RUNTIME.writer
     if writer is None:
-        return {"written": 0, "dropped": 0, "failed": 0, "pending": 0, "internal_errors": FAULTS.count}
+        return {"written": 0, "dropped": 0, "failed": 0, "pending": 0, "recreated": 0,
+                "internal_errors": FAULTS.count}
     return {"written": writer.written, "dropped": writer.dropped, "failed": writer.failed,
-            "pending": writer.pending, "internal_errors": FAULTS.count}
+            "pending": writer.unwritten, "recreated": writer.recreated, "internal_errors": FAULTS.count}

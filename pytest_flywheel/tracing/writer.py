@@ -1,27 +1,47 @@
 """The background writer: one daemon thread that drains a bounded queue into the SQLite store.
 
 The calling thread only appends to a deque under a lock (well under a microsecond); everything that
-costs (size limits, trace totals, JSON, SQLite) happens here. The store is opened on the first batch.
+costs (size limits, scrubbing secrets, trace totals, JSON, SQLite) happens here. The store is opened on
+the first batch.
 
-Failure stays here: a store that cannot be opened or written (read-only folder, a path that is a
-folder, a disk that is full, a lock held too long) costs the batch, which is counted in
-:attr:`SpanWriter.failed` and reported by ONE :class:`TracingWarning`; a full queue drops its oldest
-item, counted in :attr:`SpanWriter.dropped`, with ONE warning too.
+Every span and feedback is scrubbed before it is stored (:mod:`pytest_flywheel.redaction`: ``sk-ant-``
+keys, bearer tokens, values under credential-like keys, the ``[tool.flywheel] redact`` patterns).
+
+Failure stays here, and is never silent: a store that cannot be opened or written (read-only folder, a
+path that is a folder, a disk that is full, a lock held too long, a store written by a newer
+pytest-flywheel) costs the batch, which is counted in :attr:`SpanWriter.failed` and reported by ONE
+:class:`TracingWarning`; a full queue drops its oldest item, counted in :attr:`SpanWriter.dropped`,
+with ONE warning too. A store file deleted or replaced under the open connection is noticed before and
+after each batch: the store is opened afresh (created again) and the batch written there, counted in
+:attr:`SpanWriter.recreated`, with ONE warning.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 import threading
 import time
 import warnings
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.store import FeedbackRecord, SpanRecord, Store, StoreError, TraceRecord
-from pytest_flywheel.tracing.serialize import bounded
+from pytest_flywheel.store import (
+    FeedbackRecord,
+    SpanRecord,
+    Store,
+    StoreError,
+    StoreVersionError,
+    TraceRecord,
+)
+from pytest_flywheel.tracing.serialize import stored
+
+if TYPE_CHECKING:
+    from pytest_flywheel.redaction import Redactor
 
 BATCH_SIZE = 1_000
 OPEN_TRACES_KEPT = 10_000  # traces whose root has not finished yet, totals kept for
@@ -42,8 +62,11 @@ class TracingWarning(UserWarning):
 def _warn(message: str) -> None:
     try:
         warnings.warn(message, TracingWarning, stacklevel=3)
-    except Exception:  # warnings turned into errors (-W error) must still not reach the agent
-        pass
+    except Exception:  # warnings turned into errors (-W error) must still not reach the agent...
+        try:  # ...nor make the loss silent
+            sys.stderr.write(f"TracingWarning: {message}\n")
+        except Exception:
+            pass
 
 
 class _Totals:
@@ -112,17 +135,26 @@ def _apply(record: TraceRecord, totals: _Totals) -> None:
 class SpanWriter:
     """A bounded queue of finished spans and feedback, written to ``store_path`` by one thread."""
 
-    def __init__(self, store_path: Path, *, queue_size: int, max_payload_bytes: int) -> None:
+    def __init__(
+        self, store_path: Path, *, queue_size: int, max_payload_bytes: int, redact: Sequence[str] = ()
+    ) -> None:
         self.store_path = Path(store_path)
         self.queue_size = queue_size
         self.max_payload_bytes = max_payload_bytes
+        #: the project's own redact patterns (``[tool.flywheel] redact``), compiled in the writer thread
+        self.redact = tuple(redact)
         #: items dropped because the queue was full
         self.dropped = 0
         #: items lost because the store could not take them
         self.failed = 0
         #: items written
         self.written = 0
+        #: times the store file was found deleted or replaced, and opened afresh
+        self.recreated = 0
         self.last_error: str | None = None
+        self._redactor: Redactor | None = None
+        self._identity: tuple[int, int] | None = None
+        self._warned_recreated = False
         self._items: deque[Item] = deque()
         self._lock = threading.Lock()
         self._progress = threading.Condition(self._lock)
@@ -193,6 +225,12 @@ class SpanWriter:
     def pending(self) -> int:
         return len(self._items)
 
+    @property
+    def unwritten(self) -> int:
+        """Items submitted and not yet written or given up on (queued, or in the batch being written)."""
+        with self._lock:
+            return self._submitted - self._processed
+
     # -- the writer thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -220,18 +258,30 @@ class SpanWriter:
 
     def _write(self, batch: list[Item]) -> None:
         try:
-            spans = [self._bounded(item) for item in batch if isinstance(item, SpanRecord)]
-            feedback = [item for item in batch if isinstance(item, FeedbackRecord)]
+            redactor = self._get_redactor()
+            spans = [self._prepared(item, redactor) for item in batch if isinstance(item, SpanRecord)]
+            feedback = [
+                self._scrubbed_feedback(item, redactor) for item in batch if isinstance(item, FeedbackRecord)
+            ]
             traces = self._totals.add(spans)
+        except _RedactPatternError as exc:  # the user's secrets cannot be scrubbed: store nothing
+            self._lost(len(batch), exc, store_failure=False)
+            return
         except Exception as exc:  # a bug here must cost a batch, never the thread
             self._lost(len(batch), exc, store_failure=False)
             return
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 store = self._open_store()
                 store.write_spans(spans, traces)
                 for record in feedback:
                     store.add_feedback(record)
+                if not self._same_file():  # deleted or replaced while this batch went in: again, afresh
+                    self._close_store()
+                    self._note_recreated()
+                    if attempt < 3:
+                        continue
+                    raise StoreError(f"{self.store_path} keeps being deleted or replaced")
             except Exception as exc:
                 self._close_store()
                 if not _is_store_failure(exc):
@@ -239,8 +289,10 @@ class SpanWriter:
                     self._write_one_by_one(spans, traces, feedback)
                     return
                 # locked, full, read-only, unopenable: the store's problem, so try once more, afresh
-                if attempt == 2:
+                # (a store from a newer version stays newer: no second try)
+                if attempt >= 2 or isinstance(exc, StoreVersionError):
                     self._lost(len(batch), exc)
+                    return
                 continue
             self.written += len(batch)
             return
@@ -264,24 +316,66 @@ class SpanWriter:
                 self._close_store()
                 self._lost(len(group_spans) + len(group_feedback), exc, store_failure=_is_store_failure(exc))
 
-    def _bounded(self, span: SpanRecord) -> SpanRecord:
+    def _get_redactor(self) -> Redactor:
+        if self._redactor is None:
+            # imported here, in the writer thread: `import pytest_flywheel.tracing` stays light
+            from pytest_flywheel.redaction import Redactor
+
+            try:
+                self._redactor = Redactor(self.redact)
+            except Exception as exc:  # re.error: a pattern that is not a regular expression
+                raise _RedactPatternError(
+                    f"a [tool.flywheel] redact pattern is not a valid regular expression ({exc}), so "
+                    "spans cannot be scrubbed and none are stored; fix the pattern"
+                ) from None
+        return self._redactor
+
+    def _prepared(self, span: SpanRecord, redactor: Redactor) -> SpanRecord:
+        """The span as stored: each payload within the size limit, and scrubbed of secrets."""
         limit = self.max_payload_bytes
         fields: dict[str, Any] = {}
-        for name in ("input", "output", "error", "metadata"):
+        for name in ("input", "output", "error", "metadata", "tags"):
             value = getattr(span, name)
-            limited = bounded(value, limit)
-            if limited is not value:
-                fields[name] = limited
+            kept = stored(value, limit, redactor)
+            if kept is not value:
+                fields[name] = kept
         # a copy, never the span itself: span collectors may hold the same object
         return replace(span, **fields) if fields else span
 
+    def _scrubbed_feedback(self, record: FeedbackRecord, redactor: Redactor) -> FeedbackRecord:
+        value = stored(record.value, self.max_payload_bytes, redactor)
+        reason = stored(record.reason, self.max_payload_bytes, redactor)
+        if value is record.value and reason is record.reason:
+            return record
+        return replace(record, value=value, reason=reason)
+
     def _open_store(self) -> Store:
+        if self._store is not None and not self._same_file():
+            # deleted (or replaced) under the open connection: writing on would go to a file no one
+            # can read any more, so open the path afresh (creating the store again)
+            self._close_store()
+            self._note_recreated()
         if self._store is None:
             self._store = Store(self.store_path)
+            self._identity = _identity(self.store_path)
         return self._store
+
+    def _same_file(self) -> bool:
+        return self._identity is not None and _identity(self.store_path) == self._identity
+
+    def _note_recreated(self) -> None:
+        self.recreated += 1
+        if not self._warned_recreated:
+            self._warned_recreated = True
+            _warn(
+                f"pytest-flywheel: the trace store {self.store_path} was deleted or replaced while tracing "
+                "wrote to it; it was opened afresh (created again when missing) and tracing goes on. "
+                "Spans stored before that went with the old file. This warning is shown once."
+            )
 
     def _close_store(self) -> None:
         store, self._store = self._store, None
+        self._identity = None
         if store is not None:
             try:
                 store.close()
@@ -293,6 +387,13 @@ class SpanWriter:
         self.last_error = f"{type(exc).__name__}: {exc}"
         if not self._warned_store:
             self._warned_store = True
+            if isinstance(exc, StoreVersionError | _RedactPatternError):
+                _warn(
+                    f"pytest-flywheel: cannot write traces: {exc} {count} spans lost so far, and every "
+                    "later one is counted as lost too; the traced code is not affected. This warning is "
+                    "shown once."
+                )
+                return
             fix = (
                 "check the store path (FLYWHEEL_STORE or [tool.flywheel] store) and the disk"
                 if store_failure else "this is a bug in pytest-flywheel's tracing: please report it"
@@ -302,6 +403,19 @@ class SpanWriter:
                 f"{count} spans lost so far. Tracing goes on and the traced code is not affected; "
                 f"{fix}. This warning is shown once."
             )
+
+
+class _RedactPatternError(ValueError):
+    """The project's redact patterns cannot be compiled: nothing may be stored unscrubbed."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode), or None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino)
 
 
 def _is_store_failure(exc: Exception) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_flywheel.fix.area import ProjectArea
 from pytest_flywheel.fix.tools import MAX_MATCHES, FixerTools
-from pytest_flywheel.replay import Redactor
+from pytest_flywheel.redaction import Redactor
 
 from .shop import SECRET, git, tree_digest
 

@@ -12,7 +12,8 @@ import yaml
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from pytest_flywheel.replay import Redactor, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import replay_case, write_case_cassette
 from pytest_flywheel.testing import text_message, tool_use_message
 
 from .spans import ask, llm_span, tool_span
@@ -246,7 +247,8 @@ def test_a_broken_cassette_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path.write_text("interactions: [unclosed\n")
     with pytest.raises(
         CassetteFormatError,
-        match=r"broken\.yaml:2: not valid YAML \(did not find expected ',' or '\]'\); fix the file or record",
+        match=r"broken\.yaml:2: not valid YAML: did not find expected ',' or '\]' \(while parsing a flow sequence\); "
+        r"fix it, or record the cassette again",
     ):
         with replay_case(path):
             pass

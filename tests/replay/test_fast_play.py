@@ -17,7 +17,8 @@ from vcr.matchers import requests_match
 from vcr.request import Request
 from vcr.stubs import httpx_stubs
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, _vcrpy, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import CassetteMissError, _vcrpy, replay_case, write_case_cassette
 from pytest_flywheel.replay.matching import RequestKey
 from pytest_flywheel.replay.session import _MATCH_ON
 from pytest_flywheel.testing import MessagesAPIServer, text_message

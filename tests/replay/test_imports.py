@@ -6,7 +6,7 @@ import sys
 
 def test_importing_replay_and_its_redactor_loads_neither_vcrpy_nor_the_sdk() -> None:
     code = (
-        "import sys, pytest_flywheel.replay, pytest_flywheel.replay.redact, pytest_flywheel.replay.cassette_writer; "
+        "import sys, pytest_flywheel.replay, pytest_flywheel.redaction, pytest_flywheel.replay.cassette_writer; "
         "print(sorted(name for name in ('vcr', 'anthropic', 'httpx2') if name in sys.modules))"
     )
     done = subprocess.run(

@@ -12,7 +12,8 @@ import httpx2
 import pytest
 from vcr import patch as vcr_patch
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import CassetteMissError, replay_case, write_case_cassette
 from pytest_flywheel.replay.cassette_file import CassetteFormatError
 from pytest_flywheel.replay.transport import TransportPatches
 from pytest_flywheel.testing import MessagesAPIServer, text_message

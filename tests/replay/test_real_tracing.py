@@ -11,7 +11,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import CassetteMissError, replay_case, write_case_cassette
 from pytest_flywheel.testing import MessagesAPIServer, text_message, tool_use_message
 from pytest_flywheel.tracing import track, track_anthropic
 from pytest_flywheel.tracing.hooks import collect_spans

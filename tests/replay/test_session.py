@@ -9,7 +9,8 @@ import anthropic
 import pytest
 import yaml
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import CassetteMissError, replay_case, write_case_cassette
 from pytest_flywheel.replay.matching import first_difference, json_equal
 from pytest_flywheel.testing import ErrorReply, MessagesAPIServer, text_message
 

@@ -13,13 +13,8 @@ import anthropic
 import pytest
 import yaml
 
-from pytest_flywheel.replay import (
-    CassetteMissError,
-    RecordedToolError,
-    Redactor,
-    replay_case,
-    write_case_cassette,
-)
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import CassetteMissError, RecordedToolError, replay_case, write_case_cassette
 from pytest_flywheel.testing import MessagesAPIServer, text_message
 from pytest_flywheel.tracing.hooks import active_tool_interceptor
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flywheel.store import FeedbackRecord, Store
+from pytest_flywheel.store import FeedbackRecord, Store, StoreError
 from pytest_flywheel.store.queries import (
     FEEDBACK_SIGNAL_SQL,
     FeedbackFilter,
@@ -248,8 +248,10 @@ def test_missing_and_foreign_and_empty_stores_are_clear_errors(tmp_path: Path) -
         open_store_for_reading(tmp_path / "nothing.db")
     foreign = tmp_path / "notes.db"
     foreign.write_text("just some text, not SQLite at all" * 100)
-    with pytest.raises(QueryError, match=r"is not a pytest-flywheel trace store"):
-        open_store_for_reading(foreign)
+    with pytest.raises(
+        StoreError, match=r"notes\.db is not a pytest-flywheel trace store \(file is not a database\)"
+    ):
+        open_store_for_reading(foreign)  # (refused when it is opened, by the store itself)
     Store(tmp_path / "empty.db").close()
     with (
         open_store_for_reading(tmp_path / "empty.db") as empty,

@@ -214,9 +214,12 @@ def test_covered_trace_ids_from_suite_files(tmp_path: Path) -> None:
     (suites / "support.yaml").write_text(SUITE.format(name="support", trace="d3a"))
     (suites / "billing.yaml").write_text(SUITE.format(name="billing", trace="d2c"))
     (suites / "broken.yaml").write_text("cases: [unclosed\n")
+    # valid YAML, not a valid suite (an unknown field): its cases still count, with a warning
+    (suites / "invalid.yaml").write_text(SUITE.format(name="invalid", trace="d9z") + "colour: blue\n")
     found, warnings = covered_trace_ids(load_settings(tmp_path, environ={}))
-    assert found == {"d3a", "d2c"}
-    assert any("broken.yaml" in warning for warning in warnings)
+    assert found == {"d3a", "d2c", "d9z"}
+    assert any("broken.yaml:2: yaml: not valid YAML" in warning for warning in warnings)
+    assert any("invalid.yaml" in warning and "colour: unknown field" in warning for warning in warnings)
 
 
 def test_no_suites_folder_covers_nothing(tmp_path: Path) -> None:

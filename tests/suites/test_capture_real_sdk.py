@@ -16,7 +16,8 @@ import yaml
 import pytest_flywheel
 from pytest_flywheel.cli.main import main
 from pytest_flywheel.config import load_settings
-from pytest_flywheel.replay import build_redactor, replay_case
+from pytest_flywheel.redaction import build_redactor
+from pytest_flywheel.replay import replay_case
 from pytest_flywheel.store import Store
 from pytest_flywheel.suites import load_suite
 from pytest_flywheel.testing import MessagesAPIServer, text_message

@@ -51,7 +51,7 @@ cases:
   - id: refund
     input: {question: Can I get a refund?}
     assertions: [The response must explain the refund policy.]
-    cassette: recordings/refund.yaml
+    cassette: flywheel/recordings/refund.yaml
 """
 
 
@@ -96,7 +96,7 @@ def test_a_valid_file_loads_into_the_typed_model(tmp_path: Path) -> None:
         first.cassette_path(settings, "qa")
         == tmp_path / "flywheel/cassettes/qa/where-is-my-order-7f3a1c.yaml"
     )
-    assert second.cassette_path(settings, "qa") == tmp_path / "recordings/refund.yaml"
+    assert second.cassette_path(settings, "qa") == tmp_path / "flywheel/recordings/refund.yaml"
 
 
 def test_an_unquoted_timestamp_and_empty_lists_are_accepted(tmp_path: Path) -> None:
@@ -323,7 +323,40 @@ BAD_FILES = {
         "    cassette: /etc/passwd\n",
         [
             "flywheel/suites/qa.yaml:7: cases[0].cassette: expected a path relative to the project root, "
+            "inside the flywheel folder, with no '..' (such as flywheel/cassettes/SUITE/CASE.yaml), "
             "found the text '/etc/passwd'"
+        ],
+    ),
+    "cassette path leaving the project": (
+        "version: 1\nname: qa\ncases:\n  - id: a\n    input: {}\n    assertions: [ok]\n"
+        "    cassette: flywheel/../../x.yaml\n",
+        [
+            "flywheel/suites/qa.yaml:7: cases[0].cassette: expected a path relative to the project root, "
+            "inside the flywheel folder, with no '..' (such as flywheel/cassettes/SUITE/CASE.yaml), "
+            "found the text 'flywheel/../../x.yaml'"
+        ],
+    ),
+    "case id with a trailing newline": (
+        'version: 1\nname: qa\ncases:\n  - id: "c1\\n"\n    input: {}\n    assertions: [ok]\n',
+        [
+            "flywheel/suites/qa.yaml:4: cases[0].id: expected an id of letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit, found the text 'c1\\n'"
+        ],
+    ),
+    "names, tags and targets with a trailing newline": (
+        'version: 1\nname: "qa\\n"\ntarget: "m:f\\n"\ncases:\n  - id: c\n    input: {}\n    assertions: [ok]\n'
+        '    tags: ["t\\n"]\n    source: {trace_id: x, captured_at: "2026-11-22\\n"}\n',
+        [
+            "flywheel/suites/qa.yaml:2: name: expected 'qa', the file's name (suites are found by file name), "
+            "found 'qa\\n'",
+            "flywheel/suites/qa.yaml:2: name: expected a name of letters, digits, '-', '_' and '.', starting "
+            "with a letter or digit, found the text 'qa\\n'",
+            "flywheel/suites/qa.yaml:3: target: expected an entrypoint as module:qualname, such as "
+            "support.agent:answer, found the text 'm:f\\n'",
+            "flywheel/suites/qa.yaml:8: cases[0].tags[0]: expected a tag of letters, digits, '-', '_' and '.' "
+            "(no spaces), found the text 't\\n'",
+            "flywheel/suites/qa.yaml:9: cases[0].source.captured_at: expected an ISO 8601 time such as "
+            "2026-11-22T02:39:00Z, found the text '2026-11-22\\n'",
         ],
     ),
 }
@@ -544,27 +577,38 @@ def test_the_faster_schema_check_reports_exactly_what_the_shipped_schema_reports
     assert "$ref" not in json.dumps(checked)  # (and the references were inlined)
 
 
+def _ruamel_plain(value: typing.Any) -> typing.Any:
+    """ruamel.yaml's values as suite data: times as ISO 8601 text."""
+    import datetime as dt
+
+    if isinstance(value, dict):
+        return {key: _ruamel_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_ruamel_plain(item) for item in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
 @pytest.mark.parametrize(
     "text",
     [
         GOOD,
         "a: no\nb: 010\nc: 0o10\nd: 1_000\ne: 1:20\nf: yes\ng: 0x1F\nh: .5\ni: ~\nj: TRUE\nk: -.inf\nl: 1e3\n",
-        "when: 2026-11-22T03:00:00Z\nday: 2026-11-22\n",  # timestamps: built by the loader, as ISO text
+        "when: 2026-11-22T03:00:00Z\nday: 2026-11-22\n",  # timestamps: as ISO text
         "base: &b {k: 1}\nderived: {<<: *b, j: 2}\nsame: *b\n",  # a merge key and an alias
-        "tagged: !!str 12\nbinary: !!binary aGVsbG8=\n",
+        "base: &b {k: 1, m: 1}\nother: &o {k: 2, n: 2}\nderived: {<<: [*b, *o], j: 2, k: 3}\n",
+        "tagged: !!str 12\nnumber: !!int '7'\nnothing: !!null ''\n",
         "nested: [[1, [2, {x: null}]], {}, []]\n",
     ],
 )
-def test_the_fast_reader_builds_what_the_loader_itself_builds(text: str) -> None:
-    from pytest_flywheel.suites.reading import SuiteYAMLLoader, to_plain
+def test_the_reader_builds_what_ruamel_reads(text: str) -> None:
+    """Suite files are written by ruamel.yaml (YAML 1.2): what it reads is what the suite reader builds."""
+    from ruamel.yaml import YAML
 
     parsed, problems = parse_yaml(text, "x.yaml")
     assert parsed is not None and not problems
-    loader = SuiteYAMLLoader(text)
-    try:
-        expected = to_plain(loader.get_single_data())
-    finally:
-        loader.dispose()
+    expected = _ruamel_plain(YAML(typ="safe", pure=True).load(text))
     assert parsed.data == expected
     assert json.dumps(parsed.data, default=repr, sort_keys=True) == json.dumps(
         expected, default=repr, sort_keys=True

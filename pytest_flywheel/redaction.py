@@ -1,7 +1,9 @@
-"""Scrubbing secrets and personal data out of everything pytest-flywheel writes to files.
+"""Scrubbing secrets and personal data out of everything pytest-flywheel writes to files or stores.
 
 One :class:`Redactor` is applied to cassettes (requests and responses: headers, URLs, bodies, JSON
-values), tool interactions, suite inputs and trace previews. It always removes:
+values), tool interactions, suite inputs, trace previews and, in the tracing writer, every span and
+feedback stored (:func:`pytest_flywheel.tracing.serialize.stored`; this module uses the standard
+library only, since production code imports tracing and tracing imports this). It always removes:
 
 * headers that carry credentials: ``x-api-key``, ``authorization``, ``proxy-authorization``,
   ``cookie``, ``set-cookie``, ``anthropic-organization-id``, and any header whose name contains
@@ -65,12 +67,11 @@ _SECRET_KEY_NAMES = (
     r")"
 )
 _SECRET_JSON_KEY = re.compile(rf"(?i)^{_SECRET_KEY_NAMES}$")
-# Where such a key could be in JSON text, written without escapes (see Redactor._nothing_in_json).
+# Where such a key could be in JSON text, written without escapes (see Redactor.clean_json_text).
 # (``$`` also matches before a final newline, which JSON text escapes as ``\n``.)
 _SECRET_KEY_IN_JSON = re.compile(rf'(?i)"{_SECRET_KEY_NAMES}(?:\\n)?"\s*:')
-# JSON text in which no string can hold an Anthropic key or a bearer token (written without \u escapes:
-# other escapes stand for characters neither pattern needs, or for the whitespace after "bearer").
-_MAYBE_SECRET_IN_JSON = re.compile(r"(?i)sk-ant-|bearer")
+# Words one of which every name in _SECRET_KEY_NAMES holds (lower-cased): without any, no such key.
+_SECRET_KEY_WORDS = ("key", "auth", "passw", "secret", "token", "cookie")
 
 # Text in which neither of the two built-in text patterns above can match (a quick first look).
 _MAYBE_SECRET = re.compile(r"sk-ant-|(?i:bearer\s)")
@@ -226,7 +227,7 @@ class Redactor:
     def _body_text(self, text: str) -> str:
         stripped = text.lstrip()
         if stripped[:1] in ("{", "["):
-            if self._nothing_in_json(text):
+            if self.clean_json_text(text):
                 return text
             try:
                 data = json.loads(text)
@@ -239,7 +240,7 @@ class Redactor:
                 return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"))
         return self.text(text)
 
-    def _nothing_in_json(self, text: str) -> bool:
+    def clean_json_text(self, text: str) -> bool:
         """Whether JSON text certainly has nothing to redact, found without parsing it.
 
         Only with no project patterns and no active hook. Without ``\\u`` escapes, every key and every
@@ -247,13 +248,16 @@ class Redactor:
         built-in patterns never need: no credential-like key followed by a colon, no ``sk-ant-`` and no
         ``bearer`` anywhere means redacting the parsed data would change nothing.
         """
-        if self.patterns or self._active_hook() is not None:
+        if self.patterns or self._active_hook() is not None or "\\u" in text:
             return False
-        return (
-            "\\u" not in text
-            and _MAYBE_SECRET_IN_JSON.search(text) is None
-            and _SECRET_KEY_IN_JSON.search(text) is None
-        )
+        # Substring tests on the lower-cased text first: a case-insensitive regex is ten times slower,
+        # and the tracing writer asks this of every span.
+        lowered = text.lower()
+        if "sk-ant-" in lowered or "bearer" in lowered:
+            return False
+        if any(word in lowered for word in _SECRET_KEY_WORDS):
+            return _SECRET_KEY_IN_JSON.search(text) is None
+        return True
 
 
 def build_redactor(settings: Settings | None = None, hook: RedactHook | None = None) -> Redactor:
