@@ -86,7 +86,7 @@ def run_window(args: argparse.Namespace, settings: Settings) -> tuple[TriageRepo
     """Triage the window the options name; the report and the project's redactor."""
     from pytest_flywheel.evolve.plugins import custom_labeller
     from pytest_flywheel.evolve.triage import LLMOptions, llm_unavailable, triage
-    from pytest_flywheel.replay import build_redactor
+    from pytest_flywheel.redaction import build_redactor
     from pytest_flywheel.store.queries import open_store_for_reading, parse_since, require_traces
 
     since = parse_since(args.since)
