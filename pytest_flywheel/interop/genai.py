@@ -86,7 +86,7 @@ def to_messages(raw: Any) -> tuple[str | None, list[dict[str, Any]]]:
             blocks = _content_blocks(message.get("content"))
             for call in message.get("tool_calls") or []:
                 if isinstance(call, dict):
-                    function = call.get("function") if isinstance(call.get("function"), dict) else call
+                    function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else call
                     arguments = parse_json_text(function.get("arguments"))
                     blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
                                    "input": arguments if arguments is not None else {}})

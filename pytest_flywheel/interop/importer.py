@@ -104,7 +104,8 @@ def _opened(name: str) -> Iterator[tuple[IO[bytes], Path | None]]:
         yield stream, real
 
 
-def _text(stream: IO[bytes]) -> IO[str]:
+def _text(stream: IO[bytes]) -> io.TextIOWrapper:
+    """A text view of ``stream``; ``detach()`` it afterwards, so closing the view leaves the file open."""
     stream.seek(0)
     return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline=None)
 
@@ -185,8 +186,8 @@ class _Importer:
         if kind == "flywheel-store":
             if real is None:
                 raise FormatError(f"{where}: a store must be a file on disk (not standard input or gzip)")
-            for spans, feedback in flywheel_store.traces(real, project=options.project, target=self.target):
-                self._add(spans, feedback, where)
+            for stored, feedback in flywheel_store.traces(real, project=options.project, target=self.target):
+                self._add(stored, feedback, where)
             return
         if kind == "otlp-proto":
             for message in self._proto_messages(stream, where):
@@ -200,8 +201,8 @@ class _Importer:
             values = json_values(text, where=where)
             if kind == "otlp-json":
                 for line, document in values:
-                    spans = decode_traces_data(document, skip=self.sink.summary.skip, where=f"{where}:{line}")
-                    self._spans(spans, options, where)
+                    decoded = decode_traces_data(document, skip=self.sink.summary.skip, where=f"{where}:{line}")
+                    self._spans(decoded, options, where)
             else:
                 reader = langfuse.traces if kind == "langfuse" else opik.traces
                 for spans, feedback in reader(values, options, where=where):

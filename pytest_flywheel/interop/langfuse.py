@@ -40,6 +40,10 @@ def is_langfuse(document: Any) -> bool:
     return isinstance(document.get("observations"), list) and "id" in document and "projectId" in document
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _count(usage: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     for key in keys:
         value = usage.get(key)
@@ -51,21 +55,21 @@ def _count(usage: dict[str, Any], keys: tuple[str, ...]) -> int | None:
 def _observation(obs: dict[str, Any], trace: dict[str, Any], options: MapOptions, *, root: bool) -> SpanRecord:
     where = f"observation {obs.get('id')!r}"
     kind = TYPES.get(str(obs.get("type") or "").upper(), "general")
-    metadata_in = obs.get("metadata") if isinstance(obs.get("metadata"), dict) else {}
-    attributes = metadata_in.get("attributes") if isinstance(metadata_in.get("attributes"), dict) else {}
+    metadata_in = _mapping(obs.get("metadata"))
+    attributes = _mapping(metadata_in.get("attributes"))
     name = str(obs.get("name") or "")
     if kind == "tool":
         name = str(attributes.get("gen_ai.tool.name") or attributes.get("tool.name") or name)
     start = iso_seconds(obs.get("startTime"), what=f"{where} startTime")
     end = iso_seconds(obs["endTime"], what=f"{where} endTime") if obs.get("endTime") else start
-    usage = obs.get("usageDetails") if isinstance(obs.get("usageDetails"), dict) else {}
+    usage = _mapping(obs.get("usageDetails"))
     model = obs.get("model") if kind == "llm" and obs.get("model") not in (None, "", "unknown") else None
     cache_read, cache_write = _count(usage, _CACHE_READ), _count(usage, _CACHE_WRITE)
     fresh = _count(usage, ("input", "prompt_tokens", "input_tokens"))
     if fresh is not None:
         fresh = max(0, fresh - (cache_read or 0) - (cache_write or 0))
     output_tokens = _count(usage, ("output", "completion_tokens", "output_tokens"))
-    cost_details = obs.get("costDetails") if isinstance(obs.get("costDetails"), dict) else {}
+    cost_details = _mapping(obs.get("costDetails"))
     cost = cost_details.get("total", obs.get("totalCost") or obs.get("calculatedTotalCost"))
     metadata: dict[str, Any] = {
         "langfuse": {key: obs[key] for key in ("type", "level", "environment", "modelParameters") if obs.get(key)},
@@ -90,7 +94,7 @@ def _observation(obs: dict[str, Any], trace: dict[str, Any], options: MapOptions
     input_value, output_value = obs.get("input"), obs.get("output")
     if kind == "llm":
         input_value, output_value = _as_request(input_value, model), _as_response(output_value)
-    tags = trace.get("tags") if root and isinstance(trace.get("tags"), list) else []
+    tags = trace["tags"] if root and isinstance(trace.get("tags"), list) else []
     return SpanRecord(
         id=str(obs["id"]),
         trace_id=str(obs.get("traceId") or trace["id"]),

@@ -52,7 +52,7 @@ def _span(raw: dict[str, Any], trace_id: str, project: str, options: MapOptions,
     kind = str(raw.get("type") or "general")
     kind = kind if kind in SPAN_TYPES else "general"
     start, end = _times(raw, where)
-    usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
+    usage: dict[str, Any] = raw["usage"] if isinstance(raw.get("usage"), dict) else {}
     read = _number(usage, "original_usage.cache_read_input_tokens", "cache_read_input_tokens")
     written = _number(usage, "original_usage.cache_creation_input_tokens", "cache_creation_input_tokens")
     fresh = _number(usage, "original_usage.input_tokens")

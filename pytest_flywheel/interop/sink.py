@@ -19,6 +19,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,19 +99,33 @@ class TraceSink:
     def add_feedback(self, feedback: FeedbackRecord) -> None:
         self._feedback.append(feedback)
 
+    def reopen(self) -> None:
+        """Open the store afresh (after it failed); what is collected is kept."""
+        path = self.store.path
+        with suppress(Exception):
+            self.store.close()
+        self.store = Store(path)
+
+    def close_quietly(self) -> int:
+        """Close the store without writing; the number of orphans (spans whose parent never arrived)."""
+        with suppress(Exception):
+            self.store.close()
+        return sum(len(children) for children in self._waiting.values())
+
     def discard(self) -> None:
         """Forget what is collected and not yet written (the file it came from was refused)."""
         self._spans.clear()
         self._feedback.clear()
 
     def flush(self) -> None:
-        """Write what is collected, in one transaction."""
-        spans, self._spans = self._spans, []
-        feedback, self._feedback = self._feedback, []
-        if not spans and not feedback:
+        """Write what is collected, in one transaction. When the store fails, nothing is counted and
+        the batch stays collected, so a later flush tries it again."""
+        if not self._spans and not self._feedback:
             return
         with self.store.transaction() as conn:
-            self._write(conn, spans, feedback)
+            outcome = self._write(conn, self._spans, self._feedback)
+        self._spans, self._feedback = [], []
+        outcome.apply(self.summary, self._waiting)
 
     def close(self) -> ImportSummary:
         """Write the rest; count the spans whose parent never arrived. Returns the summary."""
@@ -120,11 +135,12 @@ class TraceSink:
 
     # -- one batch ------------------------------------------------------------------------------
 
-    def _write(self, conn: sqlite3.Connection, spans: list[SpanRecord], feedback: list[FeedbackRecord]) -> None:
+    def _write(self, conn: sqlite3.Connection, spans: list[SpanRecord], feedback: list[FeedbackRecord]) -> _Outcome:
+        outcome = _Outcome()
         by_id: dict[str, SpanRecord] = {}
         for span in spans:
             if span.id in by_id:
-                self.summary.spans_present += 1  # the same span twice in the input
+                outcome.present += 1  # the same span twice in the input
             by_id[span.id] = span
         stored: dict[str, str] = {}
         for chunk in _chunks(list(by_id)):
@@ -136,9 +152,9 @@ class TraceSink:
             if owner is None:
                 new.append(span)
             elif owner == span.trace_id:
-                self.summary.spans_present += 1
+                outcome.present += 1
             else:
-                self.summary.skip("a span id that a span of another trace already has")
+                outcome.skipped.append("a span id that a span of another trace already has")
         touched = sorted({span.trace_id for span in new})
         known: set[str] = set()
         for chunk in _chunks(touched):
@@ -146,9 +162,9 @@ class TraceSink:
                 f"SELECT id FROM traces WHERE id IN ({_marks(len(chunk))})", chunk))
         insert_spans(conn, new)
         insert_spans(conn, [], summarise(conn, touched))
-        self.summary.spans_new += len(new)
-        self.summary.traces_new += len(set(touched) - known)
-        self._track_parents(conn, new)
+        outcome.new = new
+        outcome.traces_new = len(set(touched) - known)
+        outcome.found_parents = self._stored_parents(conn, new)
         for record in feedback:
             same = conn.execute(
                 "SELECT value, reason FROM feedback WHERE trace_id = ? AND name = ? AND created_at = ?",
@@ -157,20 +173,45 @@ class TraceSink:
             if any(json.loads(row[0]) == record.value and row[1] == record.reason for row in same):
                 continue  # imported before
             insert_feedback(conn, record)
-            self.summary.feedback_new += 1
+            outcome.feedback_new += 1
+        return outcome
 
-    def _track_parents(self, conn: sqlite3.Connection, new: list[SpanRecord]) -> None:
+    @staticmethod
+    def _stored_parents(conn: sqlite3.Connection, new: list[SpanRecord]) -> set[str]:
         new_ids = {span.id for span in new}
-        for span_id in new_ids & self._waiting.keys():
-            del self._waiting[span_id]
         wanted = sorted({s.parent_id for s in new if s.parent_id and s.parent_id not in new_ids})
         found: set[str] = set()
         for chunk in _chunks(wanted):
             found.update(row[0] for row in conn.execute(
                 f"SELECT id FROM spans WHERE id IN ({_marks(len(chunk))})", chunk))
-        for span in new:
-            if span.parent_id and span.parent_id not in new_ids and span.parent_id not in found:
-                self._waiting.setdefault(span.parent_id, []).append(span.id)
+        return found
+
+
+@dataclass
+class _Outcome:
+    """What one batch did, counted only once its transaction committed."""
+
+    new: list[SpanRecord] = field(default_factory=list)
+    present: int = 0
+    traces_new: int = 0
+    feedback_new: int = 0
+    skipped: list[str] = field(default_factory=list)
+    found_parents: set[str] = field(default_factory=set)
+
+    def apply(self, summary: ImportSummary, waiting: dict[str, list[str]]) -> None:
+        summary.spans_new += len(self.new)
+        summary.spans_present += self.present
+        summary.traces_new += self.traces_new
+        summary.feedback_new += self.feedback_new
+        for reason in self.skipped:
+            summary.skip(reason)
+        new_ids = {span.id for span in self.new}
+        for span_id in new_ids & waiting.keys():
+            del waiting[span_id]
+        for span in self.new:
+            parent = span.parent_id
+            if parent and parent not in new_ids and parent not in self.found_parents:
+                waiting.setdefault(parent, []).append(span.id)
 
 
 def summarise(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> list[TraceRecord]:
