@@ -17,6 +17,7 @@ pyproject key          environment variable        meaning (default)
 ``prices``             (none)                      per-model USD prices per million tokens
 ``queue_size``         ``FLYWHEEL_QUEUE_SIZE``     tracing queue bound, in spans (10000)
 ``max_payload_bytes``  ``FLYWHEEL_MAX_PAYLOAD``    per-field size limit before truncation (1 MiB)
+``export``             ``FLYWHEEL_EXPORT``         ``otlp``: spans also go out over OTLP (``none``)
 =====================  ==========================  ===========================================
 
 Relative paths are resolved against the project root: the nearest folder, from the working directory
@@ -67,6 +68,7 @@ class Settings:
     prices: dict[str, ModelPrice] = field(default_factory=dict)
     queue_size: int = 10_000
     max_payload_bytes: int = 1_048_576
+    export: str = "none"
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,6 +149,17 @@ def _prices(raw: Any, *, root: Path) -> dict[str, ModelPrice]:
     return prices
 
 
+EXPORTS = ("none", "otlp")
+
+
+def _export(value: Any) -> str:
+    text = str(value).strip().lower()
+    text = "none" if text in ("", "off", "false", "0") else text
+    if text not in EXPORTS:
+        raise ConfigError(f"export={value!r}: expected otlp or none (FLYWHEEL_EXPORT / [tool.flywheel] export)")
+    return text
+
+
 def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
     """Resolve the settings for ``root`` (default: :func:`find_root`)."""
     env = os.environ if environ is None else environ
@@ -181,5 +194,6 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
             env.get("FLYWHEEL_MAX_PAYLOAD", section.get("max_payload_bytes", 1_048_576)),
             name="max_payload_bytes",
         ),
+        export=_export(env.get("FLYWHEEL_EXPORT", section.get("export", "none"))),
         raw=dict(section),
     )
