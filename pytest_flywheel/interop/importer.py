@@ -223,7 +223,8 @@ class _Importer:
             try:
                 message = otlp_proto.parse_request(data, where=where)
             except FormatError:
-                raise FormatError(f"{framing} (nor is it one OTLP protobuf message)") from None
+                raise FormatError(f"{framing}; read as one OTLP protobuf message it does not parse either, so it "
+                                  "is neither JSON nor OTLP protobuf") from None
             if not message.resource_spans:
                 raise FormatError(f"{where}: holds no OTLP trace data (neither length-prefixed messages nor one "
                                   "ExportTraceServiceRequest)") from None
