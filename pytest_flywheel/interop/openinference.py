@@ -10,6 +10,7 @@ and ``...message.tool_calls.M.tool_call.function.{name,arguments}``; token count
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pytest_flywheel.interop.flat import parse_json_text, unflatten
@@ -37,6 +38,11 @@ def value(attributes: dict[str, Any], key: str) -> Any:
     mime = attributes.get(f"{key}.mime_type")
     if mime == "text/plain":
         return raw
+    if mime == "application/json" and isinstance(raw, str):
+        try:
+            return json.loads(raw)  # a JSON string or number too: what the exporter wrote
+        except ValueError:
+            return raw
     return parse_json_text(raw)
 
 
