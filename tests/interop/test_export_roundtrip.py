@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anthropic
 import pytest
 
 from pytest_flywheel import flush, track, track_anthropic
@@ -13,9 +14,6 @@ from pytest_flywheel.store import SpanRecord, Store
 from pytest_flywheel.testing import MessagesAPIServer
 from pytest_flywheel.testing.messages_api import text_message, tool_use_message
 from pytest_flywheel.tracing import reset_for_tests
-
-anthropic = pytest.importorskip("anthropic")
-pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
 
 FIELDS = ("id", "trace_id", "parent_id", "name", "type", "project", "input", "output", "error", "tags", "metadata",
           "module", "qualname", "model", "input_tokens", "output_tokens", "cache_read_tokens",

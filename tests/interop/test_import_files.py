@@ -183,7 +183,6 @@ def test_gzip_and_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_otlp_protobuf_files_length_prefixed_as_the_collector_writes_them(tmp_path: Path) -> None:
-    pytest.importorskip("opentelemetry.proto")
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

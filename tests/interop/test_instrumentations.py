@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import openinference.instrumentation.anthropic as openinference
+import opentelemetry.instrumentation.anthropic as otel_anthropic
 import pytest
 import yaml
 
@@ -20,10 +23,6 @@ from pytest_flywheel.testing import MessagesAPIServer
 from pytest_flywheel.testing.messages_api import text_message, tool_use_message
 
 from .otel import otlp_file, provider_to
-
-anthropic = pytest.importorskip("anthropic")
-openinference = pytest.importorskip("openinference.instrumentation.anthropic")
-otel_anthropic = pytest.importorskip("opentelemetry.instrumentation.anthropic")
 
 AGENT = '''
 """A support agent traced with OpenTelemetry alone (no @track)."""
