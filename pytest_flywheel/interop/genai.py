@@ -134,9 +134,10 @@ def conversation(attributes: dict[str, Any], events: list[OtelEvent]) -> tuple[
         else details
     if source:
         system, inputs = to_messages(source.get("gen_ai.input.messages"))
-        _, outputs = to_messages(source.get("gen_ai.output.messages"))
+        raw_out = parse_json_text(source.get("gen_ai.output.messages"))
+        _, outputs = to_messages(raw_out)
         explicit = system_text(source.get("gen_ai.system_instructions"))
-        for message in parse_json_text(source.get("gen_ai.output.messages")) or []:
+        for message in raw_out if isinstance(raw_out, list) else []:
             if isinstance(message, dict) and message.get("finish_reason"):
                 finish = str(message["finish_reason"])
         return explicit or system, inputs, outputs, finish

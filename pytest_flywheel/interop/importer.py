@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -159,24 +159,14 @@ class _Importer:
     # -- the two passes ---------------------------------------------------------------------------
 
     def check(self, kind: str, stream: IO[bytes], where: str) -> None:
-        """Read the whole file without writing: FormatError for anything that would stop the import."""
+        """Before anything is written: a file cut short (its end, or its protobuf framing) is refused.
+        Anything wrong further in is found while writing, and the file is then taken back whole."""
         if kind == "otlp-proto":
-            for _ in self._proto_messages(stream, where):
-                pass
+            with suppress(FormatError):
+                otlp_proto.check_framing(stream, where=where)
+            stream.seek(0)
             return
         check_complete(stream, where=where)
-        accepts = {"otlp-json": is_traces_data, "langfuse": langfuse.is_langfuse, "opik": opik.is_opik}[kind]
-        text = _text(stream)
-        try:
-            for line, value in json_values(text, where=where):
-                if not accepts(value):
-                    raise FormatError(f"{where}: line {line} is not {kind.replace('-', ' ').upper()} data "
-                                      f"(the file was read as {kind}); nothing was imported from it")
-        except UnicodeDecodeError as exc:
-            raise FormatError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        finally:
-            text.detach()
-            stream.seek(0)
 
     def write(self, kind: str, stream: IO[bytes], where: str, real: Path | None) -> None:
         options = MapOptions(
@@ -201,12 +191,17 @@ class _Importer:
             values = json_values(text, where=where)
             if kind == "otlp-json":
                 for line, document in values:
+                    if not is_traces_data(document):
+                        raise FormatError(f"{where}: line {line} is not OTLP/JSON data (the file was read as "
+                                          "otlp-json)")
                     decoded = decode_traces_data(document, skip=self.sink.summary.skip, where=f"{where}:{line}")
                     self._spans(decoded, options, where)
             else:
                 reader = langfuse.traces if kind == "langfuse" else opik.traces
                 for spans, feedback in reader(values, options, where=where):
                     self._add(spans, feedback, where)
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         finally:
             text.detach()
 
@@ -278,13 +273,16 @@ def import_paths(
                     kind = sniff(stream, where=where) if format == "auto" else format
                     if kind != "flywheel-store":
                         importer.check(kind, stream, where)
-                    sink.flush()  # what earlier files gave is written before this one starts
+                    sink.begin_unit()
                     importer.write(kind, stream, where, real)
-                    sink.flush()
+                    sink.end_unit()
             except FormatError as exc:
-                sink.discard()
+                sink.undo_unit()
                 result.failed.append((where, str(exc)))
                 continue
+            except BaseException:
+                sink.undo_unit()  # interrupted (Ctrl-C): the file is taken back whole; the earlier ones stay
+                raise
             result.formats[where] = kind
             result.summary.files += 1
         sink.close()

@@ -335,6 +335,11 @@ def span_record(span: OtelSpan, options: MapOptions) -> SpanRecord:
     tags = a.get("flywheel.tags", a.get("tag.tags"))
     tags = parse_json_text(tags)
     limit = options.max_payload_bytes
+    # Every value here was built from the span's strings: when they are small together, no field can be
+    # over the limit (a character is at most 6 bytes of JSON), and measuring each one would be wasted work.
+    size = sum(len(v) for v in a.values() if type(v) is str)
+    size += sum(len(v) for e in span.events for v in e.attributes.values() if type(v) is str)
+    limited = bounded if size * 6 + 4096 > limit else _as_is
     file = _first(a, "code.file.path", "code.filepath")
     return SpanRecord(
         id=str(_first(a, "flywheel.span.id") or span.span_id),
@@ -345,11 +350,11 @@ def span_record(span: OtelSpan, options: MapOptions) -> SpanRecord:
         start_time=span.start_ns / 1e9,
         end_time=span.end_ns / 1e9,
         project=str(project),
-        input=bounded(input_value, limit),
-        output=bounded(output_value, limit),
-        error=bounded(_error(span, a), limit),
+        input=limited(input_value, limit),
+        output=limited(output_value, limit),
+        error=limited(_error(span, a), limit),
         tags=[str(t) for t in tags] if isinstance(tags, list | tuple) else [],
-        metadata=bounded(metadata, limit),
+        metadata=limited(metadata, limit),
         module=module,
         qualname=qualname,
         file=str(file) if file else None,
@@ -362,6 +367,10 @@ def span_record(span: OtelSpan, options: MapOptions) -> SpanRecord:
         cost_usd=cost,
         stop_reason=str(stop_reason) if stop_reason else None,
     )
+
+
+def _as_is(value: Any, limit: int) -> Any:
+    return value
 
 
 def dumps(value: Any) -> str:

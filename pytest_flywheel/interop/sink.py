@@ -82,6 +82,8 @@ class TraceSink:
         self._feedback: list[FeedbackRecord] = []
         #: missing parent id -> ids of the stored spans that name it
         self._waiting: dict[str, list[str]] = {}
+        #: while a unit (a file) is open: what it wrote is noted, so that it can be taken back whole
+        self._unit: tuple[ImportSummary, dict[str, list[str]]] | None = None
 
     @property
     def pending(self) -> int:
@@ -98,6 +100,54 @@ class TraceSink:
 
     def add_feedback(self, feedback: FeedbackRecord) -> None:
         self._feedback.append(feedback)
+
+    # -- all or nothing for one file -------------------------------------------------------------
+
+    def begin_unit(self) -> None:
+        """Start noting what is written (in a temporary table of the store's connection, on disk, so
+        memory stays flat), so that :meth:`undo_unit` can take all of it back."""
+        self.flush()
+        conn = self.store.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS flywheel_unit_spans (id TEXT PRIMARY KEY, trace_id TEXT)")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS flywheel_unit_feedback (row INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM flywheel_unit_spans")
+        conn.execute("DELETE FROM flywheel_unit_feedback")
+        counts = ImportSummary(**{**vars(self.summary), "skipped": Counter(self.summary.skipped)})
+        self._unit = (counts, {key: list(value) for key, value in self._waiting.items()})
+
+    def end_unit(self) -> None:
+        """Write what is left of the unit; it stays."""
+        self.flush()
+        self._unit = None
+
+    def undo_unit(self) -> None:
+        """Take back everything written since :meth:`begin_unit` (its spans, feedback and counts), and
+        put the touched traces' summaries right again."""
+        if self._unit is None:
+            return
+        self.discard()
+        counts, waiting = self._unit
+        self._unit = None
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM spans WHERE id IN (SELECT id FROM flywheel_unit_spans)")
+            conn.execute("DELETE FROM feedback WHERE id IN (SELECT row FROM flywheel_unit_feedback)")
+            conn.execute("DELETE FROM traces WHERE id IN (SELECT trace_id FROM flywheel_unit_spans) AND NOT EXISTS"
+                         " (SELECT 1 FROM spans WHERE spans.trace_id = traces.id)")
+            after = ""
+            while True:
+                page = [row[0] for row in conn.execute(
+                    "SELECT DISTINCT trace_id FROM flywheel_unit_spans WHERE trace_id > ? AND trace_id IN"
+                    " (SELECT id FROM traces) ORDER BY trace_id LIMIT 500", (after,))]
+                if not page:
+                    break
+                insert_spans(conn, [], summarise(conn, page))
+                after = page[-1]
+            conn.execute("DELETE FROM flywheel_unit_spans")
+            conn.execute("DELETE FROM flywheel_unit_feedback")
+        for name, value in vars(counts).items():
+            setattr(self.summary, name, value)
+        self._waiting.clear()
+        self._waiting.update(waiting)
 
     def reopen(self) -> None:
         """Open the store afresh (after it failed); what is collected is kept."""
@@ -162,6 +212,9 @@ class TraceSink:
                 f"SELECT id FROM traces WHERE id IN ({_marks(len(chunk))})", chunk))
         insert_spans(conn, new)
         insert_spans(conn, [], summarise(conn, touched))
+        if self._unit is not None:
+            conn.executemany("INSERT OR IGNORE INTO flywheel_unit_spans VALUES (?, ?)",
+                             [(span.id, span.trace_id) for span in new])
         outcome.new = new
         outcome.traces_new = len(set(touched) - known)
         outcome.found_parents = self._stored_parents(conn, new)
@@ -172,7 +225,9 @@ class TraceSink:
             ).fetchall()
             if any(json.loads(row[0]) == record.value and row[1] == record.reason for row in same):
                 continue  # imported before
-            insert_feedback(conn, record)
+            row = insert_feedback(conn, record)
+            if self._unit is not None:
+                conn.execute("INSERT INTO flywheel_unit_feedback VALUES (?)", (row,))
             outcome.feedback_new += 1
         return outcome
 

@@ -13,11 +13,14 @@ from typing import Any
 from pytest_flywheel.store.connection import connect
 from pytest_flywheel.store.records import FeedbackRecord, SpanRecord, TraceRecord
 
+# One encoder, made once: json.dumps with options builds a new one on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 def _dump(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 _EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}

@@ -102,14 +102,21 @@ def test_a_file_cut_short_is_refused_whole(tmp_path: Path, capsys: pytest.Captur
     assert mixed["spans"] == 10 and [f["path"] for f in mixed["failed"]] == [str(folder / "cut.jsonl")]
 
 
-def test_a_broken_line_in_the_middle_refuses_the_file_before_anything_is_written(tmp_path: Path) -> None:
+def test_a_broken_line_in_the_middle_takes_the_whole_file_back(tmp_path: Path) -> None:
     source = write_spans(tmp_path / "a.jsonl", lambda tracer: _agent_spans(tracer, 4))
     lines = source.read_text().splitlines()
     lines.insert(len(lines) // 2, '{"resourceSpans": [ not json')
     source.write_text("\n".join(lines) + "\n")
     store = tmp_path / "f.db"
+    earlier = write_spans(tmp_path / "earlier.jsonl", lambda tracer: _agent_spans(tracer, 2))
+    _import(store, str(earlier))
     result = _import(store, str(source), expect=1)
-    assert "is not valid JSON" in result["failed"][0]["error"] and _count(store, "spans") == 0
+    # the lines before the broken one were written, then taken back with the file: only the earlier file stays
+    assert "is not valid JSON" in result["failed"][0]["error"]
+    assert (result["spans"], result["traces"]) == (0, 0)
+    assert (_count(store, "spans"), _count(store, "traces")) == (4, 2)
+    source.write_text("\n".join(line for line in lines if "not json" not in line) + "\n")
+    assert _import(store, str(source))["spans"] == 8  # fixed, it imports whole
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -131,7 +138,7 @@ def test_wrong_formats_get_a_clear_message(tmp_path: Path, content: bytes, messa
 def test_a_named_format_that_does_not_fit_is_refused(tmp_path: Path) -> None:
     source = write_spans(tmp_path / "a.jsonl", _agent_spans)
     result = _import(tmp_path / "f.db", str(source), expect=1, extra=("--format", "langfuse"))
-    assert "is not LANGFUSE data" in result["failed"][0]["error"]
+    assert "not a Langfuse trace export" in result["failed"][0]["error"]
 
 
 def test_orphans_are_kept_and_counted(tmp_path: Path) -> None:
