@@ -5,7 +5,8 @@
 
 A file of traces of 5 spans (an entrypoint, two GenAI chat calls with messages and usage, a tool call,
 a retrieval) in batches of 512 spans a line is written, then imported by ``flywheel import`` in its own
-process; wall time gives spans/s and the child's peak RSS (ru_maxrss) the memory. "Flat" means the peak
+process; wall time gives spans/s, the child's CPU time spans per CPU-second (what a machine busy with
+other work still tells), and the child's peak RSS (ru_maxrss) the memory. "Flat" means the peak
 for 1,000,000 spans is that of 100,000: memory holds a batch, not the file. A second import of the same
 file (everything already present) is timed too.
 """
@@ -82,35 +83,38 @@ def write_file(path: Path, spans: int) -> None:
                 {"scope": {"name": "bench"}, "spans": batch}]}]}, separators=(",", ":")) + "\n")
 
 
-def run_import(path: Path, store: Path) -> tuple[float, float, dict[str, object]]:
-    """(seconds, peak RSS MiB of the child, summary)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run_import(path: Path, store: Path) -> tuple[float, float, float, dict[str, object]]:
+    """(wall seconds, CPU seconds, peak RSS MiB of the child, summary)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest_flywheel.cli.main", "import", str(path), "--store",
                            str(store), "--json"], capture_output=True, text=True, check=True,
                           env={**os.environ, "FLYWHEEL_TRACING": "off"})
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     # ru_maxrss of children is the largest child so far: runs go smallest first, so it is this one's
-    return elapsed, max(peak, before) / 1024, json.loads(done.stdout)
+    return (elapsed, usage.ru_utime + usage.ru_stime - cpu_before, max(usage.ru_maxrss, before) / 1024,
+            json.loads(done.stdout))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spans", type=int, nargs="*", default=[100_000, 1_000_000])
     args = parser.parse_args()
-    print(f"{'spans':>10} {'file MB':>8} {'import s':>9} {'spans/s':>9} {'peak RSS MiB':>13} {'again s':>8}")
+    print(f"{'spans':>10} {'file MB':>8} {'wall s':>7} {'CPU s':>6} {'spans/s':>8} {'spans/CPU-s':>12} "
+          f"{'peak RSS MiB':>13} {'again s':>8}  (load {os.getloadavg()[0]:.1f})")
     with tempfile.TemporaryDirectory() as folder:
         for count in sorted(args.spans):
             source = Path(folder) / f"traces-{count}.jsonl"
             write_file(source, count)
             store = Path(folder) / f"store-{count}.db"
-            seconds, peak, summary = run_import(source, store)
+            seconds, cpu, peak, summary = run_import(source, store)
             assert summary["spans"] == count and summary["orphans"] == 0, summary
-            again, _, second = run_import(source, store)
+            again, _, _, second = run_import(source, store)
             assert second["spans"] == 0 and second["already_present"] == count, second
-            print(f"{count:>10,} {source.stat().st_size / 1e6:>8.0f} {seconds:>9.1f} {count / seconds:>9,.0f} "
-                  f"{peak:>13.0f} {again:>8.1f}", flush=True)
+            print(f"{count:>10,} {source.stat().st_size / 1e6:>8.0f} {seconds:>7.1f} {cpu:>6.1f} {count / seconds:>8,.0f} "
+                  f"{count / cpu:>12,.0f} {peak:>13.0f} {again:>8.1f}", flush=True)
             source.unlink()
             store.unlink()
 

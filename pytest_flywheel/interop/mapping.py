@@ -85,9 +85,10 @@ def _float(value: Any) -> float | None:
 
 def _first(attributes: dict[str, Any], *keys: str) -> Any:
     for key in keys:
-        value = attributes.get(key)
-        if value is not None and value != "":
-            return value
+        if key in attributes:
+            value = attributes[key]
+            if value is not None and value != "":
+                return value
     return None
 
 

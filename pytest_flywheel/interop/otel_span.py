@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from pytest_flywheel.interop.errors import FormatError
 KIND_NAMES = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _KIND_NUMBERS = {f"SPAN_KIND_{name}": number for number, name in KIND_NAMES.items()}
 
 
@@ -60,6 +62,9 @@ def hex_id(value: Any, *, size: int, what: str) -> str | None:
     """
     if value is None or value == "":
         return None
+    if type(value) is str and len(value) == size * 2 and _HEX.fullmatch(value):  # the usual case, quickly
+        lowered = value.lower()
+        return None if lowered.strip("0") == "" else lowered
     if not isinstance(value, str):
         raise FormatError(f"{what} {value!r} is not a string of hex digits")
     text = value.strip()
@@ -140,10 +145,14 @@ def json_attributes(pairs: Any) -> dict[str, Any]:
     if not isinstance(pairs, list):
         return attributes
     for pair in pairs:
-        if isinstance(pair, dict):
+        if type(pair) is dict:
             key = pair.get("key")
-            if isinstance(key, str):
-                attributes[key] = json_value(pair.get("value"))
+            if type(key) is str:
+                value = pair.get("value")
+                if type(value) is dict and "stringValue" in value:  # most attributes: no call needed
+                    attributes[key] = value["stringValue"]
+                else:
+                    attributes[key] = json_value(value)
     return attributes
 
 

@@ -26,7 +26,7 @@ Skip = Callable[[str], None]
 
 def _field(mapping: dict[str, Any], camel: str, snake: str) -> Any:
     value = mapping.get(camel)
-    return mapping.get(snake) if value is None else value
+    return mapping.get(snake) if value is None and snake in mapping else value
 
 
 def is_traces_data(document: Any) -> bool:
