@@ -6,6 +6,7 @@ On with ``[tool.flywheel] export = "otlp"`` or ``FLYWHEEL_EXPORT=otlp``; the sta
 through the OpenTelemetry SDK's own ``BatchSpanProcessor`` and OTLP/HTTP protobuf exporter (the
 ``[otel]`` extra, imported only when export is on), to a Collector, ``flywheel collect`` or any backend.
 
+The calling thread only queues the finished span; a thread of the exporter's own hands it to the SDK.
 Each span keeps its flywheel ids (the trace id as is; a span id derived from flywheel's, with the
 original in ``flywheel.span.id``) and carries the GenAI attributes (``gen_ai.provider.name``,
 ``gen_ai.request.model``, ``gen_ai.usage.*``, finish reasons), OpenInference's kind and
@@ -20,7 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
+import time
+from collections import deque
+from contextlib import suppress
 from typing import Any
 
 from pytest_flywheel.store.records import SpanRecord
@@ -46,11 +51,14 @@ def otel_trace_id(flywheel_id: str) -> int:
     return number
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json(value: Any, limit: int) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODE(value)
     if len(text) * 4 <= limit:
         return text
-    return json.dumps(bounded(value, limit), ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(bounded(value, limit))
 
 
 def span_attributes(span: SpanRecord, *, limit: int = 1_048_576) -> dict[str, Any]:
@@ -115,10 +123,14 @@ def span_attributes(span: SpanRecord, *, limit: int = 1_048_576) -> dict[str, An
 class OTLPExport:
     """Sends finished spans through the OpenTelemetry SDK's batch processor to an OTLP endpoint.
 
+    The calling thread only appends the finished span to a bounded queue (as the store's writer does);
+    one daemon thread turns queued spans into SDK spans, which the SDK's ``BatchSpanProcessor`` batches
+    and its exporter sends. A full queue drops its oldest span, counted in :attr:`dropped`.
     ``span_exporter`` replaces the OTLP/HTTP exporter (tests hand in an in-memory or file exporter).
     """
 
-    def __init__(self, *, project: str, max_payload_bytes: int, span_exporter: Any = None) -> None:
+    def __init__(self, *, project: str, max_payload_bytes: int, span_exporter: Any = None,
+                 queue_size: int = 10_000) -> None:
         from opentelemetry import trace as trace_api
         from opentelemetry.context import Context
         from opentelemetry.sdk.resources import Resource
@@ -150,16 +162,85 @@ class OTLPExport:
         self._limit = max_payload_bytes
         self._api = trace_api
         self._empty = Context()
+        self._sampled = trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED)
         self.provider = TracerProvider(resource=resource, id_generator=_RecordedIds())
         self.provider.add_span_processor(BatchSpanProcessor(span_exporter))
         self.tracer = self.provider.get_tracer("pytest_flywheel", __version__)
+        self.queue_size = queue_size
+        #: spans dropped because the queue was full, and spans the SDK refused
+        self.dropped = 0
+        self.failed = 0
+        self._start_thread()
+        os.register_at_fork(after_in_child=self._start_thread)
+
+    def _start_thread(self) -> None:
+        self._queue: deque[SpanRecord] = deque()
+        self._lock = threading.Condition()
+        self._submitted = self._done = 0
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="flywheel-otlp-export", daemon=True)
+        self._thread.start()
+
+    # -- the calling side -----------------------------------------------------------------------
 
     def export(self, span: SpanRecord) -> None:
+        """Queue ``span``; never blocks on the SDK or the network."""
+        queue = self._queue
+        if len(queue) >= self.queue_size:
+            with suppress(IndexError):
+                queue.popleft()
+                self.dropped += 1
+                self._done += 1
+        queue.append(span)
+        self._submitted += 1
+
+    def flush(self, timeout: float) -> bool:
+        """Hand everything queued to the SDK, then make the SDK send it. False on timeout."""
+        deadline = time.monotonic() + timeout
+        target = self._submitted
+        with self._lock:
+            self._lock.notify_all()
+            while self._done < target and self._thread.is_alive():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(min(remaining, 0.1))
+        remaining = max(0.0, deadline - time.monotonic())
+        return bool(self.provider.force_flush(int(remaining * 1000)))
+
+    def shutdown(self) -> None:
+        self.flush(5.0)
+        self._stopping = True
+        with self._lock:
+            self._lock.notify_all()
+        self._thread.join(5.0)
+        self.provider.shutdown()
+
+    # -- the export thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue and not self._stopping:
+                    self._lock.wait(0.5)
+            if not self._queue and self._stopping:
+                return
+            while self._queue:
+                span = self._queue.popleft()
+                try:
+                    self._emit(span)
+                except Exception:  # one span the SDK will not take costs that span, never the thread
+                    self.failed += 1
+                with self._lock:
+                    self._done += 1
+                    self._lock.notify_all()
+
+    def _emit(self, span: SpanRecord) -> None:
         api = self._api
         trace_id = otel_trace_id(span.trace_id)
         if span.parent_id:
             parent = api.SpanContext(trace_id, otel_span_id(span.parent_id), is_remote=False,
-                                     trace_flags=api.TraceFlags(api.TraceFlags.SAMPLED))
+                                     trace_flags=self._sampled)
             context = api.set_span_in_context(api.NonRecordingSpan(parent), self._empty)
         else:
             context = self._empty
@@ -177,9 +258,3 @@ class OTLPExport:
             }, timestamp=end)
             otel.set_status(api.Status(api.StatusCode.ERROR, str(span.error.get("message") or "")))
         otel.end(end_time=end)
-
-    def flush(self, timeout: float) -> bool:
-        return bool(self.provider.force_flush(int(timeout * 1000)))
-
-    def shutdown(self) -> None:
-        self.provider.shutdown()
