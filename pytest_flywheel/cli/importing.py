@@ -57,11 +57,15 @@ def run_import(args: argparse.Namespace) -> int:
     summary = result.summary
     if args.json:
         print_json({**summary.to_json(), "store": str(target), "formats": result.formats,
-                    "failed": [{"path": path, "error": error} for path, error in result.failed]})
+                    "failed": [{"path": path, "error": error} for path, error in result.failed],
+                    "passed_over": result.passed_over})
     else:
         print(f"imported {summary.files} file{'s' if summary.files != 1 else ''} into {target}: "
               f"{summary.traces_new:,} new traces, {summary.spans_new:,} new spans, "
               f"{summary.spans_present:,} already in the store, {summary.feedback_new:,} feedback")
+        if result.passed_over:
+            print(f"passed over {len(result.passed_over)} files in the folders that hold no trace data: "
+                  f"{', '.join(result.passed_over[:3])}{', ...' if len(result.passed_over) > 3 else ''}")
         if summary.skipped:
             print(f"skipped {summary.skipped_total:,} spans:")
             for reason, count in summary.skipped.most_common():

@@ -13,6 +13,10 @@ class FormatError(InteropError, ValueError):
     """A file (or request body) that is not in the format it was taken for, or is cut short."""
 
 
+class NotTraceDataError(FormatError):
+    """A file that is no trace export at all (a file found in a folder of such is passed over)."""
+
+
 class MissingExtraError(InteropError, ImportError):
     """An optional dependency (``pip install 'pytest-flywheel[otel]'``) is not installed."""
 

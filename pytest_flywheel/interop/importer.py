@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_flywheel.interop import flywheel_store, langfuse, opik, otlp_proto
-from pytest_flywheel.interop.errors import FormatError
+from pytest_flywheel.interop.errors import FormatError, NotTraceDataError
 from pytest_flywheel.interop.jsonstream import check_complete, json_values
 from pytest_flywheel.interop.mapping import MapOptions, span_record
 from pytest_flywheel.interop.otlp_json import decode_traces_data, is_traces_data
@@ -50,14 +50,17 @@ class ImportResult:
 
     summary: ImportSummary
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: files found in folders that hold no trace data (an export's datasets, other files)
+    passed_over: list[str] = field(default_factory=list)
     formats: dict[str, str] = field(default_factory=dict)
 
 
-def expand(paths: Sequence[str]) -> Iterator[str]:
-    """Files named, and the trace files inside folders named (recursively, sorted), ``-`` as itself."""
+def expand(paths: Sequence[str]) -> Iterator[tuple[str, bool]]:
+    """(file, named): files named (and ``-``), and the files inside folders named (recursively, sorted)
+    whose suffix a trace file may have."""
     for name in paths:
         if name == "-":
-            yield name
+            yield name, True
             continue
         path = Path(name)
         if path.is_dir():
@@ -65,9 +68,9 @@ def expand(paths: Sequence[str]) -> Iterator[str]:
                 folders[:] = sorted(f for f in folders if not f.startswith(".") and f != "attachments")
                 for file in sorted(files):
                     if not file.startswith(".") and Path(file).suffix.lower() in FILE_SUFFIXES:
-                        yield str(Path(folder) / file)
+                        yield str(Path(folder) / file), False
         else:
-            yield name
+            yield name, True
 
 
 @contextmanager
@@ -119,7 +122,7 @@ def sniff(stream: IO[bytes], *, where: str) -> str:
     if head.startswith(ZSTD_MAGIC):
         raise FormatError(f"{where}: a zstd-compressed file; decompress it first (zstd -d FILE)")
     if not head.strip():
-        raise FormatError(f"{where}: an empty file")
+        raise NotTraceDataError(f"{where}: an empty file")
     if head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"["):
         text = _text(stream)
         try:
@@ -135,7 +138,7 @@ def sniff(stream: IO[bytes], *, where: str) -> str:
             return "langfuse"
         if opik.is_opik(first):
             return "opik"
-        raise FormatError(
+        raise NotTraceDataError(
             f"{where}: JSON, but not a trace export flywheel import knows: expected OTLP/JSON "
             '({"resourceSpans": [...]}), a Langfuse trace ({"trace": ..., "observations": [...]}) or an Opik '
             'trace file ({"trace": ..., "spans": [...]}); name the format with --format'
@@ -218,11 +221,11 @@ class _Importer:
             try:
                 message = otlp_proto.parse_request(data, where=where)
             except FormatError:
-                raise FormatError(f"{framing}; read as one OTLP protobuf message it does not parse either, so it "
-                                  "is neither JSON nor OTLP protobuf") from None
+                raise NotTraceDataError(f"{framing}; read as one OTLP protobuf message it does not parse either, "
+                                        "so it is neither JSON nor OTLP protobuf") from None
             if not message.resource_spans:
-                raise FormatError(f"{where}: holds no OTLP trace data (neither length-prefixed messages nor one "
-                                  "ExportTraceServiceRequest)") from None
+                raise NotTraceDataError(f"{where}: holds no OTLP trace data (neither length-prefixed messages nor "
+                                        "one ExportTraceServiceRequest)") from None
             yield message
             return
         for number, data in otlp_proto.framed_messages(stream):
@@ -266,7 +269,7 @@ def import_paths(
     with Store(store_path) as store:
         sink = TraceSink(store, summary=result.summary)
         importer = _Importer(sink, options, progress, store_path)
-        for name in expand(paths):
+        for name, named in expand(paths):
             where = "standard input" if name == "-" else name
             try:
                 with _opened(name) as (stream, real):
@@ -278,7 +281,10 @@ def import_paths(
                     sink.end_unit()
             except FormatError as exc:
                 sink.undo_unit()
-                result.failed.append((where, str(exc)))
+                if isinstance(exc, NotTraceDataError) and not named:
+                    result.passed_over.append(where)
+                else:
+                    result.failed.append((where, str(exc)))
                 continue
             except BaseException:
                 sink.undo_unit()  # interrupted (Ctrl-C): the file is taken back whole; the earlier ones stay

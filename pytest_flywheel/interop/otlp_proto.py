@@ -106,7 +106,7 @@ def check_framing(stream: IO[bytes], *, where: str) -> int:
             raise FormatError(f"{where}: cut short at byte {offset} (an incomplete length prefix); "
                               "nothing was imported from it")
         length = int.from_bytes(head, "big")
-        if length > MAX_MESSAGE_BYTES:
+        if length > MAX_MESSAGE_BYTES or (count == 0 and 4 + length > size):
             raise FormatError(f"{where}: byte {offset} does not start a length-prefixed OTLP protobuf message")
         if offset + 4 + length > size:
             raise FormatError(

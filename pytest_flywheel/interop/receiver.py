@@ -154,8 +154,11 @@ class OTLPReceiver:
         try:
             server = server_class((self.host, self.port), self._handler_class())
         except OSError as exc:
-            raise InteropError(f"cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); is another "
+            raise InteropError(f"cannot listen on {self.host!r}:{self.port} ({exc.strerror or exc}); is another "
                                "collector running there? Pick another port with --listen HOST:PORT") from None
+        except (TypeError, ValueError, OverflowError) as exc:  # a host that is no address (or not encodable)
+            raise InteropError(f"cannot listen on {self.host!r}:{self.port} ({exc}); give --listen an address "
+                               "such as 127.0.0.1:4318") from None
         server.daemon_threads = True
         self._server = server
         self._threads = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,7 @@ def test_a_broken_line_in_the_middle_takes_the_whole_file_back(tmp_path: Path) -
     (b"\x28\xb5\x2f\xfd\x00\x01", "zstd"),
     (b'{"a": "\xff\xfe"}', "not UTF-8"),
     (b"\xff\xfe garbage", "neither JSON nor OTLP protobuf"),
-    (b"\x00\x00\x10\x00garbage", "cut short"),
+    (b"\x00\x00\x10\x00garbage", "neither JSON nor OTLP protobuf"),
 ])
 def test_wrong_formats_get_a_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
     bad = tmp_path / "bad.json"
@@ -239,3 +240,28 @@ def test_nothing_to_import_is_an_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert "no trace files found" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "missing.json"), "--store", str(tmp_path / "f.db")]) == 1
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_files_of_other_kinds_inside_a_folder_are_passed_over(tmp_path: Path) -> None:
+    """Found in a stranger's run: a folder with other files (an Opik export's datasets, compressed
+    man pages) failed the whole import; only files named on the command line must be trace files."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    write_spans(folder / "traces.jsonl", _agent_spans)
+    (folder / "dataset_items.json").write_text('{"items": [1, 2]}')
+    (folder / "notes.gz").write_bytes(gzip.compress(b"just some text, not traces"))
+    store = tmp_path / "f.db"
+    result = _import(store, str(folder))
+    assert (result["files"], result["spans"], result["failed"]) == (1, 6, [])
+    assert result["passed_over"] == [str(folder / "dataset_items.json"), str(folder / "notes.gz")]
+    named = _import(store, str(folder / "notes.gz"), expect=1)
+    assert "neither JSON nor OTLP protobuf" in named["failed"][0]["error"]
+    assert "cut short" not in named["failed"][0]["error"]  # an absurd first length is not "cut short"
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    source = write_spans(tmp_path / "a.jsonl", _agent_spans)
+    odd = tmp_path / os.fsdecode(b"\xff\xfe.jsonl")
+    source.rename(odd)
+    result = _import(tmp_path / "f.db", str(odd))
+    assert result["spans"] == 6

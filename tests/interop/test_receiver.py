@@ -167,3 +167,13 @@ def test_listen_address_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
         port = urlsplit(receiver.url).port
         assert main(["collect", "--listen", f"127.0.0.1:{port}", "--store", str(tmp_path / "g.db")]) == 1
         assert "cannot listen on" in capsys.readouterr().err
+
+
+def test_a_listen_host_that_cannot_be_encoded_is_a_clear_error(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Found in a stranger's run: a non-UTF-8 host in --listen ended in a traceback."""
+    from pytest_flywheel.cli.main import main
+
+    host = os.fsdecode(b"\xff")
+    assert main(["collect", "--listen", f"{host}:4318", "--store", str(tmp_path / "f.db")]) == 1
+    assert "cannot listen on" in capsys.readouterr().err
