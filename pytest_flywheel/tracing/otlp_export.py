@@ -164,7 +164,10 @@ class OTLPExport:
         self._empty = Context()
         self._sampled = trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED)
         self.provider = TracerProvider(resource=resource, id_generator=_RecordedIds())
-        self.provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        # The SDK's own queue (2,048 spans unless OTEL_BSP_MAX_QUEUE_SIZE says) would drop a burst that
+        # ours holds: give it as much room as ours, unless the user chose.
+        bsp_queue = None if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") else queue_size
+        self.provider.add_span_processor(BatchSpanProcessor(span_exporter, max_queue_size=bsp_queue))
         self.tracer = self.provider.get_tracer("pytest_flywheel", __version__)
         self.queue_size = queue_size
         #: spans dropped because the queue was full, and spans the SDK refused
