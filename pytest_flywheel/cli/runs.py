@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="Stores to take runs from")
     merge.add_argument("--combine", action="store_true",
-                       help="Also join the runs read into one run (the shards of one suite run)")
+                       help="Store one run joining the runs read instead of each of them (the shards of one "
+                       "suite run)")
     merge.add_argument("--json", action="store_true", help="Print what was merged as JSON")
     merge.add_argument("--store", metavar="PATH", help="Store to merge into (default: from [tool.flywheel])")
     merge.set_defaults(func=run_merge)

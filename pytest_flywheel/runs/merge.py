@@ -2,7 +2,7 @@
 
 Every run keeps its id, so merging the same stores again adds nothing, and a run already present with
 other results is a conflict that is reported and left as it was. With ``combine``, the runs read are
-also joined into one run — the shards of one suite run — whose cases are the union of theirs (a case
+instead joined into one run, the only one stored — the shards of one suite run — whose cases are the union of theirs (a case
 that two shards both ran must agree) and whose summary is computed as the plugin computes a session's;
 its id is derived from the shards' ids, so combining again adds nothing either.
 """
