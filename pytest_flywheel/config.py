@@ -18,6 +18,7 @@ pyproject key          environment variable        meaning (default)
 ``queue_size``         ``FLYWHEEL_QUEUE_SIZE``     tracing queue bound, in spans (10000)
 ``max_payload_bytes``  ``FLYWHEEL_MAX_PAYLOAD``    per-field size limit before truncation (1 MiB)
 ``exit_flush_seconds`` ``FLYWHEEL_EXIT_FLUSH``     how long exit waits for queued spans (2 s)
+``export``             ``FLYWHEEL_EXPORT``         ``otlp``: spans also go out over OTLP (``none``)
 =====================  ==========================  ===========================================
 
 Relative paths are resolved against the project root: the nearest folder, from the working directory
@@ -69,6 +70,7 @@ class Settings:
     queue_size: int = 10_000
     max_payload_bytes: int = 1_048_576
     exit_flush_seconds: float = 2.0
+    export: str = "none"
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -159,6 +161,17 @@ def _prices(raw: Any, *, root: Path) -> dict[str, ModelPrice]:
     return prices
 
 
+EXPORTS = ("none", "otlp")
+
+
+def _export(value: Any) -> str:
+    text = str(value).strip().lower()
+    text = "none" if text in ("", "off", "false", "0") else text
+    if text not in EXPORTS:
+        raise ConfigError(f"export={value!r}: expected otlp or none (FLYWHEEL_EXPORT / [tool.flywheel] export)")
+    return text
+
+
 def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
     """Resolve the settings for ``root`` (default: :func:`find_root`)."""
     env = os.environ if environ is None else environ
@@ -196,5 +209,6 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
         exit_flush_seconds=_seconds(
             env.get("FLYWHEEL_EXIT_FLUSH", section.get("exit_flush_seconds", 2.0)), name="exit_flush_seconds"
         ),
+        export=_export(env.get("FLYWHEEL_EXPORT", section.get("export", "none"))),
         raw=dict(section),
     )

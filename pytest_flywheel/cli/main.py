@@ -15,7 +15,7 @@ from pytest_flywheel.errors import FlywheelError
 #: A registered subparser sets ``func=handler``; ``handler(args) -> int`` returns the exit code.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "traces", "suite", "analyze", "runs", "report", "stats", "test", "verdicts", "judge", "fix", "triage",
-    "candidates",
+    "candidates", "importing", "collect",
 )
 
 

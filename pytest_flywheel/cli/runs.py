@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from pytest_flywheel.cli._common import (
     add_store_option,
@@ -10,6 +12,7 @@ from pytest_flywheel.cli._common import (
     open_store_for_reading,
     print_json,
     print_json_line,
+    store_path,
 )
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.runs import CHANGES, RunComparison, RunRecord, compare_runs, list_runs, load_run
@@ -54,6 +57,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
     add_store_option(compare)
     compare.set_defaults(func=run_compare)
+
+    merge = sub.add_parser(
+        "merge",
+        help="Copy the runs of other stores (CI shards, other machines) into this one, without duplicates",
+    )
+    merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="Stores to take runs from")
+    merge.add_argument("--combine", action="store_true",
+                       help="Store one run joining the runs read instead of each of them (the shards of one "
+                       "suite run)")
+    merge.add_argument("--json", action="store_true", help="Print what was merged as JSON")
+    merge.add_argument("--store", metavar="PATH", help="Store to merge into (default: from [tool.flywheel])")
+    merge.set_defaults(func=run_merge)
 
 
 def _increase(text: str) -> float:
@@ -210,3 +225,23 @@ def _print_budget(comparison: RunComparison) -> None:
         print(f"OVER BUDGET ({len(over)})   limits: {limits}")
         for case in over:
             print(f"  {case.key}   " + "; ".join(describe_change(figure) for figure in case.over))
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from pytest_flywheel.runs.merge import merge_runs
+
+    with Store(store_path(args)) as store:
+        result = merge_runs(store, args.stores, combine=args.combine)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(f"runs: {len(result.added)} added, {len(result.present)} already present, "
+              f"{len(result.conflicts)} in conflict")
+        if result.combined is not None:
+            run = result.combined
+            print(f"combined {len(run.report.get('merged_from', []))} runs into {run.id}: {run.total} cases, "
+                  f"pass rate {_pass_rate(run)}")
+        for run_id in result.conflicts:
+            print(f"flywheel: error: run {run_id} is already in the store with other results; left as it was",
+                  file=sys.stderr)
+    return 1 if result.conflicts else 0

@@ -166,6 +166,12 @@ def _add(args: argparse.Namespace) -> int:
     print(f"{verb} case {added.case.id} in {_relative(added.suite_path, settings)}")
     if added.cassette_path is not None:
         print(f"Cassette: {_relative(added.cassette_path, settings)}")
+    if added.llm_calls_to_record:
+        calls = added.llm_calls_to_record
+        print(f"Note: {calls} LLM call{'s' if calls != 1 else ''} of this trace came without the whole request "
+              "and response (an imported trace), so the cassette holds only the tool calls. Record "
+              f"{'them' if calls != 1 else 'it'} once with a key: ANTHROPIC_API_KEY=... "
+              f"pytest --flywheel-suite={args.suite} --flywheel-record=new_episodes")
     print(f"Run it: pytest --flywheel-suite={args.suite}")
     return 0
 

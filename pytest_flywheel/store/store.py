@@ -13,11 +13,14 @@ from typing import Any
 from pytest_flywheel.store.connection import connect
 from pytest_flywheel.store.records import FeedbackRecord, SpanRecord, TraceRecord
 
+# One encoder, made once: json.dumps with options builds a new one on every call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 def _dump(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(value)
 
 
 _EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
@@ -79,86 +82,12 @@ class Store:
 
     def write_spans(self, spans: Iterable[SpanRecord], traces: Iterable[TraceRecord] = ()) -> None:
         """Insert spans (and trace summaries) in one transaction. Re-writing an id replaces it."""
-        span_rows = [
-            (
-                s.id,
-                s.trace_id,
-                s.parent_id,
-                s.project,
-                s.name,
-                s.type,
-                s.status,
-                s.start_time,
-                s.end_time,
-                s.duration_ms,
-                _dump(s.input),
-                _dump(s.output),
-                _dump(s.error),
-                _dump(s.tags) or "[]",
-                _dump(s.metadata) or "{}",
-                s.module,
-                s.qualname,
-                s.file,
-                s.line,
-                s.model,
-                s.input_tokens,
-                s.output_tokens,
-                s.cache_read_tokens,
-                s.cache_creation_tokens,
-                s.cost_usd,
-                s.stop_reason,
-            )
-            for s in spans
-        ]
-        trace_rows = [
-            (
-                t.id,
-                t.project,
-                t.name,
-                t.status,
-                t.start_time,
-                t.end_time,
-                t.duration_ms,
-                _dump(t.input),
-                _dump(t.output),
-                _dump(t.error),
-                _dump(t.tags) or "[]",
-                _dump(t.metadata) or "{}",
-                t.location,
-                t.span_count,
-                t.input_tokens,
-                t.output_tokens,
-                t.cost_usd,
-            )
-            for t in traces
-        ]
         with self.transaction() as conn:
-            if span_rows:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    span_rows,
-                )
-            if trace_rows:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", trace_rows
-                )
+            insert_spans(conn, spans, traces)
 
     def add_feedback(self, feedback: FeedbackRecord) -> int:
-        created = feedback.created_at or time.time()
         with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO feedback (trace_id, name, value, value_num, reason, created_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (
-                    feedback.trace_id,
-                    feedback.name,
-                    _dump(feedback.value),
-                    numeric_value(feedback.value),
-                    feedback.reason,
-                    created,
-                ),
-            )
-        return int(cursor.lastrowid or 0)
+            return insert_feedback(conn, feedback)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -206,6 +135,90 @@ class Store:
         """The full id of the one trace whose id starts with ``prefix`` (ids are long to type)."""
         found = self.ids_with_prefix("traces", "id", prefix, limit=2)
         return found[0] if len(found) == 1 else None
+
+
+
+def insert_spans(conn: sqlite3.Connection, spans: Iterable[SpanRecord], traces: Iterable[TraceRecord] = ()) -> None:
+    """Insert spans (and trace summaries) inside the caller's transaction. Re-writing an id replaces it.
+
+    The one insert path of spans: :meth:`Store.write_spans` (tracing) and the importers use it.
+    """
+    span_rows = [
+        (
+            s.id,
+            s.trace_id,
+            s.parent_id,
+            s.project,
+            s.name,
+            s.type,
+            s.status,
+            s.start_time,
+            s.end_time,
+            s.duration_ms,
+            _dump(s.input),
+            _dump(s.output),
+            _dump(s.error),
+            _dump(s.tags) or "[]",
+            _dump(s.metadata) or "{}",
+            s.module,
+            s.qualname,
+            s.file,
+            s.line,
+            s.model,
+            s.input_tokens,
+            s.output_tokens,
+            s.cache_read_tokens,
+            s.cache_creation_tokens,
+            s.cost_usd,
+            s.stop_reason,
+        )
+        for s in spans
+    ]
+    trace_rows = [
+        (
+            t.id,
+            t.project,
+            t.name,
+            t.status,
+            t.start_time,
+            t.end_time,
+            t.duration_ms,
+            _dump(t.input),
+            _dump(t.output),
+            _dump(t.error),
+            _dump(t.tags) or "[]",
+            _dump(t.metadata) or "{}",
+            t.location,
+            t.span_count,
+            t.input_tokens,
+            t.output_tokens,
+            t.cost_usd,
+        )
+        for t in traces
+    ]
+    if span_rows:
+        conn.executemany(
+            "INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            span_rows,
+        )
+    if trace_rows:
+        conn.executemany("INSERT OR REPLACE INTO traces VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", trace_rows)
+
+
+def insert_feedback(conn: sqlite3.Connection, feedback: FeedbackRecord) -> int:
+    """Insert one feedback record inside the caller's transaction; its new row id."""
+    cursor = conn.execute(
+        "INSERT INTO feedback (trace_id, name, value, value_num, reason, created_at) VALUES (?,?,?,?,?,?)",
+        (
+            feedback.trace_id,
+            feedback.name,
+            _dump(feedback.value),
+            numeric_value(feedback.value),
+            feedback.reason,
+            feedback.created_at or time.time(),
+        ),
+    )
+    return int(cursor.lastrowid or 0)
 
 
 def span_from_row(row: sqlite3.Row) -> SpanRecord:

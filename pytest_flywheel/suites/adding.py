@@ -50,6 +50,8 @@ class AddedCase:
     cassette_path: Path | None
     replaced: bool
     created_suite: bool
+    #: LLM calls the cassette cannot answer (imported without their whole request): the first run records them
+    llm_calls_to_record: int = 0
 
 
 def check_suite_name(name: str) -> str:
@@ -242,6 +244,7 @@ def _add_to_suite(
         cassette_path=cassette,
         replaced=index is not None,
         created_suite=loaded is None,
+        llm_calls_to_record=captured.llm_calls_to_record if captured else 0,
     )
 
 

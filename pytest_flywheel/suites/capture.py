@@ -46,6 +46,29 @@ class CapturedTrace:
     input: dict[str, Any]
 
     @property
+    def llm_calls_to_record(self) -> int:
+        """LLM calls whose whole request and response were not recorded (traces imported from
+        OpenTelemetry GenAI attributes, Langfuse, Opik): the cassette cannot answer them, so the case's
+        first run with a key records them. Calls made inside a tool are not counted (replay skips them)."""
+        by_id = {span.id: span for span in self.spans}
+
+        def inside_tool(span: SpanRecord) -> bool:
+            seen: set[str] = set()
+            parent = by_id.get(span.parent_id or "")
+            while parent is not None and parent.id not in seen:
+                if parent.type == "tool":
+                    return True
+                seen.add(parent.id)
+                parent = by_id.get(parent.parent_id or "")
+            return False
+
+        return sum(
+            1 for span in self.spans
+            if span.type == "llm" and "imported" in span.metadata
+            and not isinstance(span.metadata.get("anthropic"), dict) and not inside_tool(span)
+        )
+
+    @property
     def source(self) -> CaseSource:
         return CaseSource(
             trace_id=self.trace.id,

@@ -12,9 +12,13 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.tracing.writer import SpanWriter, _warn
+
+if TYPE_CHECKING:
+    from pytest_flywheel.tracing.otlp_export import OTLPExport
 
 EXIT_FLUSH_SECONDS = 2.0  # the default; [tool.flywheel] exit_flush_seconds / FLYWHEEL_EXIT_FLUSH
 
@@ -38,6 +42,8 @@ class TracingRuntime:
         self.enabled: bool | None = None
         self.settings: Settings | None = None
         self.writer: SpanWriter | None = None
+        #: the OTLP exporter (``export = "otlp"``), made when the settings are read
+        self.exporter: OTLPExport | None = None
         self._exit_hooks_registered = False
 
     def is_on(self) -> bool:
@@ -59,6 +65,9 @@ class TracingRuntime:
                 self.enabled = self.settings.tracing and (
                 self.settings.trace_tests or not inside_pytest_session()
             )
+                if self.enabled and self.settings.export == "otlp":
+                    self.exporter = make_exporter(self.settings)
+                    self._register_exit_hooks()
             return self.enabled
 
     @property
@@ -96,8 +105,11 @@ class TracingRuntime:
         """Write what is queued, stop the writer, forget the settings (the next call reads them again)."""
         with self.lock:
             writer, self.writer = self.writer, None
+            exporter, self.exporter = self.exporter, None
             self.enabled = None
             self.settings = None
+        if exporter is not None:
+            exporter.shutdown()
         return writer.close(timeout) if writer is not None else True
 
     def after_fork_in_child(self) -> None:
@@ -106,6 +118,19 @@ class TracingRuntime:
         self.lock = threading.Lock()
         self.writer = None
         self._exit_hooks_registered = False  # a forked child leaves by its own door: register again
+
+
+def make_exporter(settings: Settings) -> OTLPExport | None:
+    """The OTLP exporter, or None (with one warning) when the OpenTelemetry SDK cannot be used."""
+    try:
+        from pytest_flywheel.tracing.otlp_export import OTLPExport
+
+        return OTLPExport(project=settings.project, max_payload_bytes=settings.max_payload_bytes)
+    except Exception as exc:
+        _warn(f"pytest-flywheel: export = \"otlp\" is set but spans cannot be exported ({type(exc).__name__}: "
+              f"{exc}); install the OpenTelemetry SDK with pip install 'pytest-flywheel[otel]'. Tracing to the "
+              "store goes on.")
+        return None
 
 
 class TracingFaults:
@@ -136,11 +161,10 @@ def flush(timeout: float = 5.0) -> bool:
 
     Returns False when ``timeout`` seconds passed first. Called at interpreter exit too.
     """
-    writer = RUNTIME.writer
-    if writer is None:
-        return True
+    writer, exporter = RUNTIME.writer, RUNTIME.exporter
     try:
-        return writer.flush(timeout)
+        written = writer.flush(timeout) if writer is not None else True
+        return (exporter.flush(timeout) if exporter is not None else True) and written
     except Exception:
         return False
 

@@ -99,6 +99,8 @@ def emit(span: SpanRecord) -> None:
             persist = False
     if persist:
         RUNTIME.get_writer().submit(span)
+        if RUNTIME.exporter is not None:
+            RUNTIME.exporter.export(span)
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
