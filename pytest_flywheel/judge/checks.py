@@ -222,9 +222,11 @@ def run_check(
     latency_ms: float | None = None,
     cost_usd: float | None = None,
     custom: Callable[[str, dict[str, Any]], CheckResult | None] | None = None,
+    latency_recorded: bool = False,
 ) -> CheckResult:
     """Evaluate one check mapping. ``custom(kind, spec)`` answers kinds not built in (the plugin passes
     the ``pytest_flywheel_check`` hook); an unknown kind it does not answer is a :class:`CheckSpecError`.
+    ``latency_recorded`` says ``latency_ms`` is what the run took when its cassette was recorded.
     """
     kind, value, options = _split(spec)
     if kind not in CHECK_KINDS:
@@ -280,7 +282,8 @@ def run_check(
         if latency_ms is None:
             raise CheckError(f"The check {label} needs the case's latency, which was not measured.")
         verdict = latency_ms <= limit
-        return CheckResult(verdict, f"took {latency_ms:.0f} ms (limit {limit:g} ms)", label)
+        when = " when recorded" if latency_recorded else ""
+        return CheckResult(verdict, f"took {latency_ms:.0f} ms{when} (limit {limit:g} ms)", label)
     # max_cost_usd
     limit = _number(kind, value)
     if cost_usd is None:

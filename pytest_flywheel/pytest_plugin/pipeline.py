@@ -209,6 +209,7 @@ class CasePipeline:
                     latency_ms=run.latency_ms,
                     cost_usd=run.cost_usd,
                     custom=self.judging.custom_check(output, run.trajectory),
+                    latency_recorded=run.latency_recorded,
                 )
                 outcome.assertions.append(
                     AssertionResult(check.label, "check", bool(check.passed), check.reason)

@@ -44,6 +44,9 @@ class AgentRun:
     spans: list[SpanRecord] = field(default_factory=list)
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: float = 0.0
+    #: True when ``latency_ms`` is what the run took when its cassette was recorded (replay), not the
+    #: replay's own time: latency checks in replay are then as deterministic as the cassette.
+    latency_recorded: bool = False
     cost_usd: float | None = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -133,7 +136,10 @@ class CaseReplay:
                     run.exception = exc
                     run.raised = self.redactor.text("".join(traceback.format_exception(exc)).rstrip())
                 run.latency_ms = (time.perf_counter() - started) * 1000.0
+            session.note_latency(run.latency_ms)
         session.raise_for_miss()
+        if self.record_mode == "none" and session.recorded_latency_ms is not None:
+            run.latency_ms, run.latency_recorded = session.recorded_latency_ms, True
         if run.exception is not None:
             self._raise_for_infrastructure(run.exception, cassette)
         run.spans = list(collector.spans)

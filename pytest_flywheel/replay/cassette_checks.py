@@ -18,6 +18,8 @@ from typing import Any
 from pytest_flywheel.yaml_reader import PathKey, describe
 
 TOOL_INTERACTIONS_KEY = "tool_interactions"
+#: What the agent's run took when the cassette was recorded: ``{latency_ms: N}``.
+RECORDED_RUN_KEY = "recorded_run"
 FIX = "fix it, or record the cassette again (--flywheel-record=rewrite)"
 
 LineOf = Callable[[Sequence[PathKey]], int]
@@ -67,6 +69,13 @@ def _faults(data: Any) -> Iterator[tuple[tuple[PathKey, ...], str]]:
     else:
         for index, interaction in enumerate(interactions):
             yield from _interaction_faults(interaction, ("interactions", index))
+    run = data.get(RECORDED_RUN_KEY)
+    if run is not None:
+        latency = run.get("latency_ms") if isinstance(run, dict) else None
+        if not isinstance(run, dict) or isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+            yield (RECORDED_RUN_KEY,), (
+                f"expected {{latency_ms: <milliseconds>}}, the run's recorded latency, found {describe(run)}; {FIX}"
+            )
     tools = data.get(TOOL_INTERACTIONS_KEY)
     if tools is not None and not isinstance(tools, list):
         yield (TOOL_INTERACTIONS_KEY,), f"expected a list of tool calls, found {describe(tools)}; {FIX}"

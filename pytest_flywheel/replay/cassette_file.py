@@ -13,6 +13,8 @@
     - tool: refund
       arguments: {order_id: W123}
       error: {type: myshop.errors.RefundDenied, message: "..."}
+    recorded_run:            # what the agent's run took when it was recorded (or traced)
+      latency_ms: 812.4
 
 vcrpy's loader reads ``version``, ``interactions`` and ``metadata`` and ignores any other top-level
 key, so the file replays under plain vcrpy too. vcrpy rewrites the whole file when it saves, keeping
@@ -36,7 +38,7 @@ import yaml
 
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.files import write_atomic
-from pytest_flywheel.replay.cassette_checks import FIX, CassetteProblem, cassette_problems
+from pytest_flywheel.replay.cassette_checks import FIX, RECORDED_RUN_KEY, CassetteProblem, cassette_problems
 from pytest_flywheel.replay.cassette_checks import TOOL_INTERACTIONS_KEY as TOOL_INTERACTIONS_KEY
 
 FORMAT_VERSION = 1
@@ -92,7 +94,9 @@ _CassetteDumper.add_representer(tuple, _represent_tuple)
 
 def dump_cassette_data(data: dict[str, Any]) -> str:
     """``data`` (``version``, ``interactions``, ...) as cassette YAML text, with the header comment."""
-    ordered = {key: data[key] for key in ("version", "interactions", TOOL_INTERACTIONS_KEY) if key in data}
+    ordered = {
+        key: data[key] for key in ("version", "interactions", TOOL_INTERACTIONS_KEY, RECORDED_RUN_KEY) if key in data
+    }
     ordered.update({key: value for key, value in data.items() if key not in ordered})
     text = yaml.dump(ordered, Dumper=_CassetteDumper, allow_unicode=True, sort_keys=False, width=110)
     return HEADER_COMMENT + text
@@ -167,8 +171,9 @@ def load_cassette_data(text: str, *, source: Path | str = "<cassette>") -> dict[
 class CassetteSerializer:
     """vcrpy serializer for one replay session's cassette.
 
-    On load it hands the file's tool interactions to ``on_tools_loaded``; on save it asks
-    ``tools_to_save`` for the tool interactions to write next to vcrpy's HTTP ones.
+    On load it hands the file's tool interactions to ``on_tools_loaded`` and its recorded run
+    (``{latency_ms}``, or None) to ``on_run_loaded``; on save it asks ``tools_to_save`` for the tool
+    interactions to write next to vcrpy's HTTP ones, and ``run_to_save`` for the recorded run.
     """
 
     def __init__(
@@ -177,14 +182,21 @@ class CassetteSerializer:
         source: Path,
         on_tools_loaded: Callable[[list[dict[str, Any]]], None],
         tools_to_save: Callable[[], list[dict[str, Any]]],
+        on_run_loaded: Callable[[dict[str, Any] | None], None] | None = None,
+        run_to_save: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.source = source
         self._on_tools_loaded = on_tools_loaded
         self._tools_to_save = tools_to_save
+        self._on_run_loaded = on_run_loaded
+        self._run_to_save = run_to_save
 
     def deserialize(self, cassette_string: str) -> dict[str, Any]:
         data = load_cassette_data(cassette_string, source=self.source)
         self._on_tools_loaded(list(data.pop(TOOL_INTERACTIONS_KEY)))
+        run = data.pop(RECORDED_RUN_KEY, None)
+        if self._on_run_loaded is not None:
+            self._on_run_loaded(run)
         return data
 
     def serialize(self, cassette_dict: dict[str, Any]) -> str:
@@ -192,6 +204,9 @@ class CassetteSerializer:
         tools = self._tools_to_save()
         if tools:
             data[TOOL_INTERACTIONS_KEY] = tools
+        run = self._run_to_save() if self._run_to_save is not None else None
+        if run:
+            data[RECORDED_RUN_KEY] = run
         return dump_cassette_data(data)
 
 

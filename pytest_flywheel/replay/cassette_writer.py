@@ -28,6 +28,7 @@ from typing import Any
 from pytest_flywheel.canonical import REPR_KEY, TRUNCATED_KEY
 from pytest_flywheel.files import write_atomic
 from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay.cassette_checks import RECORDED_RUN_KEY
 from pytest_flywheel.replay.cassette_file import FORMAT_VERSION, TOOL_INTERACTIONS_KEY
 from pytest_flywheel.replay.cassette_file import dump_cassette_data as _dump
 from pytest_flywheel.replay.errors import CassetteWriteError
@@ -270,6 +271,10 @@ def case_cassette_data(spans: Iterable[SpanRecord], *, redactor: Redactor | None
     data: dict[str, Any] = {"version": FORMAT_VERSION, "interactions": interactions}
     if tools:
         data[TOOL_INTERACTIONS_KEY] = tools
+    roots = [span for span in ordered if not span.parent_id or span.parent_id not in by_id]
+    if len(roots) == 1 and roots[0].end_time >= roots[0].start_time > 0:
+        # what the traced run took: replay checks latency against it, not against its own time
+        data[RECORDED_RUN_KEY] = {"latency_ms": round((roots[0].end_time - roots[0].start_time) * 1000.0, 1)}
     return data
 
 

@@ -304,6 +304,23 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
         return playable
 
 
+class _RecordedLatency:
+    """A cassette's recorded run latency, loaded and to save (kept apart from the session, so that the
+    cassette's serializer does not hold the session alive)."""
+
+    def __init__(self) -> None:
+        self.loaded: float | None = None
+        self.to_save: float | None = None
+
+    def load(self, run: dict[str, Any] | None) -> None:
+        latency = run.get("latency_ms") if isinstance(run, dict) else None
+        self.loaded = float(latency) if isinstance(latency, int | float) else None
+
+    def saved(self) -> dict[str, Any] | None:
+        latency = self.to_save if self.to_save is not None else self.loaded
+        return None if latency is None else {"latency_ms": round(latency, 1)}
+
+
 class ReplaySession:
     """A case's cassette, open (use :func:`replay_case`).
 
@@ -339,6 +356,7 @@ class ReplaySession:
         self._interceptor: Any = None
         self._replay_token: Token[bool] | None = None
         self._loaded_http = 0
+        self._latency = _RecordedLatency()
 
     # -- what the record mode allows ---------------------------------------------------------------
 
@@ -446,6 +464,16 @@ class ReplaySession:
 
     # -- what happened -------------------------------------------------------------------------------
 
+    def note_latency(self, latency_ms: float) -> None:
+        """The run's own latency: saved with the cassette when this run records anything, so that a
+        later replay can check latency against what the live run took, not against the replay."""
+        self._latency.to_save = float(latency_ms)
+
+    @property
+    def recorded_latency_ms(self) -> float | None:
+        """What the agent's run took when the cassette was recorded (None: the cassette does not say)."""
+        return self._latency.loaded
+
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
         return list(self._tools.calls)
@@ -486,6 +514,8 @@ class ReplaySession:
                 keep_loaded=self.record_mode != "rewrite",
                 replace_matching=self.record_mode == "all",
             ),
+            on_run_loaded=self._latency.load,
+            run_to_save=self._latency.saved,
         )
 
     def __enter__(self) -> ReplaySession:
