@@ -12,6 +12,8 @@ A suite case's assertion is either a sentence (for the judge) or a one-key mappi
                        (a subset match: nested mappings are matched as subsets too)
 ``max_latency_ms: N``  the case ran in at most N milliseconds
 ``max_cost_usd: X``    its LLM calls cost at most X US dollars
+``custom: {kind: K}``  a kind of your own, answered by a ``pytest_flywheel_check`` hook implementation
+                       (it gets ``name=K`` and the whole mapping as ``spec``, with your own parameters)
 =====================  ==============================================================================
 
 The output "as text": a string as it is; an Anthropic message (object or JSON) as the text of its
@@ -38,6 +40,7 @@ CHECK_KINDS: tuple[str, ...] = (
     "tool_called",
     "max_latency_ms",
     "max_cost_usd",
+    "custom",
 )
 
 
@@ -117,9 +120,30 @@ def _tool_spec(value: Any, options: dict[str, Any]) -> tuple[str, dict[str, Any]
     return name, args
 
 
+def _custom_check(value: Any, custom: Callable[[str, dict[str, Any]], CheckResult | None] | None) -> CheckResult:
+    """``custom: {kind: K, ...}``: a check a plugin implements (``pytest_flywheel_check``)."""
+    if not isinstance(value, dict) or not isinstance(value.get("kind"), str) or not value["kind"]:
+        raise CheckSpecError(f"A custom check is `custom: {{kind: NAME, ...}}`; found custom: {_short(value)}.")
+    name = value["kind"]
+    result = custom(name, dict(value)) if custom is not None else None
+    if result is None:
+        raise CheckSpecError(
+            f"No plugin answers the custom check {name!r}: implement pytest_flywheel_check(name, spec, output, "
+            "trajectory) in a conftest.py or plugin and return a CheckResult for it."
+        )
+    if not isinstance(result, CheckResult):
+        raise CheckSpecError(
+            f"The pytest_flywheel_check implementation for {name!r} returned {type(result).__name__}; return "
+            "a pytest_flywheel.judge.checks.CheckResult."
+        )
+    return result
+
+
 def check_label(spec: dict[str, Any]) -> str:
     """A short name for a check, e.g. ``contains: 'refund'`` or ``tool_called: lookup(order_id='A1')``."""
     kind, value, options = _split(spec)
+    if kind == "custom" and isinstance(value, dict):
+        return f"custom: {value.get('kind')}"
     if kind == "tool_called":
         name, args = _tool_spec(value, options)
         inner = ", ".join(f"{key}={json_data(arg)!r}" for key, arg in (args or {}).items())
@@ -229,6 +253,8 @@ def run_check(
     ``latency_recorded`` says ``latency_ms`` is what the run took when its cassette was recorded.
     """
     kind, value, options = _split(spec)
+    if kind == "custom":
+        return _custom_check(value, custom)
     if kind not in CHECK_KINDS:
         result = custom(kind, spec) if custom is not None else None
         if result is None:

@@ -90,6 +90,13 @@ class MaxCostCheck(_Model):
     max_cost_usd: float = Field(ge=0)
 
 
+class CustomCheck(_Model):
+    """A kind of the project's own: ``{kind: NAME, ...parameters}``, answered by a
+    ``pytest_flywheel_check`` hook implementation."""
+
+    custom: dict[str, Any]
+
+
 Check = (
     ContainsCheck
     | NotContainsCheck
@@ -98,6 +105,7 @@ Check = (
     | ToolCalledCheck
     | MaxLatencyCheck
     | MaxCostCheck
+    | CustomCheck
 )
 #: An assertion: a sentence for the LLM judge, or a deterministic check.
 Assertion = str | Check

@@ -55,3 +55,54 @@ def test_a_judge_from_the_hook_replaces_the_anthropic_judge(project: Project) ->
         {"item": "flywheel/suites/qa.yaml::refund", "passed": [True]},
         {"item": "flywheel/suites/qa.yaml::shipping", "passed": [False, True]},
     ]
+
+
+CUSTOM_CHECK_CONFTEST = """
+from pytest_flywheel.judge.checks import CheckResult
+
+
+def pytest_flywheel_check(name, spec, output, trajectory):
+    if name != "word_count":
+        return None
+    words = len(str(output).split())
+    return CheckResult(words <= spec["max"], f"{words} words (max {spec['max']})", f"custom: word_count <= {spec['max']}")
+"""
+
+
+def test_a_suite_file_s_custom_check_reaches_the_pytest_flywheel_check_hook(project: Project) -> None:
+    project.pytester.makeconftest(CUSTOM_CHECK_CONFTEST)
+    project.write_suite(
+        "custom",
+        """\
+        version: 1
+        name: custom
+        target: agent:answer
+        cases:
+          - id: short
+            input: {question: "x"}
+            assertions:
+              - custom: {kind: word_count, max: 20}
+          - id: too-short
+            input: {question: "x"}
+            assertions:
+              - custom: {kind: word_count, max: 3}
+          - id: nobody-answers
+            input: {question: "x"}
+            assertions:
+              - custom: {kind: sentiment}
+        """,
+    )
+    result = project.pytester.runpytest("--flywheel-suite=custom", "-rA")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*FAIL  custom: word_count <= 3*", "*9 words (max 3)*"])
+    result.stdout.fnmatch_lines(["*No plugin answers the custom check 'sentiment'*"])
+
+
+def test_a_custom_check_without_a_kind_is_a_suite_file_error(project: Project) -> None:
+    project.write_suite(
+        "bad",
+        "version: 1\nname: bad\ntarget: agent:answer\ncases:\n  - id: a\n    input: {question: x}\n"
+        "    assertions:\n      - custom: {max: 3}\n",
+    )
+    result = project.pytester.runpytest("--flywheel-suite=bad")
+    result.stdout.fnmatch_lines(["*bad.yaml:8*kind*"])
