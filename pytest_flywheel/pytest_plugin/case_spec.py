@@ -30,6 +30,10 @@ class CaseSpec:
     #: The suite file relative to the rootdir (as in the node id) and the case's line in it.
     file: str = ""
     line: int | None = None
+    #: Runs of the case when it calls the model, and how many must pass (--flywheel-runs > the case's
+    #: ``runs`` > the suite's; the threshold: the case's > the suite's > every run).
+    runs: int = 1
+    pass_threshold: int = 1
 
 
 CASE_SPEC = pytest.StashKey[CaseSpec]()

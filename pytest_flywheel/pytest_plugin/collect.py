@@ -130,6 +130,8 @@ class SuiteFile(pytest.File):
             tags = [str(tag) for tag in (case.tags or [])]
             case_id = str(case.id)
             line = _line_of(loaded, case_id)
+            runs = flywheel.options.runs or case.runs or suite.runs or 1
+            threshold = min(case.pass_threshold or suite.pass_threshold or runs, runs)
             spec = CaseSpec(
                 nodeid=f"{self.nodeid}::{case_id}",
                 case_id=case_id,
@@ -141,6 +143,8 @@ class SuiteFile(pytest.File):
                 case=case,
                 file=self.nodeid,
                 line=line,
+                runs=runs,
+                pass_threshold=threshold,
             )
             item = CaseItem.from_parent(self, name=case_id, spec=spec, line=line)
             for tag in tags:

@@ -43,6 +43,7 @@ OPTION_NAMES: tuple[tuple[str, str, str], ...] = (
     ("max_tokens_increase", "flywheel_max_tokens_increase", "--flywheel-max-tokens-increase"),
     ("max_latency_increase", "flywheel_max_latency_increase", "--flywheel-max-latency-increase"),
     ("shard", "flywheel_shard", "--flywheel-shard"),
+    ("runs", "flywheel_runs", "--flywheel-runs"),
 )
 
 #: ``--flywheel-min-labels``'s default: labels the judge's agreement must rest on to gate a run.
@@ -151,6 +152,16 @@ def add_options(parser: pytest.Parser) -> None:
             ),
         )
     group.addoption(
+        "--flywheel-runs",
+        dest="flywheel_runs",
+        metavar="N",
+        default=None,
+        help=(
+            "Run each case N times when it calls the model (record modes other than none) and pass it when "
+            "its pass_threshold of runs pass (default: all)"
+        ),
+    )
+    group.addoption(
         "--flywheel-shard",
         dest="flywheel_shard",
         metavar="I/N",
@@ -191,6 +202,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("flywheel_min_agreement", "Minimum judge agreement, as --flywheel-min-agreement", default=None)
     parser.addini("flywheel_min_labels", "Labels the agreement must rest on, as --flywheel-min-labels", default=None)
     parser.addini("flywheel_shard", "This job's share of the tests, as --flywheel-shard", default=None)
+    parser.addini("flywheel_runs", "Runs of each case that calls the model, as --flywheel-runs", default=None)
     for figure in ("cost", "tokens", "latency"):
         parser.addini(
             f"flywheel_max_{figure}_increase",
@@ -221,6 +233,8 @@ class FlywheelOptions:
     max_latency_increase: float | None = None
     #: (I, N): run only the I-th (1-based) of N shares.
     shard: tuple[int, int] | None = None
+    #: Runs of each case that calls the model (None: the suite file's, else 1).
+    runs: int | None = None
 
     @property
     def uses_suites(self) -> bool:
@@ -332,7 +346,7 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             values[dest] = _as_flag(raw, source=source)
         elif dest in ("min_pass_rate", "min_agreement"):
             values[dest] = _as_pass_rate(raw, source=source)
-        elif dest in ("judge_repeats", "min_labels"):
+        elif dest in ("judge_repeats", "min_labels", "runs"):
             values[dest] = _as_count(raw, source=source)
         elif dest.startswith("max_") and dest.endswith("_increase"):
             values[dest] = _as_increase(raw, source=source)

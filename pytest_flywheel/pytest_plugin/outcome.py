@@ -99,6 +99,10 @@ class CaseOutcome:
     agent_tokens: int | None = None
     #: True once every assertion got an answer (the test's verdicts count as used for pruning).
     judged: bool = False
+    #: For a case asked to run several times: ``{"passed": k, "total": n, "threshold": t, "varied":
+    #: [assertions whose result differed]}``; ``{"asked": n, "total": 1, "replayed": true}`` when a
+    #: replayed case ran once although more runs were asked for. None otherwise.
+    runs: dict[str, Any] | None = None
     #: Filled from the test reports: one of :data:`STATUSES`; setup + call + teardown time.
     status: str = "passed"
     duration_ms: float = 0.0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -91,6 +92,46 @@ class PendingCase:
         return outcome
 
 
+@dataclass
+class PendingRuns:
+    """A case started several times (``runs``): it passes when ``threshold`` of its runs pass."""
+
+    runs: list[PendingCase]
+    threshold: int
+
+    @property
+    def verdicts(self) -> list[Verdict] | None:
+        return self.runs[0].verdicts
+
+    def finish(self) -> CaseOutcome:
+        outcomes = [pending.finish() for pending in self.runs]
+        total = len(outcomes)
+        errors = [outcome for outcome in outcomes if outcome.error is not None]
+        passed = [outcome for outcome in outcomes if outcome.error is None and not outcome.failed]
+        varied = _varied(outcomes)
+        if errors:
+            chosen = errors[0]
+        elif len(passed) >= self.threshold:
+            chosen = passed[0]
+        else:
+            chosen = next(outcome for outcome in outcomes if outcome.failed)
+        for other in outcomes:
+            if other is not chosen:
+                chosen.judge.add(other.judge)
+        chosen.judged = all(outcome.judged for outcome in outcomes)
+        chosen.runs = {"passed": len(passed), "total": total, "threshold": self.threshold, "varied": varied}
+        return chosen
+
+
+def _varied(outcomes: list[CaseOutcome]) -> list[str]:
+    """The assertions whose result was not the same in every run."""
+    seen: dict[str, set[bool | None]] = {}
+    for outcome in outcomes:
+        for result in outcome.assertions:
+            seen.setdefault(result.assertion, set()).add(result.passed)
+    return [assertion for assertion, results in seen.items() if len(results) > 1]
+
+
 class CasePipeline:
     """Starts cases ahead of the item that runs, so that their judge calls overlap."""
 
@@ -108,7 +149,7 @@ class CasePipeline:
         self.root = root
         self.is_worker = is_worker
         self.lookahead = lookahead_from_env() if lookahead is None else lookahead
-        self._pending: dict[str, PendingCase] = {}
+        self._pending: dict[str, PendingCase | PendingRuns] = {}
         self._positions: dict[str, int] | None = None
         self._targets: dict[str, Any] = {}
 
@@ -152,13 +193,28 @@ class CasePipeline:
                 upcoming.append(candidate)
         return upcoming
 
-    def start(self, spec: CaseSpec) -> PendingCase:
-        """Run the case's agent now and submit its sentence assertions; never raises for a case problem."""
+    def start(self, spec: CaseSpec) -> PendingCase | PendingRuns:
+        """Run the case's agent now (as many times as it asks, when it calls the model) and submit its
+        sentence assertions; never raises for a case problem."""
+        if spec.runs > 1 and self.replay.record_mode != "none":
+            runs: list[PendingCase] = []
+            with tempfile.TemporaryDirectory(prefix="flywheel-runs-") as scratch:
+                for number in range(spec.runs):
+                    # the first run records into the case's cassette; the others run live, recorded nowhere
+                    cassette = None if number == 0 else Path(scratch) / f"run-{number + 1}.yaml"
+                    runs.append(self._start_one(spec, cassette=cassette))
+            return PendingRuns(runs=runs, threshold=spec.pass_threshold)
+        pending = self._start_one(spec)
+        if spec.runs > 1:
+            pending.outcome.runs = {"asked": spec.runs, "total": 1, "replayed": True}
+        return pending
+
+    def _start_one(self, spec: CaseSpec, *, cassette: Path | None = None) -> PendingCase:
         outcome = CaseOutcome(
             nodeid=spec.nodeid, suite=spec.suite_name, case_id=spec.case_id, file=spec.file, line=spec.line
         )
         try:
-            return self._start(spec, outcome)
+            return self._start(spec, outcome, cassette=cassette)
         except FlywheelError as exc:
             outcome.error = str(exc)
         except Exception as exc:
@@ -178,7 +234,7 @@ class CasePipeline:
             target = self._targets[spec.target] = import_target(spec.target, root=self.root)
         return target
 
-    def _start(self, spec: CaseSpec, outcome: CaseOutcome) -> PendingCase:
+    def _start(self, spec: CaseSpec, outcome: CaseOutcome, *, cassette: Path | None = None) -> PendingCase:
         from pytest_flywheel.judge import JudgeRequest
         from pytest_flywheel.judge.checks import run_check
 
@@ -186,7 +242,11 @@ class CasePipeline:
         target = self._target(spec)
         arguments = dict(case.input or {})
         self.replay.hold()  # suite cases run one after another: the transports stay patched
-        run = self.replay.run(functools.partial(call_target, target, arguments), cassette=spec.cassette)
+        run = self.replay.run(
+            functools.partial(call_target, target, arguments),
+            cassette=cassette or spec.cassette,
+            record_mode="all" if cassette is not None else None,
+        )
         output = json_data(run.output)
         outcome.output = output
         outcome.trajectory = run.trajectory
@@ -232,8 +292,9 @@ class CasePipeline:
     def drain(self) -> None:
         """Forget cases started ahead that never ran (``-x``, an interrupted session)."""
         for pending in self._pending.values():
-            if pending.future is not None:
-                pending.future.cancel()
+            for started in pending.runs if isinstance(pending, PendingRuns) else [pending]:
+                if started.future is not None:
+                    started.future.cancel()
         self._pending.clear()
 
 

@@ -49,7 +49,9 @@ Format, version 2 (keys always present unless marked optional; times are Unix ep
              "cached": null, "confidence": null, "key": null, "model": null}
           ],                               # passed is null for an assertion never checked
           "judge": {"cached": 1, "new": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0,
-                    "tokens": 0, "cost_usd": 0.0}
+                    "tokens": 0, "cost_usd": 0.0},
+          "runs": {"passed": 2, "total": 3, "threshold": 2, "varied": ["..."]}  # null: one run
+                                           # ({"asked": 3, "total": 1, "replayed": true}: replayed once)
         }
       ],
       "judge": {"cached": 27, "new": 3, "calls": 1, "input_tokens": 2100, "output_tokens": 300,
@@ -107,6 +109,7 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
             for result in outcome.assertions
         ],
         "judge": outcome.judge.as_dict(),
+        "runs": outcome.runs,
     }
 
 

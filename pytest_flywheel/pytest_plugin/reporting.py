@@ -118,6 +118,24 @@ def write_terminal_summary(
             terminal.write_line(f"  unused {entry.key[:19]} {redact(case)}: {redact(entry.assertion)}")
         if unused > SHOWN_UNUSED:
             terminal.write_line(f"  ... and {unused - SHOWN_UNUSED} more")
+    repeated = [o for o in outcomes if o.runs and not o.runs.get("replayed")]
+    for outcome in repeated:
+        runs = outcome.runs or {}
+        if runs["passed"] < runs["total"] or runs["varied"]:
+            varied = "; varied: " + ", ".join(redact(text) for text in runs["varied"]) if runs["varied"] else ""
+            terminal.write_line(
+                f"  RUNS {outcome.nodeid}: {runs['passed']}/{runs['total']} runs passed "
+                f"(needs {runs['threshold']}){varied}",
+                yellow=True,
+            )
+    replayed_once = [o for o in outcomes if o.runs and o.runs.get("replayed")]
+    if replayed_once:
+        asked = max(int((o.runs or {}).get("asked", 1)) for o in replayed_once)
+        terminal.write_line(
+            f"runs: {len(replayed_once)} replayed cases ran once though {asked} runs were asked for: repeated runs "
+            "call the model (a record mode other than none)",
+            yellow=True,
+        )
     flaky = [(o, r) for o in outcomes for r in o.assertions if r.flaky]
     if flaky:
         terminal.write_line(f"flaky verdicts: {len(flaky)} (the judge's repeats disagreed)", yellow=True)

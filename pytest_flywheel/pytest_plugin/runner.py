@@ -113,7 +113,7 @@ class CaseReplay:
         """Take the transport patches out: a test that is not a suite case runs next."""
         self.patches.release()
 
-    def run(self, func: Callable[[], Any], *, cassette: Path) -> AgentRun:
+    def run(self, func: Callable[[], Any], *, cassette: Path, record_mode: str | None = None) -> AgentRun:
         """Run ``func`` inside ``cassette`` with spans collected in memory.
 
         A cassette miss, or a request that could not be recorded, raises (a :class:`FlywheelError`)
@@ -125,9 +125,8 @@ class CaseReplay:
         from pytest_flywheel.tracing.hooks import collect_spans
 
         run = AgentRun()
-        with replay_case(
-            cassette, record_mode=self.record_mode, redactor=self.redactor, patches=self.patches
-        ) as session:
+        mode = record_mode or self.record_mode
+        with replay_case(cassette, record_mode=mode, redactor=self.redactor, patches=self.patches) as session:
             with collect_spans(persist=False) as collector:
                 started = time.perf_counter()
                 try:
@@ -138,10 +137,10 @@ class CaseReplay:
                 run.latency_ms = (time.perf_counter() - started) * 1000.0
             session.note_latency(run.latency_ms)
         session.raise_for_miss()
-        if self.record_mode == "none" and session.recorded_latency_ms is not None:
+        if mode == "none" and session.recorded_latency_ms is not None:
             run.latency_ms, run.latency_recorded = session.recorded_latency_ms, True
         if run.exception is not None:
-            self._raise_for_infrastructure(run.exception, cassette)
+            self._raise_for_infrastructure(run.exception, cassette, mode)
         run.spans = list(collector.spans)
         run.trajectory = trajectory_from_spans(run.spans)
         llm_spans = [span for span in run.spans if span.type == "llm"]
@@ -151,7 +150,7 @@ class CaseReplay:
         run.output_tokens = sum(span.output_tokens or 0 for span in llm_spans)
         return run
 
-    def _raise_for_infrastructure(self, exc: BaseException, cassette: Path) -> None:
+    def _raise_for_infrastructure(self, exc: BaseException, cassette: Path, mode: str) -> None:
         """A failure of the test machinery rather than of the agent: the case is then an error that says
         what to do, never a failure of the agent with the SDK's traceback."""
         chain = _chain(exc)
@@ -162,7 +161,7 @@ class CaseReplay:
                 "anthropic.Anthropic())`, as the README shows) to replay with no key, or set "
                 "ANTHROPIC_API_KEY"
             )
-        if self.record_mode != "none":
+        if mode != "none":
             import anthropic
 
             for item in chain:
@@ -171,7 +170,7 @@ class CaseReplay:
 
                     cause = item.__cause__ or item
                     raise unreachable_error(
-                        cassette=cassette, record_mode=self.record_mode, problem=f"{type(cause).__name__}: {cause}"
+                        cassette=cassette, record_mode=mode, problem=f"{type(cause).__name__}: {cause}"
                     )
 
 

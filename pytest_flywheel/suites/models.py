@@ -145,6 +145,10 @@ class Case(_Model):
     source: CaseSource | None = None
     cassette: str | None = None
     notes: str | None = None
+    #: How many times the case runs when it calls the model, and how many runs must pass (the suite's
+    #: values when unset; the pass threshold defaults to every run).
+    runs: int | None = Field(default=None, ge=1, le=100)
+    pass_threshold: int | None = Field(default=None, ge=1, le=100)
 
     @property
     def sentences(self) -> list[str]:
@@ -200,6 +204,8 @@ class SuiteFile(_Model):
     description: str | None = None
     target: str | None = None
     judge: JudgeSettings | None = None
+    runs: int | None = Field(default=None, ge=1, le=100)
+    pass_threshold: int | None = Field(default=None, ge=1, le=100)
     cases: list[Case] = Field(default_factory=list)
 
     @field_validator("cases", mode="before")

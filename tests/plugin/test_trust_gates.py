@@ -182,3 +182,30 @@ def test_a_case_whose_re_recorded_cassette_doubles_its_tokens_fails_the_budget_g
     bad = project.pytester.runpytest("--flywheel-suite=tokens", "--flywheel-max-tokens-increase=0.2")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--flywheel-max-tokens-increase*as a percentage, as in 20%*"])
+
+
+def test_repeated_live_runs_pass_on_their_threshold_and_say_what_varied(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = iter(["A refund is on its way.", "No.", "A refund is on its way."] * 10)
+    with MessagesAPIServer(lambda request: text_message(next(replies))) as agent:
+        monkeypatch.setenv("AGENT_URL", agent.base_url)
+        project.pytester.makepyfile(token_agent=TOKEN_AGENT)
+        project.write_suite(
+            "varies",
+            "version: 1\nname: varies\ntarget: token_agent:answer\nruns: 3\ncases:\n"
+            "  - id: lenient\n    pass_threshold: 2\n    input: {question: hi}\n    assertions: [{contains: refund}]\n"
+            "  - id: strict\n    input: {question: ho}\n    assertions: [{contains: refund}]\n",
+        )
+        result = project.pytester.runpytest(
+            "--flywheel-suite=varies", "--flywheel-record=rewrite", "--flywheel-report=r.json", "-p", "no:xdist"
+        )
+        assert len(agent.message_requests) == 6  # three live runs of each case
+    result.assert_outcomes(passed=1, failed=1)
+    report = {case["case_id"]: case for case in json.loads((project.path / "r.json").read_text())["cases"]}
+    assert report["lenient"]["runs"] == {"passed": 2, "total": 3, "threshold": 2, "varied": ["contains: 'refund'"]}
+    assert report["strict"]["runs"]["passed"] == 2 and report["strict"]["runs"]["threshold"] == 3  # all by default
+    result.stdout.fnmatch_lines(["  RUNS *::strict: 2/3 runs passed (needs 3); varied: contains: 'refund'"])
+    # the cassette holds the first run only; replayed, the case runs once and the summary says so
+    replayed = project.pytester.runpytest("--flywheel-suite=varies", "-p", "no:xdist")
+    replayed.stdout.fnmatch_lines(["runs: 2 replayed cases ran once though 3 runs were asked for*"])

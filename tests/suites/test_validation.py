@@ -179,7 +179,7 @@ BAD_FILES = {
         "version: 1\nname: qa\ncasses: []\n",
         [
             "flywheel/suites/qa.yaml:3: casses: unknown field; expected one of version, name, description, "
-            "target, judge, cases"
+            "target, judge, runs, pass_threshold, cases"
         ],
     ),
     "target not module:qualname": (
@@ -218,7 +218,7 @@ BAD_FILES = {
             "flywheel/suites/qa.yaml:6: cases[0].assertions: expected a list of at least one assertion, "
             "found an empty list",
             "flywheel/suites/qa.yaml:7: cases[0].colour: unknown field; expected one of id, input, "
-            "assertions, tags, source, cassette, notes",
+            "assertions, tags, source, cassette, notes, runs, pass_threshold",
             "flywheel/suites/qa.yaml:8: cases[1].id: required field is missing; give the case an id, such "
             "as where-is-my-order-please-7f96ab",
             "flywheel/suites/qa.yaml:10: cases[2].id: expected an id of letters, digits, '-', '_' and '.', "
@@ -272,10 +272,10 @@ BAD_FILES = {
         """,
         [
             "flywheel/suites/qa.yaml:7: cases[0].assertions[0].contain: unknown check 'contain'; expected one "
-            "of contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, or a "
+            "of contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, custom, or a "
             "sentence",
             "flywheel/suites/qa.yaml:8: cases[0].assertions[1]: a check holds exactly one of contains, "
-            "not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd; found contains, regex",
+            "not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, custom; found contains, regex",
             "flywheel/suites/qa.yaml:10: cases[0].assertions[2]: expected a sentence, or a check mapping such "
             "as {contains: ...}, found the number 5",
             "flywheel/suites/qa.yaml:11: cases[0].assertions[3]: expected a sentence the output must satisfy, "
