@@ -36,7 +36,8 @@ Format, version 2 (keys always present unless marked optional; times are Unix ep
           "tokens": 1234,                  # the agent's LLM tokens (null when unknown)
           "cost_usd": 0.0042,              # the agent's LLM cost (null when a price is unknown)
           "output": "...",                 # the target's return value, as JSON
-          "trajectory": [...],             # its tool and LLM calls (null when it did not run)
+          "trajectory": [...],             # a failing case's tool and LLM calls (null when it passed
+                                           # or did not run)
           "message": null,                 # the error, or what failed (the exception raised)
           "assertions": [
             {"assertion": "The reply offers a refund", "kind": "sentence", "passed": true,
@@ -90,7 +91,8 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
         "tokens": outcome.agent_tokens,
         "cost_usd": outcome.agent_cost_usd,
         "output": outcome.output,
-        "trajectory": outcome.trajectory,
+        # what a reader needs to see why a case failed; a passing case's calls are in its cassette
+        "trajectory": outcome.trajectory if outcome.status in ("failed", "error", "xfailed") else None,
         "message": outcome.error or outcome.raised,
         "assertions": [
             {

@@ -83,10 +83,20 @@ class ResultsCollector:
 
     def __init__(self) -> None:
         self._outcomes: dict[str, CaseOutcome] = {}
+        #: The result dict each outcome was read from: in one process every phase's report carries
+        #: the same one, read once.
+        self._sources: dict[str, dict[str, Any]] = {}
 
     def record(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
-        outcome = outcome_from_result(result)
         previous = self._outcomes.get(report.nodeid)
+        if previous is not None and self._sources.get(report.nodeid) is result:
+            previous.duration_ms += _duration_ms(report)
+            previous.status = phase_status(previous.status, report)
+            if report.failed and not previous.failing and previous.error is None and previous.raised is None:
+                previous.raised = _failure_text(report)
+            return
+        self._sources[report.nodeid] = result
+        outcome = outcome_from_result(result)
         if previous is not None:
             if not outcome.assertions and previous.assertions:
                 outcome = previous  # a later phase that knows less (teardown) keeps what was known

@@ -526,6 +526,7 @@ class ReplaySession:
         self.existed = data is not None and bool(data.strip())
         patches = self._patches or TransportPatches()
         loading = _LoadingHooks.current.set(self._hooks)
+        self._hooks.loading = True  # what the file holds was parsed just now: no defensive copies
         try:
             cassette = patches.open(
                 _MissAwareCassette,
@@ -539,6 +540,7 @@ class ReplaySession:
                 drop_unused_requests=self.record_mode == "rewrite",
             )
         finally:
+            self._hooks.loading = False
             _LoadingHooks.current.reset(loading)
         cassette.flywheel_session = self
         cassette.flywheel_hooks = self._hooks
