@@ -9,12 +9,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_flywheel.cli import values
 from pytest_flywheel.config import load_settings
 from pytest_flywheel.store import Store
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", metavar="PATH", help="Trace store to read (default: from [tool.flywheel])")
+    parser.add_argument(
+        "--store",
+        type=values.path,
+        metavar="PATH",
+        help="The trace store (default: FLYWHEEL_STORE, or store in [tool.flywheel])",
+    )
+
+
+def add_json_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--json``: every listing and show has it (times ISO-8601 UTC, ``duration_ms``, ``cost_usd``)."""
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def store_path(args: argparse.Namespace) -> Path:

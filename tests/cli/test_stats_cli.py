@@ -120,19 +120,28 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["stats", "--by", "week"], "--by 'week': expected hour or day"),
-        (["stats", "--since", "soon"], "--since 'soon': expected a span of time"),
-        (["stats", "--top", "0"], "--top '0': expected a whole number above 0"),
-        (["stats", "--top", "many"], "--top 'many': expected a whole number above 0"),
-        (["stats", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db"),
+        (["stats", "--by", "week"], "argument --by: invalid choice: 'week' (choose from 'hour', 'day')"),
+        (["stats", "--since", "soon"], "argument --since: expected a span of time"),
+        (["stats", "--top", "0"], "argument --top: '0' is out of range: expected a whole number from 1"),
+        (["stats", "--top", "many"], "argument --top: 'many' is not a whole number"),
+        (["stats", "--top", str(10**30)], "argument --top: '1000000000000000000000000000000' is out of range"),
     ],
 )
-def test_errors_are_one_line(
+def test_values_that_cannot_be_right_are_usage_errors(
     project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: flywheel stats ") and message in err and "Traceback" not in err
+
+
+def test_a_missing_store_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "stats", "--store", "/nonexistent/flywheel.db")
     assert code == 1 and out == ""
-    assert err.startswith("flywheel: error: ") and message in err and err.count("\n") == 1
+    assert err == (
+        "flywheel: error: no trace store at /nonexistent/flywheel.db: run an agent decorated with @track "
+        "first, or point --store (or FLYWHEEL_STORE) at an existing store\n"
+    )
 
 
 def test_empty_store_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
