@@ -11,6 +11,7 @@ from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.files import write_atomic
 from pytest_flywheel.runs import list_runs, load_run
 from pytest_flywheel.runs.html_report import render_html
+from pytest_flywheel.runs.trends import PERIODS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--since", type=values.since, default="7d", metavar="WHEN", help="With --stats: how far back (default 7d)"
     )
     report.add_argument(
-        "--by", choices=("hour", "day"), default="day", metavar="PERIOD", help="With --stats: period (default day)"
+        "--by", choices=PERIODS, default="day", metavar="PERIOD", help="With --stats: period (default day)"
     )
     add_store_option(report)
     report.set_defaults(func=run_report)

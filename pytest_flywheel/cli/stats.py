@@ -9,9 +9,7 @@ from pytest_flywheel.cli import values
 from pytest_flywheel.cli._common import add_json_option, add_store_option, print_json, store_path
 from pytest_flywheel.cli.traces import format_table
 from pytest_flywheel.config import Settings, load_settings
-from pytest_flywheel.runs.trends import PERIOD_SECONDS, PeriodStats, ProductionStats, production_stats
-
-PERIODS: tuple[str, ...] = tuple(PERIOD_SECONDS)
+from pytest_flywheel.runs.trends import PERIODS, PeriodStats, ProductionStats, production_stats
 
 if TYPE_CHECKING:
     from pytest_flywheel.evolve.triage import TriageReport
@@ -19,9 +17,10 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 Per period (UTC hours or days): trace volume, error rate, task success rate, latency p50/p95
 (nearest rank), tokens and cost; where failures start (the spans that raised while none of their
-children did) and their error types; and the uncovered failures: the failures no suite case covers
-yet, grouped as `flywheel triage` clusters them (entrypoint, rule labels, first bad step), most
-frequent first.
+children did, in any trace, also one whose agent caught the exception: the traces that
+`flywheel traces list --has-error` lists) and their error types; and the uncovered failures: the
+failures no suite case covers yet, grouped as `flywheel triage` clusters them (entrypoint, rule
+labels, first bad step), most frequent first.
 
 Task success rate: over the traces with feedback, the share whose positive signals outnumber the
 negative ones. Positive: true, numbers >= 0.5, up, thumbs_up, success, pass, good, yes, resolved, ...
@@ -164,6 +163,11 @@ def render_stats(stats: ProductionStats, report: TriageReport | None = None, *, 
     lines.append(format_table(rows))
 
     lines += ["", "Where failures start (spans that raised, none of their children did):"]
+    if stats.traces_with_raising_spans:
+        lines.append(
+            f"  {stats.traces_with_raising_spans:,} trace{'s' if stats.traces_with_raising_spans != 1 else ''} "
+            "had a span that raised, caught or not (`flywheel traces list --has-error` lists them)"
+        )
     if stats.failing_spans:
         span_rows = [["SPAN", "TYPE", "FAILURES", "TRACES"]]
         span_rows += [[s.name, s.type, f"{s.failures:,}", f"{s.traces:,}"] for s in stats.failing_spans]

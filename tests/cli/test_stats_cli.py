@@ -202,3 +202,45 @@ def test_stats_over_traces_from_the_real_sdk(
         ("ValueError in charge_card (billing_agent)", 2),
         ("negative task_failed (billing_agent)", 1),
     ]
+
+
+def test_stats_and_traces_list_agree_on_traces_with_a_raising_span(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tool that raised inside an agent that caught it: the trace is ok, yet stats shows the span as
+    where a failure starts, and `traces list --has-error` finds that same trace."""
+    now = time.time()
+    path = tmp_path / "flywheel.db"
+    write_traces(
+        Store(path),
+        TraceSpec("caught", now - 3 * HOUR, children=[Child("lookup_order", error=("KeyError", "'A-9'"))]),
+        TraceSpec(
+            "nested",
+            now - 2 * HOUR,
+            children=[
+                Child("plan", key="plan"),
+                Child("search", parent="plan", error=("TimeoutError", "slow")),
+            ],
+        ),
+        TraceSpec("raised", now - HOUR, error=("ValueError", "bad"), children=[Child("parse", error=("ValueError", "bad"))]),
+        TraceSpec("clean", now - 600, children=[Child("lookup_order")]),
+        TraceSpec("old", now - 30 * 86400, children=[Child("lookup_order", error=("KeyError", "'A-1'"))]),
+    )
+    code, out, _ = run(capsys, "stats", "--store", str(path), "--since", "1d", "--json")
+    assert code == 0
+    stats = json.loads(out)
+    assert stats["traces_with_raising_spans"] == 3
+    assert {span["name"] for span in stats["failing_spans"]} == {"lookup_order", "search", "parse"}
+
+    code, out, _ = run(capsys, "traces", "list", "--store", str(path), "--since", "1d", "--has-error", "--json")
+    assert code == 0
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert [trace["id"] for trace in listed] == ["raised", "nested", "caught"]
+    assert len(listed) == stats["traces_with_raising_spans"]
+    assert [trace["status"] for trace in listed] == ["error", "ok", "ok"]
+    # --status error alone finds only the trace whose entrypoint raised
+    code, out, _ = run(capsys, "traces", "list", "--store", str(path), "--since", "1d", "--status", "error", "--json")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["raised"]
+
+    code, out, _ = run(capsys, "stats", "--store", str(path), "--since", "1d")
+    assert "3 traces had a span that raised, caught or not (`flywheel traces list --has-error` lists them)" in out
