@@ -40,6 +40,12 @@ def open_store_for_reading(args: argparse.Namespace) -> Store:
     return open_path(store_path(args))
 
 
+def safe_text(text: str) -> str:
+    """``text`` printable on any terminal: bytes that are not UTF-8 (a file name given as such reaches
+    Python as lone surrogates, which a strict UTF-8 stdout refuses) are shown as ``\\xNN`` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def format_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from pytest_flywheel.cli import values
-from pytest_flywheel.cli._common import add_store_option, open_store_for_reading, store_path
+from pytest_flywheel.cli._common import add_store_option, open_store_for_reading, safe_text, store_path
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.files import write_atomic
 from pytest_flywheel.runs import list_runs, load_run
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "trajectory of failing cases, and what changed in a case's output since the run before. "
         "With --stats it adds production trends. Exit status 1 when there is nothing to report.",
     )
-    report.add_argument("--html", type=values.path, required=True, metavar="PATH", help="Where to write the HTML file")
+    report.add_argument("--html", type=values.output, required=True, metavar="PATH", help="Where to write the HTML file")
     report.add_argument("--suite", type=values.text, metavar="SUITE", help="Only runs that included this suite")
     report.add_argument(
         "--runs", type=values.count, default=10, metavar="N", help="How many recent runs (default 10)"
@@ -71,6 +71,6 @@ def run_report(args: argparse.Namespace) -> int:
             f"cannot write the report to {path}: {exc.strerror or exc}; name a file in a folder you can write"
         ) from None
     print(
-        f"Wrote {path} ({len(runs)} run{'s' if len(runs) != 1 else ''}{', with production trends' if stats else ''})"
+        f"Wrote {safe_text(str(path))} ({len(runs)} run{'s' if len(runs) != 1 else ''}{', with production trends' if stats else ''})"
     )
     return 0

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=values.since,
         default="7d",
         metavar="WHEN",
-        help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)",
+        help="How far back: 30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)",
     )
     parser.add_argument(
         "--by", choices=PERIODS, default="day", metavar="PERIOD", help="Period: hour or day (default day)"

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_flywheel.cli import values
-from pytest_flywheel.cli._common import add_json_option, add_store_option, print_json, print_json_line
+from pytest_flywheel.cli._common import (
+    add_json_option,
+    add_store_option,
+    print_json,
+    print_json_line,
+    safe_text,
+)
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -321,12 +327,12 @@ def _validate(args: argparse.Namespace) -> int:
             bad_files += 1
             problems += len(found)
             for problem in found:
-                print(problem)
+                print(safe_text(str(problem)))
             continue
         assert loaded is not None
         for line in near_duplicate_lines(loaded, settings):
             duplicates += 1
-            print(line)
+            print(safe_text(line))
     checked = f"{len(paths)} suite file{'s' if len(paths) != 1 else ''}"
     also = f" {duplicates} near-duplicate case{'s' if duplicates != 1 else ''} (warnings)." if duplicates else ""
     if problems:

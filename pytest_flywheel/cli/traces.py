@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--status",
         choices=STATUSES,
         metavar="STATUS",
-        help="ok or error: whether the entrypoint itself raised",
+        help="Whether the entrypoint itself raised: ok or error",
     )
     listing.add_argument(
         "--has-error",

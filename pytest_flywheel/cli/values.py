@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 MAX_COUNT = 2**63 - 1
 
 #: The kinds of values a converter may declare: how the fuzz test chooses its hostile values.
-KINDS: tuple[str, ...] = ("count", "amount", "text", "since", "path", "json")
+KINDS: tuple[str, ...] = ("count", "amount", "text", "since", "path", "output", "json")
 
 T = TypeVar("T")
 
@@ -48,8 +48,13 @@ class ValueConverter:
 
 
 def _shown(text: str) -> str:
-    """``text`` quoted for an error message, with bytes that are not UTF-8 shown as escapes."""
-    return repr(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    """``text`` quoted for an error message; text holding bytes that are not UTF-8 is shown as those
+    bytes (``b'caf\\xe9'``), so no message ever has to print a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return repr(text.encode("utf-8", "surrogateescape"))
+    return repr(text)
 
 
 def _utf8(text: str) -> str:
@@ -125,16 +130,16 @@ def _path(text: str) -> Path:
 
 #: A whole number of 1 or more (how many rows, runs, rounds).
 count = ValueConverter("count", _count(1), "a whole number of 1 or more")
-#: A whole number of 0 or more.
-count_or_zero = ValueConverter("count", _count(0), "a whole number of 0 or more")
 #: A finite number of 0 or more (milliseconds, US dollars).
 amount = ValueConverter("amount", _amount, "a number of 0 or more")
 #: Non-empty UTF-8 text: a name, an id, a sentence.
 text = ValueConverter("text", _text, "some text")
 #: A moment: ``30m``, ``2h``, ``3d``, ``1w`` ago, or an ISO-8601 time; epoch seconds.
 since = ValueConverter("since", _since, "a span of time or an ISO-8601 time")
-#: A file or folder name (kept as given, bytes that are not UTF-8 included).
+#: A file to read (kept as given, bytes that are not UTF-8 included).
 path = ValueConverter("path", _path, "a path")
+#: A file to write (its folder is created when missing).
+output = ValueConverter("output", _path, "a file to write")
 
 
 def json_value(kind_description: str, parse: Callable[[str], T]) -> ValueConverter:

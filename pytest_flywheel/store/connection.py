@@ -35,8 +35,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
             f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
         )
         try:
-            # SQLite reads the file only at the first statement: a text file fails here, not later.
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            # SQLite reads the file only at the first statement: a text file fails here, not later,
+            # and so does an SQLite file (or an empty one) that no pytest-flywheel ever migrated.
+            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(

@@ -1,0 +1,84 @@
+"""A project every ``flywheel`` command can run in: a traced agent, a suite with a case, two runs.
+
+Used by the rules and fuzz tests, which walk the parser and so drive whatever commands are registered:
+:data:`VALID` gives a value for each argument they may need (by its ``dest``), and a command whose
+arguments it does not know gets ``"x"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_flywheel.cli.main import main
+from pytest_flywheel.runs import run_from_report, save_run
+from pytest_flywheel.store import Store
+from tests.runs.helpers import case, report
+from tests.suites.projects import make_project, write_trace
+
+CITE = "The reply must cite the order number."
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    store: Path
+    trace_id: str
+    run_ids: tuple[str, str]
+
+    @property
+    def valid(self) -> dict[str, str]:
+        """A well-formed value for each argument (by ``dest``) the commands take."""
+        return {
+            "trace_id": self.trace_id,
+            "trace": self.trace_id,
+            "suite": "support",
+            "add_to_suite": "support",
+            "run_a": self.run_ids[0],
+            "run_b": self.run_ids[1],
+            "store": str(self.store),
+            "html": str(self.root / "out" / "report.html"),
+            "paths": str(self.root / "flywheel" / "suites" / "support.yaml"),
+            "assertions": CITE,
+            "case_id": "another",
+        }
+
+
+def build_world(root: Path) -> World:
+    project = make_project(root)
+    store = root / ".flywheel" / "flywheel.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("FLYWHEEL_STORE", str(store))
+        trace_id = write_trace(project.settings, module=project.module)
+        added = main(["suite", "add", "support", "--trace", trace_id, "--assert", CITE, "--id", "c1",
+                      "--tag", "orders", "--notes", "Made for the CLI tests."])  # fmt: skip
+        assert added == 0
+    with Store(store) as s:
+        first = run_from_report(report(case("c1", "failed", (CITE, False)), started_at=1_790_000_000.0))
+        second = run_from_report(report(case("c1", "passed", (CITE, True)), started_at=1_790_003_600.0))
+        save_run(s, first)
+        save_run(s, second)
+    # hostile paths
+    (root / "a-folder").mkdir()
+    (root / "notes.txt").write_text("just some text, not SQLite\n" * 20)
+    (root / "garbage.bin").write_bytes(os.urandom(4096))
+    (root / "empty.db").write_bytes(b"")
+    return World(root=root, store=store, trace_id=trace_id, run_ids=(first.id, second.id))
+
+
+@pytest.fixture(scope="module")
+def world_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield build_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture
+def world(world_root: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The project as the working directory, its store the default one."""
+    monkeypatch.chdir(world_root.root)
+    monkeypatch.setenv("FLYWHEEL_STORE", str(world_root.store))
+    return world_root
