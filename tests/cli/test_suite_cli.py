@@ -232,6 +232,31 @@ def test_add_refusals_for_traces_and_duplicates(project: Project, capsys: pytest
     assert load_suite(project.suites_dir / "support.yaml").suite.cases[0].assertions == ["two"]
 
 
+def test_replace_keeps_the_tags_and_notes_it_is_not_given(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace_id = write_trace(project.settings, module=project.module)
+    assert run(capsys, "add", "support", "--trace", trace_id, "--assert", "one", "--id", "x",
+               "--tag", "orders", "--tag", "p1", "--notes", "Production promised a refund.")[0] == 0  # fmt: skip
+    path = project.suites_dir / "support.yaml"
+    # a reviewer's hand edit: a comment on the notes survives too
+    path.write_text(path.read_text().replace("notes: Production promised a refund.",
+                                             "notes: Production promised a refund.  # see ticket 12"))  # fmt: skip
+
+    code, _, _ = run(capsys, "add", "support", "--trace", trace_id, "--assert", "two", "--id", "x", "--replace")
+    assert code == 0
+    (case,) = load_suite(path).suite.cases
+    assert case.assertions == ["two"]  # what the command sets is replaced
+    assert case.tags == ["orders", "p1"] and case.notes == "Production promised a refund."  # the rest is kept
+    assert "# see ticket 12" in path.read_text()
+
+    code, _, _ = run(capsys, "add", "support", "--trace", trace_id, "--assert", "three", "--id", "x",
+                     "--replace", "--tag", "billing", "--notes", "Now about billing.")  # fmt: skip
+    assert code == 0
+    (case,) = load_suite(path).suite.cases
+    assert case.tags == ["billing"] and case.notes == "Now about billing."  # given: replaced
+
+
 def test_show_of_an_unknown_suite_names_the_suites(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
