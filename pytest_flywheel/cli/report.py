@@ -63,7 +63,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise FlywheelError(f"no recorded runs{where}: run `pytest --flywheel-suite=NAME` first")
     title = f"pytest-flywheel: {args.suite}" if args.suite else "pytest-flywheel report"
     path = Path(args.html)
-    page = render_html(runs, title=title, stats=stats)
+    page = render_html(runs, title=title, stats=stats, tags=_case_tags())
     try:
         write_atomic(path, page)
     except OSError as exc:
@@ -74,3 +74,22 @@ def run_report(args: argparse.Namespace) -> int:
         f"Wrote {safe_text(str(path))} ({len(runs)} run{'s' if len(runs) != 1 else ''}{', with production trends' if stats else ''})"
     )
     return 0
+
+
+def _case_tags() -> dict[str, list[str]]:
+    """Each suite case's tags (``suite::case`` to tags) from the suite files, for the tag filter; a
+    file that does not load gives none (``flywheel suite validate`` says why)."""
+    from pytest_flywheel.config import load_settings
+    from pytest_flywheel.suites import list_suite_paths, load_suite
+    from pytest_flywheel.suites.errors import SuiteFileError
+
+    tags: dict[str, list[str]] = {}
+    for path in list_suite_paths(load_settings()):
+        try:
+            suite = load_suite(path).suite
+        except SuiteFileError:
+            continue
+        for case in suite.cases:
+            if case.tags:
+                tags[f"{suite.name}::{case.id}"] = list(case.tags)
+    return tags
