@@ -52,6 +52,8 @@ def path_values(root: Path, *, output: bool) -> list[str]:
         str(root / "missing.db"),
         under_a_file,
         str(root / "a-folder" / ".." / ".." / "nowhere" / "x.db"),
+        os.devnull,  # a device, not a file
+        *(["/proc/self/mem"] if Path("/proc/self/mem").exists() else []),  # a file SQLite cannot read
     ]
 
 
