@@ -46,6 +46,16 @@ def safe_text(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def require_store(path: Path) -> Path:
+    """``path`` when it is a pytest-flywheel store; otherwise the reason, as a FlywheelError (a folder, a
+    device, a text file, an empty or foreign SQLite file). Checked read-only, so a command that then
+    writes to the store never turns a file that was not one into one."""
+    from pytest_flywheel.store.queries import open_store_for_reading as open_path
+
+    open_path(path).close()
+    return path
+
+
 def format_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 

@@ -19,6 +19,8 @@ from pytest_flywheel.runs import run_from_report, save_run
 from pytest_flywheel.store import Store
 from tests.runs.helpers import case, report
 from tests.suites.projects import make_project, write_trace
+from tests.trust.builders import Project as LabelledProject
+from tests.trust.builders import entry, write_verdicts
 
 CITE = "The reply must cite the order number."
 
@@ -45,10 +47,16 @@ class World:
             "paths": str(self.root / "flywheel" / "suites" / "support.yaml"),
             "assertions": CITE,
             "case_id": "another",
+            "case": "qa::refund",  # verdicts label CASE INDEX pass|fail
+            "index": "1",
+            "answer": "pass",
+            "files": str(self.root / "shard-verdicts.jsonl"),  # verdicts merge FILE...
         }
 
 
 def build_world(root: Path) -> World:
+    # suite qa: verdicts with real keys, a run record naming them, one person's label
+    labelled = LabelledProject(root)
     project = make_project(root)
     store = root / ".flywheel" / "flywheel.db"
     with pytest.MonkeyPatch.context() as patch:
@@ -58,6 +66,13 @@ def build_world(root: Path) -> World:
         added = main(["suite", "add", "support", "--trace", trace_id, "--assert", CITE, "--id", "c1",
                       "--tag", "orders", "--notes", "Made for the CLI tests."])  # fmt: skip
         assert added == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("FLYWHEEL_STORE", str(store))
+        labelled.record({"refund": "No refunds, see the policy."}, {("refund", 0): True, ("refund", 2): False})
+        write_verdicts(labelled.verdicts, [entry("The reply must not promise a refund.", "No refunds, see the policy.", True)])
+        write_verdicts(root / "shard-verdicts.jsonl", [entry("The reply must cite the refund article.", "x", True)])
+        assert main(["verdicts", "label", "qa::refund", "1", "pass"]) == 0
     with Store(store) as s:
         first = run_from_report(report(case("c1", "failed", (CITE, False)), started_at=1_790_000_000.0))
         second = run_from_report(report(case("c1", "passed", (CITE, True)), started_at=1_790_003_600.0))

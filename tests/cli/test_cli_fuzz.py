@@ -132,6 +132,13 @@ def slots() -> Iterator[Slot]:
 SLOTS = list(slots())
 
 
+#: Values hostile to most arguments of their kind but valid for one: (command, dest, value's file name)
+#: and why. These must succeed (exit 0), and write only what the command is for.
+VALID_HERE = {
+    ("flywheel verdicts merge", "files", "empty.db"): "an empty verdict file (a shard that judged nothing)",
+}
+
+
 def files_of(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` and its content; SQLite's own -wal/-shm files and bytecode aside."""
     return {
@@ -160,6 +167,7 @@ def test_hostile_values_get_a_clean_message_and_exit_1_or_2(
     command: Command, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = files_of(world.root)
+    may_change = {"flywheel/verdicts.jsonl"} if command.name == "flywheel verdicts merge" else set()
     problems: list[str] = []
     count = 0
     for slot in (s for s in SLOTS if s.command is command):
@@ -173,12 +181,19 @@ def test_hostile_values_get_a_clean_message_and_exit_1_or_2(
                 capsys.readouterr()
                 continue
             out, err = capsys.readouterr()
+            if (command.name, slot.action.dest, Path(value).name) in VALID_HERE:
+                if code != 0:
+                    problems.append(f"{slot.name} {value!r}: valid here, yet exit {code}: {err[-300:]}")
+                continue
             problem = check_outcome(f"{slot.name} {value!r}", code, out, err)
             if problem:
                 problems.append(problem)
     assert not problems, f"{len(problems)} of {count} hostile invocations went wrong:\n" + "\n".join(problems)
     # nothing was written or left behind by any of them
-    assert files_of(world.root) == before
+    after = files_of(world.root)
+    assert {name: data for name, data in after.items() if name not in may_change} == {
+        name: data for name, data in before.items() if name not in may_change
+    }
 
 
 def test_the_fuzz_covers_every_kind_of_argument() -> None:

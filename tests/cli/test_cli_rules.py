@@ -187,6 +187,10 @@ def convention_problems(value: Any, where: str = "$") -> Iterator[str]:
         yield from convention_problems(item, path)
 
 
+#: Commands that only succeed with a model answering (an LLM agent's outcome is what they print).
+NEEDS_A_MODEL = frozenset({"flywheel fix"})
+
+
 def _documents(out: str) -> list[Any]:
     try:
         return [json.loads(out)]
@@ -208,6 +212,8 @@ def test_the_convention_checker_catches_what_it_should() -> None:
 def test_every_json_output_follows_the_field_conventions(
     command: Command, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    if command.name in NEEDS_A_MODEL:
+        pytest.skip(f"{command.name} needs a model to succeed; its own tests read its JSON")
     code = main([*_required_argv(command, world.valid), "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
