@@ -7,16 +7,20 @@ arguments it does not know gets ``"x"``.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from pytest_flywheel.cli.main import main
 from pytest_flywheel.runs import run_from_report, save_run
-from pytest_flywheel.store import Store
+from pytest_flywheel.store import FeedbackRecord, Store
 from tests.runs.helpers import case, report
 from tests.suites.projects import make_project, write_trace
 from tests.trust.builders import Project as LabelledProject
@@ -31,6 +35,7 @@ class World:
     store: Path
     trace_id: str
     run_ids: tuple[str, str]
+    candidate_id: str
 
     @property
     def valid(self) -> dict[str, str]:
@@ -51,7 +56,13 @@ class World:
             "index": "1",
             "answer": "pass",
             "files": str(self.root / "shard-verdicts.jsonl"),  # verdicts merge FILE...
+            "candidate": self.candidate_id,
         }
+
+    def copy_to(self, folder: Path) -> World:
+        """The same world in ``folder``: for commands that change what they are run on."""
+        shutil.copytree(self.root, folder, symlinks=True)
+        return replace(self, root=folder, store=folder / self.store.relative_to(self.root))
 
 
 def build_world(root: Path) -> World:
@@ -73,6 +84,14 @@ def build_world(root: Path) -> World:
         write_verdicts(labelled.verdicts, [entry("The reply must not promise a refund.", "No refunds, see the policy.", True)])
         write_verdicts(root / "shard-verdicts.jsonl", [entry("The reply must cite the refund article.", "x", True)])
         assert main(["verdicts", "label", "qa::refund", "1", "pass"]) == 0
+        # a negatively rated trace of the support agent: a failure cluster to propose a candidate from
+        bad = write_trace(project.settings, module=project.module, case_input={"question": "Refund order 99?", "user_id": 3})
+        with Store(store) as s:
+            s.add_feedback(FeedbackRecord(trace_id=bad, name="thumbs_up", value=False))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["candidates", "propose", "support", "--no-llm", "--json"]) == 0
+        candidate_id = json.loads(out.getvalue())["added"][0]
     with Store(store) as s:
         first = run_from_report(report(case("c1", "failed", (CITE, False)), started_at=1_790_000_000.0))
         second = run_from_report(report(case("c1", "passed", (CITE, True)), started_at=1_790_003_600.0))
@@ -83,7 +102,7 @@ def build_world(root: Path) -> World:
     (root / "notes.txt").write_text("just some text, not SQLite\n" * 20)
     (root / "garbage.bin").write_bytes(os.urandom(4096))
     (root / "empty.db").write_bytes(b"")
-    return World(root=root, store=store, trace_id=trace_id, run_ids=(first.id, second.id))
+    return World(root=root, store=store, trace_id=trace_id, run_ids=(first.id, second.id), candidate_id=candidate_id)
 
 
 @pytest.fixture(scope="module")
