@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_flywheel.errors import FlywheelError
-from pytest_flywheel.store.connection import StoreError
 from pytest_flywheel.store.records import FeedbackRecord, SpanRecord, TraceRecord
 from pytest_flywheel.store.store import Store, trace_from_row
 from pytest_flywheel.store.tree import SpanNode, SpanTree
@@ -47,10 +46,7 @@ def open_store_for_reading(path: Path | str) -> Store:
             f"no trace store at {path}: run an agent decorated with @track first, "
             "or point --store (or FLYWHEEL_STORE) at an existing store"
         )
-    try:
-        store = Store(path, readonly=True)
-    except StoreError as exc:
-        raise QueryError(str(exc)) from None
+    store = Store(path, readonly=True)  # a file that is no store is a StoreError from the store itself
     try:
         store.conn.execute("SELECT 1 FROM traces LIMIT 0")
     except sqlite3.DatabaseError as exc:
