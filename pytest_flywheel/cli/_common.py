@@ -23,6 +23,11 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_target_store_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--store`` of a command that writes into the store (created when missing)."""
+    parser.add_argument("--store", type=values.output, metavar="PATH", help=help)
+
+
 def add_json_option(parser: argparse.ArgumentParser, help: str) -> None:
     """``--json``: every listing and show has it (times ISO-8601 UTC, ``duration_ms``, ``cost_usd``)."""
     parser.add_argument("--json", action="store_true", help=help)

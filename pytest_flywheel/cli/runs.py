@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from pytest_flywheel.cli import values
 from pytest_flywheel.cli._common import (
     add_json_option,
     add_store_option,
+    add_target_store_option,
     format_time,
     open_store_for_reading,
     print_json,
@@ -79,13 +79,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     merge = sub.add_parser(
         "merge",
         help="Copy the runs of other stores (CI shards, other machines) into this one, without duplicates",
+        description="Copy the recorded runs of other stores into this one; a run already here is not copied "
+        "again. With --combine, the runs read are joined into one run (the shards of one suite run).",
     )
-    merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="Stores to take runs from")
+    merge.add_argument("stores", nargs="+", type=values.path, metavar="STORE", help="Stores to take runs from")
     merge.add_argument("--combine", action="store_true",
                        help="Store one run joining the runs read instead of each of them (the shards of one "
                        "suite run)")
-    merge.add_argument("--json", action="store_true", help="Print what was merged as JSON")
-    merge.add_argument("--store", metavar="PATH", help="Store to merge into (default: from [tool.flywheel])")
+    add_json_option(merge, "Print what was merged as JSON")
+    add_target_store_option(merge, "The store to merge into (default: FLYWHEEL_STORE, or [tool.flywheel])")
     merge.set_defaults(func=run_merge)
 
 

@@ -57,7 +57,15 @@ class World:
             "answer": "pass",
             "files": str(self.root / "shard-verdicts.jsonl"),  # verdicts merge FILE...
             "candidate": self.candidate_id,
+            # by command, where one dest means different things
+            "flywheel import/paths": str(self.root / "other-store.db"),
+            "flywheel runs merge/stores": str(self.root / "other-store.db"),
         }
+
+    def value(self, command: str, dest: str) -> str:
+        """A well-formed value for ``dest`` of ``command`` (``x`` for one this world does not know)."""
+        valid = self.valid
+        return valid.get(f"{command}/{dest}", valid.get(dest, "x"))
 
     def copy_to(self, folder: Path) -> World:
         """The same world in ``folder``: for commands that change what they are run on."""
@@ -97,6 +105,7 @@ def build_world(root: Path) -> World:
         second = run_from_report(report(case("c1", "passed", (CITE, True)), started_at=1_790_003_600.0))
         save_run(s, first)
         save_run(s, second)
+    shutil.copy(store, root / "other-store.db")  # a store to import or merge runs from
     # hostile paths
     (root / "a-folder").mkdir()
     (root / "notes.txt").write_text("just some text, not SQLite\n" * 20)
