@@ -141,7 +141,7 @@ def test_validate_every_suite_or_the_given_paths(
     assert code == 1
     assert out.splitlines() == [
         "flywheel/suites/bad.yaml:6: cases[0].assertions[0].contain: unknown check 'contain'; expected one of "
-        "contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, or a sentence",
+        "contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, custom, or a sentence",
         "flywheel/suites/bad.yaml:7: cases[1].assertions: required field is missing",
         "flywheel/suites/bad.yaml:7: cases[1].id: duplicate case id 'a' (first at line 4); give one of them "
         "another id",
