@@ -423,6 +423,7 @@ def python_stats(
         uncovered=uncovered,
         failing_traces=len(failing),
         covered_failing_traces=sum(1 for _, _, tid in failing if tid in covered),
+        traces_with_raising_spans=len({s["trace_id"] for s in spans if s["status"] == "error"}),
     )
 
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_flywheel.cli._common import add_store_option, open_store_for_reading
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, add_store_option, open_store_for_reading
 from pytest_flywheel.config import load_settings
-from pytest_flywheel.errors import FlywheelError
 
 DESCRIPTION = """\
 Walk a trace's span tree to the step that went wrong. Rules run first and need no API key: the
@@ -32,30 +32,37 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "trace_id", metavar="TRACE_ID", help="The trace to analyse (an id or a unique prefix)"
+        "trace_id", type=values.text, metavar="TRACE_ID", help="The trace to analyse (an id or a unique prefix)"
     )
-    parser.add_argument("--ask", metavar="QUESTION", help="The question the LLM analyst should answer")
+    parser.add_argument(
+        "--ask", type=values.text, metavar="QUESTION", help="The question the LLM analyst should answer"
+    )
     parser.add_argument(
         "--compare",
-        metavar="auto|none|TRACE_ID",
+        type=values.text,
+        metavar="WHICH",
         default="auto",
-        help="The successful trace to compare with: auto (the most similar one, the default), none, or an id",
+        help="The successful trace to compare with: auto (the most similar one, the default), none, or a "
+        "trace id",
     )
     parser.add_argument("--no-llm", action="store_true", help="Use the rules only, even when a key is set")
     parser.add_argument(
         "--model",
+        type=values.text,
+        metavar="MODEL",
         help="The LLM analyst's model (default: FLYWHEEL_ANALYST_MODEL, [tool.flywheel] analyst_model, judge_model)",
     )
     parser.add_argument(
         "--max-rounds",
-        type=int,
+        type=values.count,
         default=8,
         metavar="N",
         help="Most tool-use rounds the LLM analyst may take (default 8)",
     )
-    parser.add_argument("--json", action="store_true", help="Print the analysis as JSON")
+    add_json_option(parser, "Print the analysis as JSON")
     parser.add_argument(
         "--add-to-suite",
+        type=values.text,
         metavar="SUITE",
         help="Add this trace as a case of SUITE with the suggested assertions you confirm",
     )
@@ -75,8 +82,6 @@ def handle(args: argparse.Namespace) -> int:
     from pytest_flywheel.analysis.analyzer import AnalyzeOptions, analyze
     from pytest_flywheel.analysis.report import render_json, render_text
 
-    if args.max_rounds < 1:
-        raise FlywheelError(f"--max-rounds {args.max_rounds}: expected 1 or more rounds.")
     settings = load_settings()
     # --model, then FLYWHEEL_ANALYST_MODEL, then [tool.flywheel] analyst_model, then the judge's model.
     model = (

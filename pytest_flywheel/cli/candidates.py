@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.cli._common import print_json, print_json_line
-from pytest_flywheel.cli.triage import add_window_options, run_window, whole_number
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, print_json, print_json_line
+from pytest_flywheel.cli.triage import add_window_options, run_window
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -34,49 +35,77 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="candidates_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: _help(parser))
+    commands = parser.add_subparsers(dest="candidates_command", metavar="ACTION", required=True)
 
     propose = commands.add_parser(
-        "propose", help="Add a candidate per uncovered failure cluster to flywheel/candidates/SUITE.yaml"
+        "propose",
+        help="Add a candidate per uncovered failure cluster to flywheel/candidates/SUITE.yaml",
+        description="Triage the window's failures and add one candidate case per cluster of the suite's "
+        "entrypoint that no case covers, most frequent first, with suggested assertions.",
     )
-    propose.add_argument("suite", metavar="SUITE", help="The suite the candidates are for")
-    propose.add_argument("--limit", default="10", metavar="N", help="New candidates at most (default 10)")
-    propose.add_argument("--json", action="store_true", help="Print what was proposed as JSON")
+    propose.add_argument("suite", type=values.suite_name, metavar="SUITE", help="The suite the candidates are for")
+    propose.add_argument(
+        "--limit", type=values.count, default=10, metavar="N", help="New candidates at most (default 10)"
+    )
+    add_json_option(propose, "Print what was proposed as JSON")
     add_window_options(propose)
     propose.set_defaults(func=_propose)
 
-    listing = commands.add_parser("list", help="List the candidates of one suite, or of all")
-    listing.add_argument("suite", nargs="?", metavar="SUITE", help="Only this suite's candidates")
-    listing.add_argument("--status", choices=("proposed", "accepted", "rejected"), help="Only candidates in this state")
-    listing.add_argument("--json", action="store_true", help="One JSON object per candidate")
+    listing = commands.add_parser(
+        "list",
+        help="List the candidates of one suite, or of all",
+        description="List the candidates with their state, cluster size and input.",
+    )
+    listing.add_argument(
+        "suite", nargs="?", type=values.suite_name, metavar="SUITE", help="Only this suite's candidates"
+    )
+    listing.add_argument(
+        "--status",
+        choices=("proposed", "accepted", "rejected"),
+        metavar="STATUS",
+        help="Only candidates in this state: proposed, accepted or rejected",
+    )
+    add_json_option(listing, "One JSON object per candidate")
     listing.set_defaults(func=_list)
 
-    show = commands.add_parser("show", help="Show one candidate: its cluster, input and assertions")
-    show.add_argument("candidate", metavar="ID", help="A candidate id, or a unique prefix of one")
-    show.add_argument("--suite", help="The suite, when the id is proposed for several")
-    show.add_argument("--json", action="store_true", help="Print the candidate as JSON")
+    show = commands.add_parser(
+        "show",
+        help="Show one candidate: its cluster, input and assertions",
+        description="Show a candidate: its cluster, example traces, input and suggested assertions.",
+    )
+    show.add_argument("candidate", type=values.text, metavar="ID", help="A candidate id, or a unique prefix of one")
+    show.add_argument(
+        "--suite", type=values.suite_name, metavar="SUITE", help="The suite, when the id is proposed for several"
+    )
+    add_json_option(show, "Print the candidate as JSON")
     show.set_defaults(func=_show)
 
-    accept = commands.add_parser("accept", help="Capture a candidate into its suite, with its cassette")
-    accept.add_argument("candidate", metavar="ID", help="A candidate id, or a unique prefix of one")
-    accept.add_argument("--suite", help="The suite, when the id is proposed for several")
+    accept = commands.add_parser(
+        "accept",
+        help="Capture a candidate into its suite, with its cassette",
+        description="Capture a candidate's example trace into its suite as a case, with its cassette.",
+    )
+    accept.add_argument("candidate", type=values.text, metavar="ID", help="A candidate id, or a unique prefix of one")
+    accept.add_argument(
+        "--suite", type=values.suite_name, metavar="SUITE", help="The suite, when the id is proposed for several"
+    )
     accept.add_argument("--edit", action="store_true", help="Edit the candidate in $VISUAL or $EDITOR first")
     accept.add_argument("--allow-duplicate", action="store_true", help="Add it even if it looks like a case of the suite")
-    accept.add_argument("--json", action="store_true", help="Print the accepted candidate as JSON")
+    add_json_option(accept, "Print the accepted candidate as JSON")
     accept.set_defaults(func=_accept)
 
-    reject = commands.add_parser("reject", help="Reject a candidate; its cluster is not proposed again")
-    reject.add_argument("candidate", metavar="ID", help="A candidate id, or a unique prefix of one")
-    reject.add_argument("--reason", required=True, help="Why it is rejected, for reviewers")
-    reject.add_argument("--suite", help="The suite, when the id is proposed for several")
-    reject.add_argument("--json", action="store_true", help="Print the rejected candidate as JSON")
+    reject = commands.add_parser(
+        "reject",
+        help="Reject a candidate; its cluster is not proposed again",
+        description="Reject a candidate, with the reason; its cluster is remembered and not proposed again.",
+    )
+    reject.add_argument("candidate", type=values.text, metavar="ID", help="A candidate id, or a unique prefix of one")
+    reject.add_argument("--reason", type=values.text, required=True, metavar="TEXT", help="Why it is rejected, for reviewers")
+    reject.add_argument(
+        "--suite", type=values.suite_name, metavar="SUITE", help="The suite, when the id is proposed for several"
+    )
+    add_json_option(reject, "Print the rejected candidate as JSON")
     reject.set_defaults(func=_reject)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _files(settings: Settings) -> list[Path]:
@@ -114,7 +143,7 @@ def _locate(settings: Settings, wanted: str, suite: str | None) -> tuple[Candida
 def _propose(args: argparse.Namespace) -> int:
     from pytest_flywheel.evolve.proposing import propose
 
-    limit = whole_number("--limit", args.limit)
+    limit = args.limit
     settings = load_settings()
     report, redactor = run_window(args, settings)
     result = propose(settings, args.suite, report, limit=limit)

@@ -8,7 +8,8 @@ import sys
 import threading
 from typing import Any
 
-from pytest_flywheel.cli._common import print_json, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, add_target_store_option, print_json, store_path
 from pytest_flywheel.errors import FlywheelError
 
 
@@ -20,13 +21,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or a Collector is written into the store. When its queue is full it answers 503 with Retry-After, "
         "so senders retry instead of waiting. Ctrl-C or SIGTERM stops it after writing what it received.",
     )
-    parser.add_argument("--listen", default="127.0.0.1:4318", metavar="HOST:PORT",
+    parser.add_argument("--listen", type=_listen, default="127.0.0.1:4318", metavar="HOST:PORT",
                         help="Address to listen on (default 127.0.0.1:4318, OTLP/HTTP's port)")
-    parser.add_argument("--project", help="Put every received span in this project (default: the service name)")
-    parser.add_argument("--queue-spans", type=int, default=100_000, metavar="N",
+    parser.add_argument("--project", type=values.text, metavar="PROJECT",
+                        help="Put every received span in this project (default: the service name)")
+    parser.add_argument("--queue-spans", type=values.count, default=100_000, metavar="N",
                         help="Spans held in memory before senders are told to retry (default 100000)")
-    parser.add_argument("--json", action="store_true", help="Print the closing summary as JSON")
-    parser.add_argument("--store", metavar="PATH", help="Trace store to write (default: from [tool.flywheel])")
+    add_json_option(parser, "Print the closing summary as JSON")
+    add_target_store_option(parser, "The trace store to write (default: FLYWHEEL_STORE, or [tool.flywheel])")
     parser.set_defaults(func=run_collect)
 
 
@@ -39,13 +41,22 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def _check_listen(text: str) -> str:
+    try:
+        parse_listen(text)
+    except FlywheelError as exc:
+        raise ValueError(str(exc).removeprefix(f"--listen {text!r}: ")) from None
+    return text
+
+
+_listen = values.text_matching("an address", _check_listen)
+
+
 def run_collect(args: argparse.Namespace) -> int:
     from pytest_flywheel.config import load_settings
     from pytest_flywheel.interop.mapping import MapOptions
     from pytest_flywheel.interop.receiver import OTLPReceiver
 
-    if args.queue_spans <= 0:
-        raise FlywheelError(f"--queue-spans {args.queue_spans}: expected a number above 0")
     host, port = parse_listen(args.listen)
     settings = load_settings()
     target = store_path(args)

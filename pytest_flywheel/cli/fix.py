@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from pytest_flywheel.cli._common import add_store_option, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, add_store_option, require_store, store_path
 from pytest_flywheel.config import load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -38,10 +40,15 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "target", metavar="SUITE[::CASE]|TRACE_ID", help="A suite, one case of it, or a trace id (or prefix)"
+        "target",
+        type=values.text,
+        metavar="SUITE[::CASE]|TRACE_ID",
+        help="A suite, one case of it, or a trace id (or prefix)",
     )
     parser.add_argument(
         "--model",
+        type=values.text,
+        metavar="MODEL",
         help="The fixer's model (default: FLYWHEEL_FIXER_MODEL, [tool.flywheel.fix] model, the judge model)",
     )
     decision = parser.add_mutually_exclusive_group()
@@ -50,32 +57,33 @@ def register(subparsers: Any) -> None:
     )
     decision.add_argument(
         "--patch-only",
+        type=_patch_destination,
         metavar="FILE",
         help="Write the patch to FILE ('-' for stdout) and change nothing else",
     )
     parser.add_argument("--no-validate", action="store_true", help="Skip running the suite on a copy")
     parser.add_argument(
         "--max-turns",
-        type=_whole_number(1),
+        type=values.ValueConverter("count", _whole_number(1), "a whole number of 1 or more"),
         default=DEFAULT_MAX_TURNS,
         metavar="N",
         help=f"Most model calls the fixer may make (default {DEFAULT_MAX_TURNS})",
     )
     parser.add_argument(
         "--max-tokens",
-        type=_whole_number(1000),
+        type=values.ValueConverter("count", _whole_number(1000), "a whole number of 1,000 or more"),
         default=DEFAULT_MAX_TOKENS,
         metavar="N",
         help=f"Most input + output tokens over the whole fix (default {DEFAULT_MAX_TOKENS:,})",
     )
     parser.add_argument(
         "--max-cost",
-        type=_amount,
+        type=values.ValueConverter("amount", _amount, "an amount above 0"),
         default=DEFAULT_MAX_COST_USD,
         metavar="USD",
         help=f"Most the fixer may spend, in US dollars (default {DEFAULT_MAX_COST_USD:.2f})",
     )
-    parser.add_argument("--json", action="store_true", help="Print the outcome as one JSON object")
+    add_json_option(parser, "Print the outcome as one JSON object")
     add_store_option(parser)
     parser.set_defaults(func=handle)
 
@@ -93,12 +101,20 @@ def _whole_number(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _patch_file(text: str) -> str:
+    """``-`` (stdout) or a file name, checked like any file to write."""
+    return text if text == "-" else str(values.output(text))
+
+
+_patch_destination = values.ValueConverter("output", _patch_file, "a file to write, or - for stdout")
+
+
 def _amount(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value > 0:  # (nan too)
+    if not (value > 0 and math.isfinite(value)):  # (nan too)
         raise argparse.ArgumentTypeError(f"expected an amount above 0 (US dollars), got {text!r}")
     return value
 
@@ -124,4 +140,5 @@ def handle(args: argparse.Namespace) -> int:
             f"there is no store at {settings.store}: run the suite first (`pytest --flywheel-suite=NAME`), "
             "then flywheel fix."
         )
+    require_store(settings.store)  # a file that is not a store stays as it is
     return FixFlow(settings, args, Output(json_mode=args.json)).run()

@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from pytest_flywheel.cli._common import print_json, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, add_target_store_option, print_json, store_path
 from pytest_flywheel.errors import FlywheelError
 
 
@@ -21,12 +22,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "'-' reads standard input. A file that is cut short or of another format is refused whole. "
         "Importing the same files again adds nothing.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="Files, folders, or - for standard input")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="The files' format (default: auto)")
-    parser.add_argument("--project", help="Put every imported span in this project")
-    parser.add_argument("--json", action="store_true", help="Print the summary as JSON")
-    parser.add_argument("--store", metavar="PATH", help="Trace store to import into (default: from [tool.flywheel])")
+    parser.add_argument(
+        "paths", nargs="+", type=_source, metavar="PATH", help="Files, folders, or - for standard input"
+    )
+    parser.add_argument(
+        "--format", default="auto", choices=FORMATS, metavar="FORMAT",
+        help=f"The files' format: {', '.join(FORMATS)} (default: auto)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--project", type=values.text, metavar="PROJECT", help="Put every imported span in this project"
+    )
+    add_json_option(parser, "Print the summary as JSON")
+    add_target_store_option(parser, "The trace store to import into (default: FLYWHEEL_STORE, or [tool.flywheel])")
     parser.set_defaults(func=run_import)
+
+
+def _source_text(text: str) -> str:
+    return text if text == "-" else str(values.path(text))
+
+
+#: A file or folder to import, or ``-`` for standard input.
+_source = values.ValueConverter("path", _source_text, "a file, a folder or -")
 
 
 def _progress_printer() -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pytest_flywheel.cli._common import print_json
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, print_json
 from pytest_flywheel.config import load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -27,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "failed, the share the judge failed), Cohen's kappa, the confusion matrix and the label count. "
         "Exit 1 when no label matches.",
     )
-    agreement.add_argument("--suite", metavar="SUITE", help="Only this suite")
-    agreement.add_argument("--model", metavar="MODEL", help="Only verdicts this judge model gave")
-    agreement.add_argument("--json", action="store_true", help="Print the figures as JSON")
+    agreement.add_argument("--suite", type=values.suite_name, metavar="SUITE", help="Only this suite")
+    agreement.add_argument("--model", type=values.text, metavar="MODEL", help="Only verdicts this judge model gave")
+    add_json_option(agreement, "Print the figures as JSON")
     agreement.set_defaults(func=run_agreement)
 
 

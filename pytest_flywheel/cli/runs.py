@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from pytest_flywheel.cli import values
 from pytest_flywheel.cli._common import (
+    add_json_option,
     add_store_option,
+    add_target_store_option,
     format_time,
     open_store_for_reading,
     print_json,
@@ -18,36 +20,52 @@ from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.runs import CHANGES, RunComparison, RunRecord, compare_runs, list_runs, load_run
 from pytest_flywheel.runs.budget import (
     METRICS,
-    BudgetError,
     BudgetGates,
     describe_change,
     format_figure,
     parse_increase,
 )
 from pytest_flywheel.store import Store
+from pytest_flywheel.store.queries import iso_time
 
 MARK = {True: "PASS", False: "FAIL", None: "—"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    runs = subparsers.add_parser("runs", help="Recorded suite runs: list them, compare two side by side")
+    runs = subparsers.add_parser(
+        "runs",
+        help="Recorded suite runs: list them, compare two side by side",
+        description="Every pytest session that ran suite cases or marked tests is recorded in the store.",
+    )
     sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
 
-    listing = sub.add_parser("list", help="The newest runs first")
-    listing.add_argument("--suite", help="Only runs that included this suite")
-    listing.add_argument("--limit", type=int, default=20, help="How many runs (default 20)")
-    listing.add_argument("--json", action="store_true", help="One JSON object per run")
+    listing = sub.add_parser(
+        "list",
+        help="The newest runs first",
+        description="List the recorded runs, newest first, with their pass rates. Exit status 1 when "
+        "there is none.",
+    )
+    listing.add_argument("--suite", type=values.text, metavar="SUITE", help="Only runs that included this suite")
+    listing.add_argument("--limit", type=values.count, default=20, metavar="N", help="How many runs (default 20)")
+    add_json_option(listing, "One JSON object per run, one per line")
     add_store_option(listing)
     listing.set_defaults(func=run_list)
 
     compare = sub.add_parser(
         "compare",
         help="Fixed / regressed / still failing, case by case (exit 1 when something regressed)",
+        description="Compare two runs case by case and assertion by assertion: fixed, regressed, still "
+        "failing, new, gone. With no run named, the last two runs (of --suite). Exit status 1 when "
+        "something regressed, so a deploy can be gated on it.",
     )
-    compare.add_argument("run_a", nargs="?", help="The earlier run (id or prefix)")
-    compare.add_argument("run_b", nargs="?", help="The later run (id or prefix)")
-    compare.add_argument("--suite", help="Default pair: the last two runs of this suite")
-    compare.add_argument("--json", action="store_true", help="Print the comparison as JSON")
+    compare.add_argument(
+        "run_a", nargs="?", type=values.text, metavar="RUN_A", help="The earlier run (id or prefix)"
+    )
+    compare.add_argument("run_b", nargs="?", type=values.text, metavar="RUN_B", help="The later run (id or prefix)")
+    compare.add_argument(
+        "--suite", type=values.text, metavar="SUITE", help="Default pair: the last two runs of this suite"
+    )
+    add_json_option(compare, "Print the comparison as JSON")
     for metric, what in (("cost", "cost in USD"), ("tokens", "tokens"), ("latency", "latency")):
         compare.add_argument(
             f"--max-{metric}-increase",
@@ -61,21 +79,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     merge = sub.add_parser(
         "merge",
         help="Copy the runs of other stores (CI shards, other machines) into this one, without duplicates",
+        description="Copy the recorded runs of other stores into this one; a run already here is not copied "
+        "again. With --combine, the runs read are joined into one run (the shards of one suite run).",
     )
-    merge.add_argument("stores", nargs="+", type=Path, metavar="STORE", help="Stores to take runs from")
+    merge.add_argument("stores", nargs="+", type=values.path, metavar="STORE", help="Stores to take runs from")
     merge.add_argument("--combine", action="store_true",
                        help="Store one run joining the runs read instead of each of them (the shards of one "
                        "suite run)")
-    merge.add_argument("--json", action="store_true", help="Print what was merged as JSON")
-    merge.add_argument("--store", metavar="PATH", help="Store to merge into (default: from [tool.flywheel])")
+    add_json_option(merge, "Print what was merged as JSON")
+    add_target_store_option(merge, "The store to merge into (default: FLYWHEEL_STORE, or [tool.flywheel])")
     merge.set_defaults(func=run_merge)
 
 
-def _increase(text: str) -> float:
-    try:
-        return parse_increase(text)
-    except BudgetError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+#: ``--max-*-increase``: a percentage, as in 20% (a BudgetError is a ValueError).
+_increase = values.text_matching("a percentage", parse_increase, kind="amount")
 
 
 def _pass_rate(run: RunRecord, stored: dict[str, int] | None = None) -> str:
@@ -88,6 +105,11 @@ def _pass_rate(run: RunRecord, stored: dict[str, int] | None = None) -> str:
     else:
         passed = ran = 0
     return "n/a" if rate is None else f"{rate:.1%} ({passed}/{ran})"
+
+
+def _stored_rate(counts: dict[str, int]) -> float | None:
+    ran = counts["passed"] + counts["failed"] + counts["errors"]
+    return counts["passed"] / ran if ran else None
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -109,15 +131,17 @@ def run_list(args: argparse.Namespace) -> int:
             print_json_line(
                 {
                     "id": run.id,
-                    "started_at": run.started_at,
-                    "ended_at": run.ended_at,
+                    "started_at": iso_time(run.started_at),
+                    "ended_at": iso_time(run.ended_at),
+                    "duration_ms": round((run.ended_at - run.started_at) * 1000, 3),
                     "suites": run.suites,
                     "git_commit": run.git_commit,
                     "git_branch": run.git_branch,
                     **counts[run.id],
+                    "pass_rate": _stored_rate(counts[run.id]),
                     "judge_calls": run.judge_calls,
                     "judge_tokens": run.judge_tokens,
-                    "judge_cost": run.judge_cost,
+                    "judge_cost_usd": run.judge_cost,
                 }
             )
         return 0

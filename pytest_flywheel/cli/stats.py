@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.cli._common import add_store_option, print_json, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, add_store_option, print_json, store_path
 from pytest_flywheel.cli.traces import format_table
 from pytest_flywheel.config import Settings, load_settings
-from pytest_flywheel.runs.trends import PeriodStats, ProductionStats, production_stats
-from pytest_flywheel.store.queries import QueryError, parse_since
+from pytest_flywheel.runs.trends import PERIODS, PeriodStats, ProductionStats, production_stats
 
 if TYPE_CHECKING:
     from pytest_flywheel.evolve.triage import TriageReport
@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 Per period (UTC hours or days): trace volume, error rate, task success rate, latency p50/p95
 (nearest rank), tokens and cost; where failures start (the spans that raised while none of their
-children did) and their error types; and the uncovered failures: the failures no suite case covers
-yet, grouped as `flywheel triage` clusters them (entrypoint, rule labels, first bad step), most
-frequent first.
+children did, in any trace, also one whose agent caught the exception: the traces that
+`flywheel traces list --has-error` lists) and their error types; and the uncovered failures: the
+failures no suite case covers yet, grouped as `flywheel triage` clusters them (entrypoint, rule
+labels, first bad step), most frequent first.
 
 Task success rate: over the traces with feedback, the share whose positive signals outnumber the
 negative ones. Positive: true, numbers >= 0.5, up, thumbs_up, success, pass, good, yes, resolved, ...
@@ -35,30 +36,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--project", help="Only traces of this project")
+    parser.add_argument("--project", type=values.text, metavar="PROJECT", help="Only traces of this project")
     parser.add_argument(
-        "--since", default="7d", metavar="WHEN", help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)"
+        "--since",
+        type=values.since,
+        default="7d",
+        metavar="WHEN",
+        help="How far back: 30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)",
     )
-    parser.add_argument("--by", default="day", help="Period: hour or day (default day)")
-    parser.add_argument("--top", default="10", metavar="N", help="Rows per list (default 10)")
-    parser.add_argument("--json", action="store_true", help="Print every figure as one JSON document")
+    parser.add_argument(
+        "--by", choices=PERIODS, default="day", metavar="PERIOD", help="Period: hour or day (default day)"
+    )
+    parser.add_argument("--top", type=values.count, default=10, metavar="N", help="Rows per list (default 10)")
+    add_json_option(parser, "Print every figure as one JSON document")
     add_store_option(parser)
     parser.set_defaults(func=run_stats)
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    if args.by not in ("hour", "day"):
-        raise QueryError(f"--by {args.by!r}: expected hour or day")
-    top = int(args.top) if args.top.isdigit() else 0
-    if top <= 0:
-        raise QueryError(f"--top {args.top!r}: expected a whole number above 0")
-    from pytest_flywheel.cli.triage import utf8_text
-
-    utf8_text("--project", args.project)
+    top = args.top
     settings = load_settings()
     stats = production_stats(
         settings,
-        since=parse_since(args.since),
+        since=args.since,
         by=args.by,
         project=args.project,
         store_path=store_path(args),
@@ -163,6 +163,11 @@ def render_stats(stats: ProductionStats, report: TriageReport | None = None, *, 
     lines.append(format_table(rows))
 
     lines += ["", "Where failures start (spans that raised, none of their children did):"]
+    if stats.traces_with_raising_spans:
+        lines.append(
+            f"  {stats.traces_with_raising_spans:,} trace{'s' if stats.traces_with_raising_spans != 1 else ''} "
+            "had a span that raised, caught or not (`flywheel traces list --has-error` lists them)"
+        )
     if stats.failing_spans:
         span_rows = [["SPAN", "TYPE", "FAILURES", "TRACES"]]
         span_rows += [[s.name, s.type, f"{s.failures:,}", f"{s.traces:,}"] for s in stats.failing_spans]

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.cli._common import add_store_option, print_json
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import (
+    add_json_option,
+    add_store_option,
+    print_json,
+    print_json_line,
+    safe_text,
+)
 from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -39,20 +46,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Suite files (flywheel/suites/<name>.yaml) hold the regression cases that "
         "`pytest --flywheel-suite=NAME` runs.",
     )
-    commands = parser.add_subparsers(dest="suite_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: _help(parser))
+    commands = parser.add_subparsers(dest="suite_command", metavar="ACTION", required=True)
 
     add = commands.add_parser(
         "add",
         help="Add a trace to a suite as a test case, with its cassette",
         description="Capture a trace (its input, entrypoint and recorded LLM and tool calls) as a case "
-        "of SUITE; the suite file is created when it does not exist.",
+        "of SUITE; the suite file is created when it does not exist. With --replace, a case with the "
+        "same id is overwritten: its input, assertions, source and cassette come from the trace and the "
+        "options given, while its tags and notes stay as they were unless --tag or --notes is given.",
     )
-    add.add_argument("suite", metavar="SUITE", help="Suite name (flywheel/suites/SUITE.yaml)")
-    add.add_argument("--trace", required=True, metavar="TRACE_ID", help="Trace id, or a unique prefix of it")
+    add.add_argument("suite", type=values.suite_name, metavar="SUITE", help="Suite name (flywheel/suites/SUITE.yaml)")
+    add.add_argument(
+        "--trace", type=values.text, required=True, metavar="TRACE_ID", help="Trace id, or a unique prefix of it"
+    )
     add.add_argument(
         "--assert",
         dest="assertions",
+        type=values.text,
         action=_AppendAssertion,
         metavar="SENTENCE",
         help='A sentence the output must satisfy, judged by the LLM judge (repeatable): "The response must ..."',
@@ -60,17 +71,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument(
         "--check",
         dest="assertions",
+        type=values.json_value("a check as JSON", parse_check),
         action=_AppendAssertion,
         metavar="JSON",
         help='A deterministic check as JSON (repeatable), such as \'{"contains": "Settings"}\'; kinds: '
         "contains, not_contains, regex, json_schema, tool_called (+ args), max_latency_ms, max_cost_usd",
     )
     add.add_argument(
-        "--id", dest="case_id", metavar="CASE_ID", help="Case id (default: derived from the input)"
+        "--id", dest="case_id", type=values.text, metavar="CASE_ID", help="Case id (default: derived from the input)"
     )
-    add.add_argument("--tag", dest="tags", action="append", metavar="TAG", help="Tag the case (repeatable)")
-    add.add_argument("--notes", metavar="TEXT", help="Why this case exists, for reviewers")
-    add.add_argument("--replace", action="store_true", help="Overwrite a case with the same id")
+    add.add_argument(
+        "--tag", dest="tags", type=values.text, action="append", metavar="TAG", help="Tag the case (repeatable)"
+    )
+    add.add_argument("--notes", type=values.text, metavar="TEXT", help="Why this case exists, for reviewers")
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="Overwrite a case with the same id (its tags and notes stay unless --tag or --notes is given)",
+    )
     add.add_argument(
         "--allow-duplicate",
         action="store_true",
@@ -79,28 +97,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_store_option(add)
     add.set_defaults(func=_add)
 
-    listing = commands.add_parser("list", help="List the suites and their case counts")
+    listing = commands.add_parser(
+        "list",
+        help="List the suites and their case counts",
+        description="List the suite files with their case counts (an invalid file shows its number of "
+        "problems). Exit status 1 when there is no suite.",
+    )
+    add_json_option(listing, "One JSON object per suite, one per line")
     listing.set_defaults(func=_list)
 
-    show = commands.add_parser("show", help="Show a suite's cases, assertions, sources and cassettes")
-    show.add_argument("suite", metavar="SUITE", help="Suite name")
-    show.add_argument("--json", action="store_true", help="Print the suite as JSON, with lines and cassettes")
+    show = commands.add_parser(
+        "show",
+        help="Show a suite's cases, assertions, sources and cassettes",
+        description="Show a suite's target and each case: its line, input, assertions, source trace, "
+        "cassette and notes.",
+    )
+    show.add_argument("suite", type=values.suite_name, metavar="SUITE", help="Suite name")
+    add_json_option(show, "Print the suite as JSON, with lines and cassettes")
     show.set_defaults(func=_show)
 
     validate = commands.add_parser(
         "validate",
         help="Check suite files against the format; non-zero exit on any error",
         description="Check suite files (default: every suite) and each case's cassette, and print each "
-        "problem as path:line: field: what is wrong. Near-duplicate cases (the same failure, or a "
-        "near-identical input, as `flywheel suite add` refuses) are reported as warnings.",
+        "problem as path:line: field: what is wrong; near-duplicate cases (the same failure, or a "
+        "near-identical input, as `flywheel suite add` refuses) are reported as warnings. Exit status 1 "
+        "when a file has a problem.",
     )
-    validate.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Suite files (default: all)")
+    validate.add_argument(
+        "paths", nargs="*", type=values.path, metavar="PATH", help="Suite files (default: all)"
+    )
     validate.set_defaults(func=_validate)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _settings() -> Settings:
@@ -115,34 +142,35 @@ def _relative(path: Path, settings: Settings) -> str:
 
 
 def parse_check(text: str) -> dict[str, Any]:
-    """A ``--check`` argument: JSON for a one-key check mapping; a FlywheelError naming what is wrong."""
+    """A ``--check`` argument: JSON for a one-key check mapping; a ValueError naming what is wrong."""
     from pytest_flywheel.suites.models import CHECK_KINDS
 
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise FlywheelError(
-            f"--check {text!r} is not valid JSON ({exc.msg} at character {exc.pos}); write it like "
+        raise ValueError(
+            f"{text!r} is not valid JSON ({exc.msg} at character {exc.pos}); write it like "
             '\'{"contains": "Settings"}\''
         ) from None
     if not isinstance(value, dict):
-        raise FlywheelError(
-            f"--check {text!r} is not a check: expected a JSON object with one of {', '.join(CHECK_KINDS)}"
+        raise ValueError(
+            f"{text!r} is not a check: expected a JSON object with one of {', '.join(CHECK_KINDS)}"
         )
     unknown = [key for key in value if key not in CHECK_KINDS and key != "args"]
     if unknown:
-        raise FlywheelError(
-            f"--check {text!r}: {unknown[0]!r} is not a known check; expected one of {', '.join(CHECK_KINDS)}"
-        )
+        raise ValueError(f"{text!r}: {unknown[0]!r} is not a known check; expected one of {', '.join(CHECK_KINDS)}")
     return value
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have and no check can compare with.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _add(args: argparse.Namespace) -> int:
     from pytest_flywheel.suites.adding import add_case
 
-    assertions: list[Any] = []
-    for option, value in args.assertions or []:
-        assertions.append(parse_check(value) if option == "--check" else value)
+    assertions: list[Any] = [value for _option, value in args.assertions or []]
     if not assertions:
         raise FlywheelError(
             'a case needs at least one assertion: add --assert "The response must ..." or --check '
@@ -150,7 +178,7 @@ def _add(args: argparse.Namespace) -> int:
         )
     settings = _settings()
     if args.store:
-        settings = dataclasses.replace(settings, store=Path(args.store).resolve())
+        settings = dataclasses.replace(settings, store=args.store.resolve())
     added = add_case(
         settings,
         args.suite,
@@ -183,21 +211,33 @@ def _list(args: argparse.Namespace) -> int:
     settings = _settings()
     paths = list_suite_paths(settings)
     if not paths:
-        print(
-            f"No suites in {_relative(settings.suites_dir, settings)}. Add one with: "
-            'flywheel suite add SUITE --trace TRACE_ID --assert "The response must ..."'
+        raise FlywheelError(
+            f"no suites in {_relative(settings.suites_dir, settings)}: add one with "
+            '`flywheel suite add SUITE --trace TRACE_ID --assert "The response must ..."`'
         )
-        return 0
-    rows: list[tuple[str, str, str]] = []
+    entries: list[dict[str, Any]] = []
     for path in paths:
+        entry: dict[str, Any] = {"name": path.stem, "path": _relative(path, settings)}
         try:
             loaded = load_suite(path)
         except SuiteFileError as exc:
-            count = f"invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''})"
+            entry.update(valid=False, cases=None, problems=len(exc.problems), target=None)
         else:
-            number = len(loaded.suite.cases)
-            count = f"{number} case{'s' if number != 1 else ''}"
-        rows.append((path.stem, count, _relative(path, settings)))
+            entry.update(
+                valid=True, cases=len(loaded.suite.cases), problems=0, target=loaded.suite.target
+            )
+        entries.append(entry)
+    if args.json:
+        for entry in entries:
+            print_json_line(entry)
+        return 0
+    rows: list[tuple[str, str, str]] = []
+    for entry in entries:
+        if entry["valid"]:
+            count = f"{entry['cases']} case{'s' if entry['cases'] != 1 else ''}"
+        else:
+            count = f"invalid ({entry['problems']} problem{'s' if entry['problems'] != 1 else ''})"
+        rows.append((entry["name"], count, entry["path"]))
     width = max(len(row[0]) for row in rows)
     count_width = max(len(row[1]) for row in rows)
     for name, count, where in rows:
@@ -287,12 +327,12 @@ def _validate(args: argparse.Namespace) -> int:
             bad_files += 1
             problems += len(found)
             for problem in found:
-                print(problem)
+                print(safe_text(str(problem)))
             continue
         assert loaded is not None
         for line in near_duplicate_lines(loaded, settings):
             duplicates += 1
-            print(line)
+            print(safe_text(line))
     checked = f"{len(paths)} suite file{'s' if len(paths) != 1 else ''}"
     also = f" {duplicates} near-duplicate case{'s' if duplicates != 1 else ''} (warnings)." if duplicates else ""
     if problems:

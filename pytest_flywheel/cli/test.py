@@ -9,25 +9,33 @@ from __future__ import annotations
 
 import argparse
 
+from pytest_flywheel.cli import values
 from pytest_flywheel.config import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    test = subparsers.add_parser("test", help="Run regression suites through pytest")
+    test = subparsers.add_parser(
+        "test",
+        help="Run regression suites through pytest",
+        description="Run suites through pytest, as `pytest flywheel/suites/NAME.yaml --flywheel-suite NAME` "
+        "would.",
+    )
     sub = test.add_subparsers(dest="test_command", metavar="ACTION", required=True)
     run = sub.add_parser(
         "run",
         help="Run suites as pytest tests (the exit code is pytest's)",
         description=(
             "Run the cases of one or more suites through pytest. Arguments after --suite go to pytest "
-            "unchanged, e.g. flywheel test run --suite qa -x --flywheel-record once"
+            "unchanged, e.g. flywheel test run --suite qa -x --flywheel-record once. The exit status is "
+            "pytest's: 0 all passed, 1 some failed, 2 interrupted, 4 usage error, 5 nothing collected."
         ),
     )
     run.add_argument(
         "--suite",
+        type=values.suite_name,
         action="append",
         required=True,
-        metavar="NAME",
+        metavar="SUITE",
         help="The suite to run (repeatable; 'all' runs every suite)",
     )
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="Arguments passed on to pytest")

@@ -7,16 +7,23 @@ import json
 import sys
 from typing import Any
 
-from pytest_flywheel.cli._common import add_store_option, format_time, print_json, print_json_line, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import (
+    add_json_option,
+    add_store_option,
+    format_time,
+    print_json,
+    print_json_line,
+    store_path,
+)
 from pytest_flywheel.store.queries import (
+    STATUSES,
     FeedbackFilter,
-    QueryError,
     TraceDetail,
     TraceFilter,
     list_traces,
     load_trace,
     open_store_for_reading,
-    parse_since,
     require_traces,
     unique_prefix_length,
 )
@@ -26,88 +33,117 @@ from pytest_flywheel.store.tree import SpanNode
 PREVIEW_CHARS = 60
 
 
+LIST_DESCRIPTION = """\
+List traces, newest first. Filters combine with AND.
+
+--status error finds the traces whose entrypoint raised. A tool or LLM call can raise while the agent
+catches the exception and answers anyway: that trace's status is ok. --has-error finds every trace
+with a span that raised, whatever its status (the traces behind "where failures start" in
+flywheel stats).
+
+Exit status 1 when no trace matches."""
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    traces = subparsers.add_parser("traces", help="Find and inspect recorded traces")
+    traces = subparsers.add_parser(
+        "traces",
+        help="Find and inspect recorded traces",
+        description="Find the bad traces in the trace store and draw their span trees.",
+    )
     sub = traces.add_subparsers(dest="traces_command", metavar="ACTION", required=True)
 
     listing = sub.add_parser(
         "list",
         help="The newest traces first, narrowed by filters",
-        description="List traces, newest first. Filters combine with AND.",
+        description=LIST_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    listing.add_argument("--project", help="Only traces of this project")
+    listing.add_argument("--project", type=values.text, metavar="PROJECT", help="Only traces of this project")
     listing.add_argument(
-        "--name", help="Only traces of this entrypoint name (glob patterns like 'support_*' work)"
+        "--name",
+        type=values.text,
+        metavar="PATTERN",
+        help="Only traces of this entrypoint name (glob patterns like 'support_*' work)",
     )
-    listing.add_argument("--status", help="ok or error")
     listing.add_argument(
-        "--since", metavar="WHEN", help="Started within 30m, 2h, 3d, 1w, or since an ISO-8601 time"
+        "--status",
+        choices=STATUSES,
+        metavar="STATUS",
+        help="Whether the entrypoint itself raised: ok or error",
     )
-    listing.add_argument("--min-latency-ms", metavar="MS", help="Took at least this many milliseconds")
-    listing.add_argument("--min-cost", metavar="USD", help="Cost at least this many US dollars")
-    listing.add_argument("--tag", action="append", default=[], help="Carries this tag (repeat: all of them)")
+    listing.add_argument(
+        "--has-error",
+        action="store_true",
+        help="Only traces with a span that raised, even when the agent caught it and the trace is ok",
+    )
+    listing.add_argument(
+        "--since",
+        type=values.since,
+        metavar="WHEN",
+        help="Started within 30m, 2h, 3d, 1w, or since an ISO-8601 time",
+    )
+    listing.add_argument(
+        "--min-latency-ms", type=values.amount, metavar="MS", help="Took at least this many milliseconds"
+    )
+    listing.add_argument("--min-cost", type=values.amount, metavar="USD", help="Cost at least this many US dollars")
+    listing.add_argument(
+        "--tag",
+        type=values.text,
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="Carries this tag (repeat: all of them)",
+    )
     listing.add_argument(
         "--feedback",
+        type=values.text_matching("a feedback filter", FeedbackFilter.parse),
         action="append",
         default=[],
         metavar="NAME<VALUE",
         help="Has feedback NAME comparing so to VALUE: <, >, =, <=, >=, != (e.g. 'thumbs<1', 'rating=bad')",
     )
-    listing.add_argument("--limit", default="50", metavar="N", help="How many traces (default 50)")
-    listing.add_argument("--json", action="store_true", help="One JSON object per trace, one per line")
+    listing.add_argument("--limit", type=values.count, default=50, metavar="N", help="How many traces (default 50)")
+    add_json_option(listing, "One JSON object per trace, one per line")
     add_store_option(listing)
     listing.set_defaults(func=run_list)
 
-    show = sub.add_parser("show", help="Draw one trace's span tree")
-    show.add_argument("trace_id", metavar="ID", help="A trace id, or a unique prefix of one")
-    show.add_argument("--json", action="store_true", help="The whole trace with all spans and feedback")
+    show = sub.add_parser(
+        "show",
+        help="Draw one trace's span tree",
+        description="Draw a trace's span tree with each span's input, output, error, tokens and cost.",
+    )
+    show.add_argument("trace_id", type=values.text, metavar="TRACE_ID", help="A trace id, or a unique prefix of one")
+    add_json_option(show, "The whole trace with all spans and feedback")
     add_store_option(show)
     show.set_defaults(func=run_show)
 
 
-def _number(option: str, text: str | None, *, whole: bool = False) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = int(text) if whole else float(text)
-    except ValueError:
-        kind = "a whole number" if whole else "a number"
-        raise QueryError(f"{option} {text!r}: expected {kind}") from None
-    if value < 0:
-        raise QueryError(f"{option} {text!r}: expected a number of 0 or more")
-    return value
-
-
 def filters_from_args(args: argparse.Namespace) -> TraceFilter:
-    """The :class:`TraceFilter` the command-line options describe (bad syntax is a :class:`QueryError`)."""
-    if args.status is not None and args.status not in ("ok", "error"):
-        raise QueryError(f"--status {args.status!r}: expected ok or error")
+    """The :class:`TraceFilter` the command-line options describe (already converted by argparse)."""
     return TraceFilter(
         project=args.project,
         name=args.name,
         status=args.status,
-        since=parse_since(args.since) if args.since else None,
-        min_latency_ms=_number("--min-latency-ms", args.min_latency_ms),
-        min_cost=_number("--min-cost", args.min_cost),
+        has_error=args.has_error,
+        since=args.since,
+        min_latency_ms=args.min_latency_ms,
+        min_cost=args.min_cost,
         tags=tuple(args.tag),
-        feedback=tuple(FeedbackFilter.parse(text) for text in args.feedback),
+        feedback=tuple(args.feedback),
     )
 
 
 def run_list(args: argparse.Namespace) -> int:
     filters = filters_from_args(args)
-    limit = int(_number("--limit", args.limit, whole=True) or 0)
-    if limit <= 0:
-        raise QueryError(f"--limit {args.limit!r}: expected a whole number above 0")
     with open_store_for_reading(store_path(args)) as store:
         require_traces(store)
-        found = list_traces(store, filters, limit=limit)
+        found = list_traces(store, filters, limit=args.limit)
+        if not found:
+            print("flywheel: no traces match these filters", file=sys.stderr)
+            return 1
         if args.json:
             for summary in found:
                 print_json_line(summary.to_json())
-            return 0
-        if not found:
-            print("no traces match these filters", file=sys.stderr)
             return 0
         width = max(unique_prefix_length(store, summary.trace.id) for summary in found)
     print(format_table(found_rows(found, id_width=width)))

@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pytest_flywheel.cli._common import add_store_option, print_json, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import add_json_option, add_store_option, print_json, store_path
 from pytest_flywheel.config import Settings, load_settings
-from pytest_flywheel.errors import FlywheelError
 
 if TYPE_CHECKING:
     from pytest_flywheel.evolve.clusters import Cluster
@@ -43,38 +43,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_window_options(parser)
-    parser.add_argument("--top", default="20", metavar="N", help="Clusters to show in detail (default 20)")
-    parser.add_argument("--json", action="store_true", help="Print every cluster as one JSON document")
+    parser.add_argument(
+        "--top", type=values.count, default=20, metavar="N", help="Clusters to show in detail (default 20)"
+    )
+    add_json_option(parser, "Print every cluster as one JSON document")
     parser.set_defaults(func=run_triage)
 
 
 def add_window_options(parser: argparse.ArgumentParser) -> None:
     """The options triage, and the commands built on it, share."""
     parser.add_argument(
-        "--since", default="7d", metavar="WHEN", help="30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)"
+        "--since",
+        type=values.since,
+        default="7d",
+        metavar="WHEN",
+        help="How far back: 30m, 2h, 3d, 1w or an ISO-8601 time (default 7d)",
     )
-    parser.add_argument("--project", help="Only traces of this project")
+    parser.add_argument("--project", type=values.text, metavar="PROJECT", help="Only traces of this project")
     parser.add_argument("--no-llm", action="store_true", help="Rule labels only, even when a key is set")
     parser.add_argument(
-        "--model", help="The LLM labeller's model (default: [tool.flywheel] analyst_model, judge_model)"
+        "--model",
+        type=values.text,
+        metavar="MODEL",
+        help="The LLM labeller's model (default: [tool.flywheel] analyst_model, judge_model)",
     )
     add_store_option(parser)
-
-
-def utf8_text(option: str, text: str | None) -> str | None:
-    """``text`` unless it holds bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
-    if text is not None:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise FlywheelError(f"{option} {text!r} is not UTF-8 text: give the name as it was traced") from None
-    return text
-
-
-def whole_number(option: str, text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise FlywheelError(f"{option} {text!r}: expected a whole number above 0")
-    return int(text)
 
 
 def utc(epoch: float) -> str:
@@ -87,10 +80,9 @@ def run_window(args: argparse.Namespace, settings: Settings) -> tuple[TriageRepo
     from pytest_flywheel.evolve.plugins import custom_labeller
     from pytest_flywheel.evolve.triage import LLMOptions, llm_unavailable, triage
     from pytest_flywheel.redaction import build_redactor
-    from pytest_flywheel.store.queries import open_store_for_reading, parse_since, require_traces
+    from pytest_flywheel.store.queries import open_store_for_reading, require_traces
 
-    since = parse_since(args.since)
-    project = utf8_text("--project", args.project)
+    since, project = args.since, args.project  # checked while parsing (pytest_flywheel.cli.values)
     redactor = build_redactor(settings)
     llm: LLMOptions | None = None
     skipped = "--no-llm was given" if args.no_llm else llm_unavailable(os.environ)
@@ -111,7 +103,7 @@ def run_window(args: argparse.Namespace, settings: Settings) -> tuple[TriageRepo
 
 
 def run_triage(args: argparse.Namespace) -> int:
-    top = whole_number("--top", args.top)
+    top = args.top
     settings = load_settings()
     report, redactor = run_window(args, settings)
     if args.json:

@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from pytest_flywheel.cli._common import add_store_option, print_json, store_path
+from pytest_flywheel.cli import values
+from pytest_flywheel.cli._common import (
+    add_json_option,
+    add_store_option,
+    print_json,
+    require_store,
+    store_path,
+)
 from pytest_flywheel.config import load_settings
 from pytest_flywheel.errors import FlywheelError
 
@@ -27,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the newest recorded run that judged it; answer a (agree), d (disagree), s (skip) or q (quit), "
         "optionally followed by a note. Each answer is saved at once.",
     )
-    review.add_argument("--suite", metavar="SUITE", help="Only the verdicts of this suite")
+    review.add_argument("--suite", type=values.suite_name, metavar="SUITE", help="Only the verdicts of this suite")
     review.add_argument("--flaky", action="store_true", help="Only verdicts whose judge repeats split")
     review.add_argument(
         "--disagreements",
@@ -43,11 +50,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Labels the verdict that the newest recorded run of CASE got on its assertion "
         "number INDEX (counted from 1, as in the suite file).",
     )
-    label.add_argument("case", metavar="CASE", help="SUITE::CASE_ID, a case id, or a hand-written test's node id")
-    label.add_argument("index", metavar="INDEX", type=int, help="The assertion's number in the case, from 1")
-    label.add_argument("answer", metavar="pass|fail", choices=("pass", "fail"), help="What a person found")
-    label.add_argument("--note", default="", metavar="TEXT", help="Why (kept with the label)")
-    label.add_argument("--json", action="store_true", help="Print the label written as JSON")
+    label.add_argument("case", type=values.text, metavar="CASE", help="SUITE::CASE_ID, a case id, or a hand-written test's node id")
+    label.add_argument("index", metavar="INDEX", type=values.count, help="The assertion's number in the case, from 1")
+    label.add_argument("answer", metavar="PASS|FAIL", choices=("pass", "fail"), help="What a person found: pass or fail")
+    label.add_argument("--note", type=values.text, metavar="TEXT", help="Why (kept with the label)")
+    add_json_option(label, "Print the label written as JSON")
     add_store_option(label)
     label.set_defaults(func=run_label)
 
@@ -58,9 +65,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "merges them into flywheel/verdicts.jsonl (or --into), each verdict once. Where two files judged one "
         "key differently, the later verdict is kept and the conflict listed. Exit 0 when merged.",
     )
-    merge.add_argument("files", nargs="+", type=Path, metavar="FILE", help="Verdict files to merge in")
-    merge.add_argument("--into", type=Path, metavar="PATH", help="The verdict file to merge into (default: the project's)")
-    merge.add_argument("--json", action="store_true", help="Print the result as JSON")
+    merge.add_argument("files", nargs="+", type=values.path, metavar="FILE", help="Verdict files to merge in")
+    merge.add_argument(
+        "--into", type=values.output, metavar="PATH", help="The verdict file to merge into (default: the project's)"
+    )
+    add_json_option(merge, "Print the result as JSON")
     merge.set_defaults(func=run_merge)
 
 
@@ -68,8 +77,12 @@ def _runs_store(args: argparse.Namespace) -> Path:
     """The store whose run records hold the replies. The default one may not exist yet (a fresh
     clone: nothing recorded); one named with --store must."""
     path = store_path(args)
-    if getattr(args, "store", None) and not path.is_file():
-        raise FlywheelError(f"no store at {path}: point --store at the .flywheel/flywheel.db your test runs write.")
+    if getattr(args, "store", None):
+        if not path.exists():
+            raise FlywheelError(
+                f"no store at {path}: point --store at the .flywheel/flywheel.db your test runs write."
+            )
+        require_store(path)  # a folder, a text file or an empty file is not a store to read runs from
     return path
 
 
@@ -127,7 +140,7 @@ def run_label(args: argparse.Namespace) -> int:
         args.case,
         args.index,
         passed=args.answer == "pass",
-        note=args.note,
+        note=args.note or "",
         redact=build_redactor(settings).text,
     )
     if args.json:
@@ -147,6 +160,7 @@ def run_merge(args: argparse.Namespace) -> int:
     from pytest_flywheel.judge.cache import merge_verdict_files
 
     target = args.into or load_settings().verdicts_path
+    _check_shard_files(args.files)
     result = merge_verdict_files(target, args.files)
     summary = {
         "path": str(target),
@@ -162,3 +176,17 @@ def run_merge(args: argparse.Namespace) -> int:
     for key, earlier, later in result.conflicts:
         print(f"conflict {key[:19]}: {earlier} and {later} disagree; kept the later verdict", file=sys.stderr)
     return 0
+
+
+def _check_shard_files(files: list[Path]) -> None:
+    """Every file to merge is a regular file whose every line is a verdict: a damaged or wrong
+    artifact stops the merge before anything is written, naming its lines."""
+    from pytest_flywheel.judge.cache import VerdictCache
+
+    for path in files:
+        if path.exists() and not path.is_file():
+            raise FlywheelError(f"{path} is not a verdict file but a folder or a device: give the files the shards wrote")
+        problems = VerdictCache.load(path, warn=False, append=False).problems if path.is_file() else []
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise FlywheelError(f"{path} is not a clean verdict file, so nothing was merged: {shown}")

@@ -286,6 +286,10 @@ def import_paths(
                 else:
                     result.failed.append((where, str(exc)))
                 continue
+            except OSError as exc:  # a file the system cannot read (a device, an I/O error): refused whole
+                sink.undo_unit()
+                result.failed.append((where, f"{where}: cannot be read ({exc.strerror or exc}); nothing of it was imported"))
+                continue
             except BaseException:
                 sink.undo_unit()  # interrupted (Ctrl-C): the file is taken back whole; the earlier ones stay
                 raise

@@ -7,6 +7,7 @@ from typing import Any
 
 from pytest_flywheel.runs.budget import BudgetComparison, BudgetGates, compare_budgets
 from pytest_flywheel.runs.model import FAILING_OUTCOMES, CaseResult, RunRecord
+from pytest_flywheel.store.queries import iso_time
 
 #: The change classes, in the order a report shows them.
 CHANGES: tuple[str, ...] = ("regressed", "fixed", "still failing", "new", "removed", "still passing")
@@ -82,7 +83,7 @@ class RunComparison:
         def run(record: RunRecord) -> dict[str, Any]:
             return {
                 "id": record.id,
-                "started_at": record.started_at,
+                "started_at": iso_time(record.started_at),
                 "git_commit": record.git_commit,
                 "pass_rate": record.pass_rate,
                 "total": record.total,

@@ -44,6 +44,8 @@ from pytest_flywheel.store.queries import (
 from pytest_flywheel.store.store import Store
 
 PERIOD_SECONDS: dict[str, int] = {"hour": 3600, "day": 86400}
+#: The periods ``--by`` takes.
+PERIODS: tuple[str, ...] = tuple(PERIOD_SECONDS)
 
 
 @dataclass
@@ -140,6 +142,8 @@ class ProductionStats:
     uncovered: list[FailurePattern]
     failing_traces: int = 0
     covered_failing_traces: int = 0
+    #: Traces with a span that raised, whatever their own status: what ``traces list --has-error`` lists.
+    traces_with_raising_spans: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -150,6 +154,7 @@ class ProductionStats:
             "project": self.project,
             "totals": self.totals.to_json(),
             "periods": [p.to_json() for p in self.periods],
+            "traces_with_raising_spans": self.traces_with_raising_spans,
             "failing_spans": [asdict(s) for s in self.failing_spans],
             "error_types": [asdict(e) for e in self.error_types],
             "failing_traces": self.failing_traces,
@@ -216,9 +221,12 @@ def compute_stats(
     origins = _ORIGINS_SQL.format(where=where)
     failing_spans: list[FailingSpan] = []
     error_types: list[ErrorType] = []
+    raising_traces = 0
     # One pass over where failures start serves both lists; the groups are few, so they sort here.
     for row in conn.execute(_ORIGIN_GROUPS_SQL.format(origins=origins), origin_params):
-        if row["section"] == "span":
+        if row["section"] == "all":
+            raising_traces = row["traces"]
+        elif row["section"] == "span":
             failing_spans.append(
                 FailingSpan(
                     name=row["name"], type=row["type"], failures=row["failures"], traces=row["traces"]
@@ -263,6 +271,7 @@ def compute_stats(
         uncovered=uncovered,
         failing_traces=counts[0],
         covered_failing_traces=counts[1],
+        traces_with_raising_spans=raising_traces,
     )
 
 
@@ -352,6 +361,8 @@ FROM origins GROUP BY name, type
 UNION ALL
 SELECT 'type', error_type, NULL, COUNT(*), COUNT(DISTINCT trace_id), MAX(message)
 FROM origins GROUP BY error_type
+UNION ALL
+SELECT 'all', NULL, NULL, COUNT(*), COUNT(DISTINCT trace_id), NULL FROM origins
 """
 
 # One row per failed or negatively rated trace, with the columns its failure pattern is made of.

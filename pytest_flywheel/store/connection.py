@@ -29,9 +29,26 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         if not path.exists():
             raise StoreError(f"no trace store at {path}: run an agent decorated with @track first")
-        conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-        )
+        if path.is_dir():
+            raise StoreError(f"{path} is not a trace store but a folder: point at the .db file in it")
+        if not path.is_file():
+            raise StoreError(f"{path} is not a trace store but a device or a pipe: point at a .db file")
+        try:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the trace store {path}: {exc}") from None
+        try:
+            # SQLite reads the file only at the first statement: a text file fails here, not later,
+            # and so does an SQLite file (or an empty one) that no pytest-flywheel ever migrated.
+            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(
+                f"{path} is not a pytest-flywheel trace store ({exc}): point at the .flywheel/flywheel.db "
+                "your agent writes"
+            ) from None
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,12 +37,16 @@ class TraceNotFoundError(FlywheelError, LookupError):
 def open_store_for_reading(path: Path | str) -> Store:
     """Open an existing store read-only; a missing file or one without traces is a clear error."""
     path = Path(path)
+    if path.is_dir():
+        raise QueryError(
+            f"{path} is a folder, not a trace store: point --store (or FLYWHEEL_STORE) at the .db file"
+        )
     if not path.is_file():
         raise QueryError(
             f"no trace store at {path}: run an agent decorated with @track first, "
             "or point --store (or FLYWHEEL_STORE) at an existing store"
         )
-    store = Store(path, readonly=True)
+    store = Store(path, readonly=True)  # a file that is no store is a StoreError from the store itself
     try:
         store.conn.execute("SELECT 1 FROM traces LIMIT 0")
     except sqlite3.DatabaseError as exc:
@@ -150,6 +154,9 @@ class TraceFilter:
     project: str | None = None
     name: str | None = None
     status: str | None = None
+    #: Only traces with a span that raised, whatever the trace's own status (a tool that raised while
+    #: the agent caught it leaves an "ok" trace): the traces ``flywheel stats`` finds failures starting in.
+    has_error: bool = False
     since: float | None = None
     until: float | None = None
     min_latency_ms: float | None = None
@@ -178,6 +185,8 @@ class TraceFilter:
             if self.status not in STATUSES:
                 raise QueryError(f"--status {self.status!r}: expected ok or error")
             clauses.append(f"{t}.status = {bind(self.status)}")
+        if self.has_error:
+            clauses.append(f"EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = {t}.id AND s.status = 'error')")
         if self.since is not None:
             clauses.append(f"{t}.start_time >= {bind(self.since)}")
         if self.until is not None:
@@ -218,12 +227,13 @@ class TraceSummary:
             "name": t.name,
             "project": t.project,
             "status": t.status,
-            "start": iso_time(t.start_time),
+            "started_at": iso_time(t.start_time),
+            "ended_at": iso_time(t.end_time),
             "duration_ms": round(t.duration_ms, 3),
             "input": t.input,
             "output": t.output,
             "tokens": {"input": t.input_tokens, "output": t.output_tokens},
-            "cost": t.cost_usd,
+            "cost_usd": t.cost_usd,
             "tags": t.tags,
             "feedback": [{"name": f.name, "value": f.value, "reason": f.reason} for f in self.feedback],
             "error": t.error,
@@ -356,8 +366,8 @@ def span_to_json(span: SpanRecord) -> dict[str, Any]:
         "name": span.name,
         "type": span.type,
         "status": span.status,
-        "start": iso_time(span.start_time),
-        "end": iso_time(span.end_time),
+        "started_at": iso_time(span.start_time),
+        "ended_at": iso_time(span.end_time),
         "duration_ms": round(span.duration_ms, 3),
         "input": span.input,
         "output": span.output,
@@ -374,7 +384,7 @@ def span_to_json(span: SpanRecord) -> dict[str, Any]:
             "cache_read": span.cache_read_tokens,
             "cache_creation": span.cache_creation_tokens,
         },
-        "cost": span.cost_usd,
+        "cost_usd": span.cost_usd,
         "stop_reason": span.stop_reason,
     }
 

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from pytest_flywheel.redaction import Redactor
 
 SUITE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+#: What replacing a case keeps from the old one when the call does not set it.
+KEPT_ON_REPLACE: tuple[str, ...] = ("tags", "notes", "cassette")
+#: What replacing a case always sets: an old value the new case has none of is dropped.
+REPLACED_ON_REPLACE: tuple[str, ...] = ("input", "assertions", "source")
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,9 @@ def add_case(
 
     Without a trace the case has ``case_input`` and no cassette until it is first recorded. With one,
     ``case_input`` defaults to the trace's (redacted) input, and the suite's target is the trace's
-    entrypoint (set on a suite that has none; a different one is an error).
+    entrypoint (set on a suite that has none; a different one is an error). ``replace`` overwrites a
+    case with the same id in place: input, assertions and source are set anew; tags, notes and a
+    hand-set cassette path stay unless given; comments on what stays survive.
 
     A case that looks like one the suite has (a near-identical input, or a trace that fails the same
     way: see :mod:`pytest_flywheel.evolve.duplicates`) is refused with :class:`DuplicateCaseError`
@@ -226,9 +232,14 @@ def _add_to_suite(
     if loaded is not None and not allow_duplicate:
         _refuse_duplicate(settings, suite_name, loaded, data, captured)
     old = loaded.suite.case(new_id) if loaded else None
-    if old is not None and old.cassette:
-        data["cassette"] = old.cassette  # a hand-set cassette path stays where the user put it
-    document.put_case(data, replace_index=index)
+    if old is None or index is None:
+        document.put_case(data)
+    else:
+        # Replacing keeps what this call does not set: a hand-set cassette path, and the tags and notes
+        # unless new ones were given; the keys it keeps keep their comments.
+        kept = {key: value for key, value in old.to_data().items() if key in KEPT_ON_REPLACE}
+        data = {**kept, **data}
+        document.update_case(index, data, remove=REPLACED_ON_REPLACE)
     text, reread = _checked_text(document, f"case {new_id!r}")
     case = reread.case(new_id)
     if case.to_data() != Case.model_validate(data).to_data():

@@ -71,9 +71,10 @@ class TestSuite:
         ``{"contains": "refund"}``. ``trace_id`` (or a unique prefix): capture that trace, writing the
         case's cassette from its recorded LLM and tool calls; without one the case has no cassette until
         it is first recorded. ``id`` defaults to one derived from the input; an existing id is an error
-        unless ``replace``. Inputs are redacted like everything else written to files. A case that looks
-        like one the suite has (a near-identical input, or a trace that fails the same way) raises
-        :class:`~pytest_flywheel.suites.errors.DuplicateCaseError` unless ``allow_duplicate``.
+        unless ``replace``, which overwrites the case's input, assertions and source but keeps its tags
+        and notes when none are given. Inputs are redacted like everything else written to files. A case
+        that looks like one the suite has (a near-identical input, or a trace that fails the same way)
+        raises :class:`~pytest_flywheel.suites.errors.DuplicateCaseError` unless ``allow_duplicate``.
         """
         added = add_case(
             self.settings,

@@ -155,6 +155,22 @@ class SuiteDocument:
             _carry_trailing_comment(self.cases[replace_index], node)
             self.cases[replace_index] = node
 
+    def update_case(self, index: int, values: dict[str, Any], *, remove: tuple[str, ...] = ()) -> None:
+        """Set ``values`` on the case at ``index`` in place and drop the keys in ``remove``: the keys it
+        keeps keep their place and their comments."""
+        node = self.cases[index]
+        if not isinstance(node, CommentedMap):
+            self.put_case(values, replace_index=index)
+            return
+        for key in remove:
+            if key not in values:
+                node.pop(key, None)
+        for key, value in values.items():
+            new = to_yaml_node(value, key=key)
+            if key in node:
+                _carry_trailing_comment(node[key], new)
+            node[key] = new
+
     def set_target(self, target: str) -> None:
         if "target" in self.data:
             self.data["target"] = target

@@ -128,10 +128,11 @@ class MessagesAPIServer:
 
     ``delay`` seconds are waited before every reply (concurrent requests wait concurrently).
     With neither a script nor a handler, it answers every request with a short text message.
+    ``port`` 0 (the default) takes a free port; :attr:`base_url` says which.
     """
 
     def __init__(
-        self, handler: Handler | None = None, *, delay: float = 0.0, host: str = "127.0.0.1"
+        self, handler: Handler | None = None, *, delay: float = 0.0, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.delay = delay
         self.requests: list[RecordedRequest] = []
@@ -142,6 +143,7 @@ class MessagesAPIServer:
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._host = host
+        self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -172,7 +174,7 @@ class MessagesAPIServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> MessagesAPIServer:
-        server = _QuietHTTPServer((self._host, 0), self._make_handler_class())
+        server = _QuietHTTPServer((self._host, self._port), self._make_handler_class())
         server.daemon_threads = True
         self._server = server
         # A short poll interval: shutdown() waits up to one interval, and tests stop many servers.

@@ -168,5 +168,5 @@ def label_assertion(
         case=target.nodeid,
         note=redact(note.strip()),
     )
-    save_labels(labels_path(settings), [label])
-    return label, target
+    saved = save_labels(labels_path(settings), [label]).get(label.key)
+    return saved or label, target  # as written: with the time it was labelled

@@ -120,19 +120,28 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["stats", "--by", "week"], "--by 'week': expected hour or day"),
-        (["stats", "--since", "soon"], "--since 'soon': expected a span of time"),
-        (["stats", "--top", "0"], "--top '0': expected a whole number above 0"),
-        (["stats", "--top", "many"], "--top 'many': expected a whole number above 0"),
-        (["stats", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db"),
+        (["stats", "--by", "week"], "argument --by: invalid choice: 'week' (choose from 'hour', 'day')"),
+        (["stats", "--since", "soon"], "argument --since: expected a span of time"),
+        (["stats", "--top", "0"], "argument --top: '0' is out of range: expected a whole number from 1"),
+        (["stats", "--top", "many"], "argument --top: 'many' is not a whole number"),
+        (["stats", "--top", str(10**30)], "argument --top: '1000000000000000000000000000000' is out of range"),
     ],
 )
-def test_errors_are_one_line(
+def test_values_that_cannot_be_right_are_usage_errors(
     project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: flywheel stats ") and message in err and "Traceback" not in err
+
+
+def test_a_missing_store_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "stats", "--store", "/nonexistent/flywheel.db")
     assert code == 1 and out == ""
-    assert err.startswith("flywheel: error: ") and message in err and err.count("\n") == 1
+    assert err == (
+        "flywheel: error: no trace store at /nonexistent/flywheel.db: run an agent decorated with @track "
+        "first, or point --store (or FLYWHEEL_STORE) at an existing store\n"
+    )
 
 
 def test_empty_store_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,3 +202,45 @@ def test_stats_over_traces_from_the_real_sdk(
         ("ValueError in charge_card (billing_agent)", 2),
         ("negative task_failed (billing_agent)", 1),
     ]
+
+
+def test_stats_and_traces_list_agree_on_traces_with_a_raising_span(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tool that raised inside an agent that caught it: the trace is ok, yet stats shows the span as
+    where a failure starts, and `traces list --has-error` finds that same trace."""
+    now = time.time()
+    path = tmp_path / "flywheel.db"
+    write_traces(
+        Store(path),
+        TraceSpec("caught", now - 3 * HOUR, children=[Child("lookup_order", error=("KeyError", "'A-9'"))]),
+        TraceSpec(
+            "nested",
+            now - 2 * HOUR,
+            children=[
+                Child("plan", key="plan"),
+                Child("search", parent="plan", error=("TimeoutError", "slow")),
+            ],
+        ),
+        TraceSpec("raised", now - HOUR, error=("ValueError", "bad"), children=[Child("parse", error=("ValueError", "bad"))]),
+        TraceSpec("clean", now - 600, children=[Child("lookup_order")]),
+        TraceSpec("old", now - 30 * 86400, children=[Child("lookup_order", error=("KeyError", "'A-1'"))]),
+    )
+    code, out, _ = run(capsys, "stats", "--store", str(path), "--since", "1d", "--json")
+    assert code == 0
+    stats = json.loads(out)
+    assert stats["traces_with_raising_spans"] == 3
+    assert {span["name"] for span in stats["failing_spans"]} == {"lookup_order", "search", "parse"}
+
+    code, out, _ = run(capsys, "traces", "list", "--store", str(path), "--since", "1d", "--has-error", "--json")
+    assert code == 0
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert [trace["id"] for trace in listed] == ["raised", "nested", "caught"]
+    assert len(listed) == stats["traces_with_raising_spans"]
+    assert [trace["status"] for trace in listed] == ["error", "ok", "ok"]
+    # --status error alone finds only the trace whose entrypoint raised
+    code, out, _ = run(capsys, "traces", "list", "--store", str(path), "--since", "1d", "--status", "error", "--json")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["raised"]
+
+    code, out, _ = run(capsys, "stats", "--store", str(path), "--since", "1d")
+    assert "3 traces had a span that raised, caught or not (`flywheel traces list --has-error` lists them)" in out

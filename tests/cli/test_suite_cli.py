@@ -65,9 +65,9 @@ def test_add_captures_a_trace_with_sentences_and_checks_in_order(
 
 
 def test_list_and_show(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "list")
-    assert code == 0 and out.startswith(
-        "No suites in flywheel/suites. Add one with: flywheel suite add SUITE"
+    code, out, err = run(capsys, "list")
+    assert code == 1 and out == "" and err.startswith(
+        "flywheel: error: no suites in flywheel/suites: add one with `flywheel suite add SUITE"
     )
     trace_id = write_trace(project.settings, module=project.module)
     assert run(capsys, "add", "support", "--trace", trace_id, "--assert", "Be right.", "--id", "a")[0] == 0
@@ -86,6 +86,14 @@ def test_list_and_show(project: Project, capsys: pytest.CaptureFixture[str]) -> 
         "broken   invalid (1 problem)  flywheel/suites/broken.yaml",
         "support  2 cases              flywheel/suites/support.yaml",
     ]
+    code, out, _ = run(capsys, "list", "--json")
+    assert code == 0
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"name": "broken", "path": "flywheel/suites/broken.yaml", "valid": False, "cases": None,
+         "problems": 1, "target": None},
+        {"name": "support", "path": "flywheel/suites/support.yaml", "valid": True, "cases": 2,
+         "problems": 0, "target": project.target},
+    ]  # fmt: skip
     code, out, _ = run(capsys, "show", "support")
     assert code == 0
     lines = out.splitlines()
@@ -133,7 +141,7 @@ def test_validate_every_suite_or_the_given_paths(
     assert code == 1
     assert out.splitlines() == [
         "flywheel/suites/bad.yaml:6: cases[0].assertions[0].contain: unknown check 'contain'; expected one of "
-        "contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, or a sentence",
+        "contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd, custom, or a sentence",
         "flywheel/suites/bad.yaml:7: cases[1].assertions: required field is missing",
         "flywheel/suites/bad.yaml:7: cases[1].id: duplicate case id 'a' (first at line 4); give one of them "
         "another id",
@@ -148,12 +156,6 @@ def test_validate_every_suite_or_the_given_paths(
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--check", "{contains: x}"], "--check '{contains: x}' is not valid JSON (Expecting property name "
-         "enclosed in double quotes at character 1); write it like '{\"contains\": \"Settings\"}'"),
-        (["--check", '{"contain": "x"}'], "--check '{\"contain\": \"x\"}': 'contain' is not a known check; "
-         "expected one of contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd"),
-        (["--check", "[1]"], "--check '[1]' is not a check: expected a JSON object with one of contains, "
-         "not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd"),
         (["--check", '{"regex": "("}'], "is not valid, nothing was written: assertions[0].regex: not a valid "
          "regular expression: missing ), unterminated subpattern at position 0"),
         (["--check", '{"max_latency_ms": "fast"}'], "nothing was written: assertions[0].max_latency_ms: "
@@ -171,6 +173,31 @@ def test_add_errors_are_one_line_and_write_nothing(
     assert code == 1 and out == ""
     assert err.startswith("flywheel: error: ") and err.count("\n") == 1
     assert message in err
+    assert not (project.root / "flywheel").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--check", "{contains: x}"], "argument --check: '{contains: x}' is not valid JSON (Expecting "
+         "property name enclosed in double quotes at character 1); write it like '{\"contains\": \"Settings\"}'"),
+        (["--check", '{"contain": "x"}'], "argument --check: '{\"contain\": \"x\"}': 'contain' is not a known "
+         "check; expected one of contains, not_contains, regex, json_schema, tool_called, max_latency_ms, "
+         "max_cost_usd"),
+        (["--check", "[1]"], "argument --check: '[1]' is not a check: expected a JSON object with one of "
+         "contains, not_contains, regex, json_schema, tool_called, max_latency_ms, max_cost_usd"),
+        (["--check", '{"max_cost_usd": NaN}'], "argument --check: NaN is not a JSON value"),
+        (["--assert", ""], "argument --assert: an empty value"),
+        (["--assert", "ok", "--tag", " "], "argument --tag: an empty value"),
+    ],
+)  # fmt: skip
+def test_add_values_that_cannot_be_right_are_usage_errors(
+    project: Project, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    trace_id = write_trace(project.settings, module=project.module)
+    code, out, err = run(capsys, "add", "support", "--trace", trace_id, *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: flywheel suite add ") and message in err
     assert not (project.root / "flywheel").exists()
 
 
@@ -203,6 +230,31 @@ def test_add_refusals_for_traces_and_duplicates(project: Project, capsys: pytest
     )
     assert code == 0 and out.startswith("Replaced case x in flywheel/suites/support.yaml")
     assert load_suite(project.suites_dir / "support.yaml").suite.cases[0].assertions == ["two"]
+
+
+def test_replace_keeps_the_tags_and_notes_it_is_not_given(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace_id = write_trace(project.settings, module=project.module)
+    assert run(capsys, "add", "support", "--trace", trace_id, "--assert", "one", "--id", "x",
+               "--tag", "orders", "--tag", "p1", "--notes", "Production promised a refund.")[0] == 0  # fmt: skip
+    path = project.suites_dir / "support.yaml"
+    # a reviewer's hand edit: a comment on the notes survives too
+    path.write_text(path.read_text().replace("notes: Production promised a refund.",
+                                             "notes: Production promised a refund.  # see ticket 12"))  # fmt: skip
+
+    code, _, _ = run(capsys, "add", "support", "--trace", trace_id, "--assert", "two", "--id", "x", "--replace")
+    assert code == 0
+    (case,) = load_suite(path).suite.cases
+    assert case.assertions == ["two"]  # what the command sets is replaced
+    assert case.tags == ["orders", "p1"] and case.notes == "Production promised a refund."  # the rest is kept
+    assert "# see ticket 12" in path.read_text()
+
+    code, _, _ = run(capsys, "add", "support", "--trace", trace_id, "--assert", "three", "--id", "x",
+                     "--replace", "--tag", "billing", "--notes", "Now about billing.")  # fmt: skip
+    assert code == 0
+    (case,) = load_suite(path).suite.cases
+    assert case.tags == ["billing"] and case.notes == "Now about billing."  # given: replaced
 
 
 def test_show_of_an_unknown_suite_names_the_suites(

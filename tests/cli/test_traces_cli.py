@@ -104,7 +104,8 @@ def test_list_json_one_object_per_line(db: Path, capsys: pytest.CaptureFixture[s
     assert first["error"]["type"] == "TimeoutError"
     assert first["feedback"] == [{"name": "score", "value": 0.9, "reason": None}]
     assert first["tokens"] == {"input": 0, "output": 0} and first["duration_ms"] == pytest.approx(90)
-    assert first["start"].endswith("+00:00")
+    assert first["started_at"].endswith("+00:00") and first["ended_at"].endswith("+00:00")
+    assert first["cost_usd"] == 0
 
 
 @pytest.mark.parametrize(
@@ -120,13 +121,17 @@ def test_list_json_one_object_per_line(db: Path, capsys: pytest.CaptureFixture[s
         (["--feedback", "thumbs<1"], ["0190aaaa01"]),
         (["--feedback", "score>=0.5"], ["0190aaaa02"]),
         (["--limit", "1"], ["0190bbbb03"]),
+        # 0190aaaa01's tool raised and its agent answered anyway: status ok, but a span raised
+        (["--has-error"], ["0190aaaa02", "0190aaaa01"]),
+        (["--has-error", "--status", "ok"], ["0190aaaa01"]),
+        (["--status", "error"], ["0190aaaa02"]),
     ],
 )
 def test_each_list_option(
     db: Path, capsys: pytest.CaptureFixture[str], options: list[str], expected: list[str]
 ) -> None:
     code, out, _ = run(capsys, "traces", "list", "--store", str(db), "--json", *options)
-    assert code == 0
+    assert code == (0 if expected else 1)
     assert [json.loads(line)["id"] for line in out.splitlines()] == expected
 
 
@@ -138,13 +143,16 @@ def test_since_counts_back_from_now(tmp_path: Path, capsys: pytest.CaptureFixtur
     write_traces(Store(path), TraceSpec("old", now - 5 * 3600), TraceSpec("new", now - 600))
     for since, expected in (("2h", ["new"]), ("30m", ["new"]), ("1d", ["new", "old"]), ("5m", [])):
         code, out, _ = run(capsys, "traces", "list", "--store", str(path), "--json", "--since", since)
-        assert code == 0 and [json.loads(line)["id"] for line in out.splitlines()] == expected
+        assert code == (0 if expected else 1)
+        assert [json.loads(line)["id"] for line in out.splitlines()] == expected
 
 
-def test_nothing_matching_is_not_an_error(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "traces", "list", "--store", str(db), "--project", "nobody")
-    assert (code, out) == (0, "")
-    assert err == "no traces match these filters\n"
+def test_nothing_matching_exits_1(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Like grep: a listing that finds nothing exits 1, with a note on stderr and nothing on stdout."""
+    for json_flag in ([], ["--json"]):
+        code, out, err = run(capsys, "traces", "list", "--store", str(db), "--project", "nobody", *json_flag)
+        assert (code, out) == (1, "")
+        assert err == "flywheel: no traces match these filters\n"
 
 
 def test_show_draws_the_span_tree(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,13 +206,6 @@ def test_show_accepts_a_unique_prefix_and_prints_json(db: Path, capsys: pytest.C
             "the trace id prefix '0190aaaa' is ambiguous: it matches 0190aaaa01, "
             "0190aaaa02; type more of the id",
         ),
-        (["traces", "list", "--since", "last tuesday"], "--since 'last tuesday': expected a span of time"),
-        (["traces", "list", "--feedback", "thumbs"], "--feedback 'thumbs': expected NAME<VALUE"),
-        (["traces", "list", "--feedback", "rating<bad"], "'<' needs a number"),
-        (["traces", "list", "--status", "broken"], "--status 'broken': expected ok or error"),
-        (["traces", "list", "--limit", "0"], "--limit '0': expected a whole number above 0"),
-        (["traces", "list", "--limit", "ten"], "--limit 'ten': expected a whole number"),
-        (["traces", "list", "--min-cost", "cheap"], "--min-cost 'cheap': expected a number"),
     ],
 )
 def test_errors_are_one_line(
@@ -214,6 +215,32 @@ def test_errors_are_one_line(
     assert code == 1 and out == ""
     assert err.startswith("flywheel: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", "last tuesday"], "argument --since: expected a span of time"),
+        (["--feedback", "thumbs"], "argument --feedback: --feedback 'thumbs': expected NAME<VALUE"),
+        (["--feedback", "rating<bad"], "'<' needs a number"),
+        (["--status", "broken"], "argument --status: invalid choice: 'broken' (choose from 'ok', 'error')"),
+        (["--limit", "0"], "argument --limit: '0' is out of range: expected a whole number from 1 to"),
+        (["--limit", "ten"], "argument --limit: 'ten' is not a whole number"),
+        (["--limit", str(10**20)], "is out of range"),
+        (["--min-cost", "cheap"], "argument --min-cost: 'cheap' is not a number"),
+        (["--min-cost", "nan"], "argument --min-cost: 'nan': expected a finite number of 0 or more"),
+        (["--since", ""], "argument --since: an empty value"),
+        (["--project", ""], "argument --project: an empty value"),
+    ],
+)
+def test_values_that_cannot_be_right_are_usage_errors(
+    db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    """Exit status 2, before the store is read: the usage line, then what is wrong with the value."""
+    code, out, err = run(capsys, "traces", "list", *argv, "--store", str(db / "not-even-read"))
+    assert code == 2 and out == ""
+    assert err.startswith("usage: flywheel traces list ") and message in err
+    assert "Traceback" not in err
 
 
 def test_missing_and_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -114,19 +114,30 @@ def test_text_report(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [
-        (["triage", "--since", "soon"], "--since 'soon': expected a span of time"),
-        (["triage", "--top", "0"], "--top '0': expected a whole number above 0"),
-        (["triage", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db"),
-        # a byte that is not UTF-8 on the command line reaches Python as a lone surrogate
-        (["triage", "--project", "\udcff\udcfe"], "--project '\\udcff\\udcfe' is not UTF-8 text"),
-        (["stats", "--project", "\udcff"], "--project '\\udcff' is not UTF-8 text"),
-    ],
+    [(["triage", "--store", "/nonexistent/flywheel.db"], "no trace store at /nonexistent/flywheel.db")],
 )
 def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == ""
     assert err.startswith("flywheel: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["triage", "--since", "soon"], "argument --since: expected a span of time"),
+        (["triage", "--top", "0"], "argument --top: '0' is out of range: expected a whole number from 1"),
+        # a byte that is not UTF-8 on the command line reaches Python as a lone surrogate
+        (["triage", "--project", "\udcff\udcfe"], "argument --project: b'\\xff\\xfe' is not UTF-8 text"),
+        (["stats", "--project", "\udcff"], "argument --project: b'\\xff' is not UTF-8 text"),
+    ],
+)
+def test_values_that_cannot_be_right_are_usage_errors(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("usage: flywheel ") and message in err and "Traceback" not in err
 
 
 def test_a_quiet_window(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

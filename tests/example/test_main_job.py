@@ -164,13 +164,82 @@ def test_simulated_production_runs_without_a_key(tmp_path: Path) -> None:
     assert (traces, feedback) == (30, 30)
 
 
-def test_readme_main_job_runs_this_suite_in_the_example_project() -> None:
+def readme_commands() -> tuple[str, str]:
+    """The README's two commands: the example's suite, then this project's tests."""
     readme = (EXAMPLE.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split("Run the example project's regression suite", 1)[1].split("```bash\n", 1)[1]
-    command = block.split("\n```", 1)[0].strip()
-    assert "\n" not in command
-    assert "pip install" in command and "cd example_project" in command
-    assert command.endswith(f"pytest --flywheel-suite={SUITE}")
+    found = []
+    for heading in ("Run the example project's regression suite", "Run this project's tests"):
+        block = readme.split(heading, 1)[1].split("```bash\n", 1)[1]
+        command = block.split("\n```", 1)[0].strip()
+        assert "\n" not in command
+        found.append(command)
+    return found[0], found[1]
+
+
+def test_readme_main_job_runs_this_suite_in_the_example_project() -> None:
+    example, _ = readme_commands()
+    assert "pip install" in example and "cd example_project" in example
+    assert example.endswith(f"pytest --flywheel-suite={SUITE})")
+
+
+STUB = """#!/bin/sh
+echo "$(basename "$0") $PWD $*" >> "$FLYWHEEL_README_LOG"
+"""
+FAKE_PYTHON = """#!/bin/sh
+# python3 -m venv DIR: a "virtualenv" of stubs that log where and how they were run
+echo "python3 $PWD $*" >> "$FLYWHEEL_README_LOG"
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
+  mkdir -p "$3/bin"
+  for tool in pip pytest ruff mypy; do cp "$FLYWHEEL_README_STUB" "$3/bin/$tool"; chmod +x "$3/bin/$tool"; done
+fi
+"""
+
+
+def test_readme_commands_can_be_pasted_one_after_the_other(tmp_path: Path) -> None:
+    """Both start from the repository root: pasted into one shell, in order, each runs where it should
+    (the first used to end inside example_project/, so the second then installed the wrong folder)."""
+    example, tests = readme_commands()
+    repo = tmp_path / "repo"
+    (repo / "example_project").mkdir(parents=True)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "python3").write_text(FAKE_PYTHON)
+    (tools / "python3").chmod(0o755)
+    (tmp_path / "stub").write_text(STUB)
+    log = tmp_path / "log"
+    done = subprocess.run(
+        ["bash", "-e", "-c", f"{example}\n{tests}\necho \"end $PWD\""],
+        cwd=repo,
+        env={
+            "PATH": f"{tools}:/usr/bin:/bin",
+            "FLYWHEEL_README_LOG": str(log),
+            "FLYWHEEL_README_STUB": str(tmp_path / "stub"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"end {repo}"
+    ran = [line.split(" ", 2) for line in log.read_text().splitlines()]
+    assert [(tool, where) for tool, where, _ in ran] == [
+        ("python3", str(repo)),
+        ("pip", str(repo)),
+        ("pytest", str(repo / "example_project")),
+        ("python3", str(repo)),
+        ("pip", str(repo)),
+        ("ruff", str(repo)),
+        ("mypy", str(repo)),
+        ("pytest", str(repo)),
+    ]
+    assert ran[2][2] == f"--flywheel-suite={SUITE}" and ran[7][2] == "-n 2 -p no:cacheprovider"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, tests = readme_commands()
+    ci = (EXAMPLE.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert tests in ci.splitlines()
 
 
 def test_committed_suite_matches_the_rebuild_script() -> None:

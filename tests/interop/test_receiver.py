@@ -161,8 +161,8 @@ def test_sigterm_stops_the_command_after_writing_what_it_received(tmp_path: Path
 def test_listen_address_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pytest_flywheel.cli.main import main
 
-    assert main(["collect", "--listen", "nowhere", "--store", str(tmp_path / "f.db")]) == 1
-    assert "expected HOST:PORT" in capsys.readouterr().err
+    assert main(["collect", "--listen", "nowhere", "--store", str(tmp_path / "f.db")]) == 2  # a usage error
+    assert "argument --listen: expected HOST:PORT" in capsys.readouterr().err
     with OTLPReceiver(tmp_path / "f.db", port=0) as receiver:
         port = urlsplit(receiver.url).port
         assert main(["collect", "--listen", f"127.0.0.1:{port}", "--store", str(tmp_path / "g.db")]) == 1
@@ -175,5 +175,5 @@ def test_a_listen_host_that_cannot_be_encoded_is_a_clear_error(tmp_path: Path,
     from pytest_flywheel.cli.main import main
 
     host = os.fsdecode(b"\xff")
-    assert main(["collect", "--listen", f"{host}:4318", "--store", str(tmp_path / "f.db")]) == 1
-    assert "cannot listen on" in capsys.readouterr().err
+    assert main(["collect", "--listen", f"{host}:4318", "--store", str(tmp_path / "f.db")]) == 2  # a usage error
+    assert "argument --listen: b'\\xff:4318' is not UTF-8 text" in capsys.readouterr().err

@@ -109,12 +109,13 @@ def test_listing_carries_feedback_and_the_json_shape(store: Store) -> None:
         "name",
         "project",
         "status",
-        "start",
+        "started_at",
+        "ended_at",
         "duration_ms",
         "input",
         "output",
         "tokens",
-        "cost",
+        "cost_usd",
         "tags",
         "feedback",
         "error",
@@ -125,7 +126,7 @@ def test_listing_carries_feedback_and_the_json_shape(store: Store) -> None:
     ]
     assert data["tokens"] == {"input": 100, "output": 10}
     assert data["error"]["type"] == "TimeoutError"
-    assert datetime.fromisoformat(data["start"]).timestamp() == pytest.approx(T0 - 2 * DAY)
+    assert datetime.fromisoformat(data["started_at"]).timestamp() == pytest.approx(T0 - 2 * DAY)
     assert data["duration_ms"] == pytest.approx(900)
 
 

@@ -1,0 +1,73 @@
+"""Walking the ``flywheel`` parser: every command and its arguments, for the finishing touches that
+apply to all of them and for the tests that check the command line's rules.
+
+argparse keeps a parser's arguments in ``_actions`` and a command group's parsers in its
+``_SubParsersAction``'s ``choices``: stable for many Python versions, and read here only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+HELP_TEXT = "Show this help and exit"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One parser of the tree: ``words`` after ``flywheel`` (empty for the root), its help line."""
+
+    words: tuple[str, ...]
+    parser: argparse.ArgumentParser
+    help: str | None
+
+    @property
+    def name(self) -> str:
+        return " ".join(("flywheel", *self.words))
+
+    @property
+    def arguments(self) -> list[argparse.Action]:
+        """Its own arguments (options and positionals), without help, version and subcommand actions."""
+        return [
+            action
+            for action in self.parser._actions
+            if not isinstance(
+                action, argparse._HelpAction | argparse._VersionAction | argparse._SubParsersAction
+            )
+        ]
+
+    @property
+    def subcommands(self) -> argparse._SubParsersAction[argparse.ArgumentParser] | None:
+        for action in self.parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action
+        return None
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.subcommands is None
+
+
+def commands(parser: argparse.ArgumentParser) -> Iterator[Command]:
+    """Every parser of the tree, the root first, then each command before its own subcommands."""
+
+    def walk(words: tuple[str, ...], node: argparse.ArgumentParser, help: str | None) -> Iterator[Command]:
+        command = Command(words, node, help)
+        yield command
+        group = command.subcommands
+        if group is None:
+            return
+        helps = {choice.dest: choice.help for choice in group._choices_actions}
+        for name, child in group.choices.items():
+            yield from walk((*words, name), child, helps.get(name))
+
+    yield from walk((), parser, parser.description)
+
+
+def finish_parser(parser: argparse.ArgumentParser) -> None:
+    """What every command shares, whoever registered it: the same ``-h`` help text everywhere."""
+    for command in commands(parser):
+        for action in command.parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = HELP_TEXT
