@@ -30,6 +30,7 @@ from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.evolve.label_cache import CachedLabels, LabelCache
 from pytest_flywheel.evolve.labelling import FailingTrace
 from pytest_flywheel.evolve.taxonomy import LLM_LABELS, Label, rule_labels
+from pytest_flywheel.judge.pool import FirstCallAlone
 from pytest_flywheel.store.records import TraceRecord
 from pytest_flywheel.store.tree import SpanTree
 
@@ -236,6 +237,7 @@ class LLMLabeller:
         self.usage = LLMUsage(model=model)
         self._contents: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._first_call = FirstCallAlone()
 
     def collect(self, trace: TraceRecord, tree: SpanTree, findings: Sequence[Finding]) -> Iterable[Label]:
         """Remember the trace's content for :meth:`run` (a labeller that gives no label itself)."""
@@ -328,14 +330,15 @@ class LLMLabeller:
 
         labels = "\n".join(f"- {d.name}: {d.description}" for d in LLM_LABELS)
         try:
-            response = client.messages.create(
-                model=self.model,
-                max_tokens=self.max_tokens,
-                system=SYSTEM_PROMPT.format(labels=labels),
-                messages=messages,
-                tools=[LABELS_TOOL],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-            )
+            with self._first_call():  # the SDK's reply models are built by the first reply alone
+                response = client.messages.create(
+                    model=self.model,
+                    max_tokens=self.max_tokens,
+                    system=SYSTEM_PROMPT.format(labels=labels),
+                    messages=messages,
+                    tools=[LABELS_TOOL],
+                    tool_choice={"type": "tool", "name": TOOL_NAME},
+                )
         except anthropic.APIError as exc:
             base = getattr(client, "base_url", "the Anthropic API")
             raise LLMLabelError(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from pytest_flywheel.config import DEFAULT_JUDGE_MODEL, ConfigError, ModelPrice, Settings
-from pytest_flywheel.judge.pool import DEFAULT_WORKERS, PooledJudge
+from pytest_flywheel.judge.pool import DEFAULT_WORKERS, FirstCallAlone, PooledJudge
 from pytest_flywheel.judge.pricing import cost_usd
 from pytest_flywheel.judge.prompt import (
     PROMPT_VERSION,
@@ -166,6 +166,7 @@ class AnthropicJudge(PooledJudge):
         self._api_key = api_key
         self._base_url = base_url
         self._client_lock = threading.Lock()
+        self._first_call = FirstCallAlone()
 
     # -- the client -------------------------------------------------------------------------------
 
@@ -300,16 +301,17 @@ class AnthropicJudge(PooledJudge):
             output_config = cast("OutputConfigParam", {"effort": self.effort})
         tool_choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
         try:
-            response = client.messages.create(
-                model=self.model,
-                max_tokens=max_tokens,
-                system=system,
-                messages=cast("list[MessageParam]", messages),
-                tools=[cast("ToolParam", VERDICTS_TOOL)],
-                tool_choice=tool_choice,
-                output_config=output_config,
-                extra_headers=JUDGE_HEADER,
-            )
+            with self._first_call():
+                response = client.messages.create(
+                    model=self.model,
+                    max_tokens=max_tokens,
+                    system=system,
+                    messages=cast("list[MessageParam]", messages),
+                    tools=[cast("ToolParam", VERDICTS_TOOL)],
+                    tool_choice=tool_choice,
+                    output_config=output_config,
+                    extra_headers=JUDGE_HEADER,
+                )
         except anthropic.APIStatusError as exc:
             raise JudgeError(self._status_message(request, exc), assertions=request.assertions) from exc
         except anthropic.APIConnectionError as exc:

@@ -7,7 +7,9 @@ cases at 200 ms a call take about 100 * 0.2 / workers seconds instead of 20.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from pytest_flywheel.judge.types import JudgeRequest, Verdict
 
@@ -44,3 +46,26 @@ class PooledJudge:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+
+
+class FirstCallAlone:
+    """Lets the first call through alone, then any number at once.
+
+    The Anthropic SDK builds its reply models (pydantic) the first time it reads a reply, and pydantic
+    before 2.14 could fail building one model in several threads at once (``AttributeError:
+    __pydantic_core_schema__``). Wrapping each call in ``with first_call():`` makes the pool's first
+    reply be read before the other threads read theirs; after that the calls overlap freely.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._done:
+            yield
+            return
+        with self._lock:
+            yield
+            self._done = True  # not reached when the call raised: the next one goes alone again
