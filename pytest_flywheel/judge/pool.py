@@ -63,9 +63,14 @@ class FirstCallAlone:
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        if self._done:
-            yield
-            return
-        with self._lock:
-            yield
-            self._done = True  # not reached when the call raised: the next one goes alone again
+        if not self._done:
+            self._lock.acquire()
+            if not self._done:  # still the first: go alone
+                try:
+                    yield
+                    self._done = True  # not reached when the call raised: the next one goes alone again
+                finally:
+                    self._lock.release()
+                return
+            self._lock.release()  # waited while the first went: go with the others
+        yield
