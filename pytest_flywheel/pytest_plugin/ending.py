@@ -76,7 +76,8 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
         session.exitstatus = status
     from pytest_flywheel.pytest_plugin.report import build_report, write_report
 
-    report = inputs.redactor.value(  # no secret reaches the report or the store
+    report = _scrubbed(  # no secret reaches the report or the store
+        inputs.redactor,
         build_report(
             results,
             verdicts=verdicts,
@@ -85,7 +86,7 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
             exit_status=int(session.exitstatus),
             started_at=inputs.started_at,
             ended_at=time.time(),
-        )
+        ),
     )
     over_budget = _budget_gate(inputs, report, problems)
     report["over_budget"] = list(over_budget)
@@ -127,6 +128,17 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
         tolerated_failures=tolerated,
         problems=tuple(problems),
     )
+
+
+def _scrubbed(redactor: Redactor, report: dict[str, Any]) -> dict[str, Any]:
+    """The report with secrets redacted; a report whose JSON text certainly holds none (one scan of
+    the text, the common case) is kept as it is rather than walked value by value."""
+    import json
+
+    if redactor.clean_json_text(json.dumps(report, ensure_ascii=False)):
+        return report
+    scrubbed: dict[str, Any] = redactor.value(report)
+    return scrubbed
 
 
 def _budget_gate(inputs: EndInputs, report: dict[str, Any], problems: list[str]) -> tuple[str, ...]:

@@ -198,10 +198,15 @@ class _PluginRedactHook:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self._active: bool | None = None
 
     def active(self) -> bool:
-        hook = getattr(self.config.hook, "pytest_flywheel_redact", None)
-        return hook is not None and bool(hook.get_hookimpls())
+        # Asked for every piece of text redacted; the plugins implementing the hook are known once
+        # collection is done (the redactor is first needed when a test runs), so asked once.
+        if self._active is None:
+            hook = getattr(self.config.hook, "pytest_flywheel_redact", None)
+            self._active = hook is not None and bool(hook.get_hookimpls())
+        return self._active
 
     def __call__(self, text: str) -> str | None:
         answer = self.config.hook.pytest_flywheel_redact(text=text)
