@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlparse
 from pytest_flywheel.canonical import REPR_KEY
 
 _MISSING = object()
+_UNPARSED = object()
 # How tracing records an argument JSON cannot hold (pytest_flywheel.tracing.serialize), and the part of
 # a default repr that changes from one process to the next.
 _REPR_KEY = REPR_KEY
@@ -187,15 +188,23 @@ class RequestKey:
     body are parsed once however many live requests are compared with it.
     """
 
-    __slots__ = ("data", "method", "path", "query", "raw")
+    __slots__ = ("_data", "body", "method", "path", "query", "raw")
 
     def __init__(self, method: str, uri: str, body: Any) -> None:
         parsed = urlparse(uri)
         self.method = method
         self.path = api_path(parsed.path)
         self.query = api_query(sorted(parse_qsl(parsed.query)))  # (vcrpy's Request.query is sorted)
-        self.data = parse_json_body(body)
+        self.body = body
         self.raw = _as_bytes(body)
+        self._data: Any = _UNPARSED
+
+    @property
+    def data(self) -> Any:
+        """The body parsed as JSON (parsed on first use: equal bytes need no parsing)."""
+        if self._data is _UNPARSED:
+            self._data = parse_json_body(self.body)
+        return self._data
 
     def matches(self, recorded: RequestKey) -> bool:
         """Whether a live request with this key matches a recorded one with ``recorded``."""
@@ -203,5 +212,6 @@ class RequestKey:
             self.method == recorded.method
             and self.path == recorded.path
             and self.query == recorded.query
-            and _bodies_match(self.data, self.raw, recorded.data, recorded.raw)
+            # the same bytes are the same JSON data; only different bytes are parsed and compared
+            and (self.raw == recorded.raw or _bodies_match(self.data, self.raw, recorded.data, recorded.raw))
         )
