@@ -330,15 +330,16 @@ class LLMLabeller:
 
         labels = "\n".join(f"- {d.name}: {d.description}" for d in LLM_LABELS)
         try:
-            with self._first_call():  # the SDK's reply models are built by the first reply alone
-                response = client.messages.create(
-                    model=self.model,
-                    max_tokens=self.max_tokens,
-                    system=SYSTEM_PROMPT.format(labels=labels),
-                    messages=messages,
-                    tools=[LABELS_TOOL],
-                    tool_choice={"type": "tool", "name": TOOL_NAME},
-                )
+            raw = client.messages.with_raw_response.create(
+                model=self.model,
+                max_tokens=self.max_tokens,
+                system=SYSTEM_PROMPT.format(labels=labels),
+                messages=messages,
+                tools=[LABELS_TOOL],
+                tool_choice={"type": "tool", "name": TOOL_NAME},
+            )
+            with self._first_call():  # the requests overlap; the SDK's first reply is read alone
+                response = raw.parse()
         except anthropic.APIError as exc:
             base = getattr(client, "base_url", "the Anthropic API")
             raise LLMLabelError(

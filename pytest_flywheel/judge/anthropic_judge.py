@@ -301,17 +301,18 @@ class AnthropicJudge(PooledJudge):
             output_config = cast("OutputConfigParam", {"effort": self.effort})
         tool_choice: ToolChoiceToolParam = {"type": "tool", "name": TOOL_NAME}
         try:
-            with self._first_call():
-                response = client.messages.create(
-                    model=self.model,
-                    max_tokens=max_tokens,
-                    system=system,
-                    messages=cast("list[MessageParam]", messages),
-                    tools=[cast("ToolParam", VERDICTS_TOOL)],
-                    tool_choice=tool_choice,
-                    output_config=output_config,
-                    extra_headers=JUDGE_HEADER,
-                )
+            raw = client.messages.with_raw_response.create(
+                model=self.model,
+                max_tokens=max_tokens,
+                system=system,
+                messages=cast("list[MessageParam]", messages),
+                tools=[cast("ToolParam", VERDICTS_TOOL)],
+                tool_choice=tool_choice,
+                output_config=output_config,
+                extra_headers=JUDGE_HEADER,
+            )
+            with self._first_call():  # the requests overlap; the SDK's first reply is read alone
+                response = raw.parse()
         except anthropic.APIStatusError as exc:
             raise JudgeError(self._status_message(request, exc), assertions=request.assertions) from exc
         except anthropic.APIConnectionError as exc:

@@ -53,8 +53,9 @@ class FirstCallAlone:
 
     The Anthropic SDK builds its reply models (pydantic) the first time it reads a reply, and pydantic
     before 2.14 could fail building one model in several threads at once (``AttributeError:
-    __pydantic_core_schema__``). Wrapping each call in ``with first_call():`` makes the pool's first
-    reply be read before the other threads read theirs; after that the calls overlap freely.
+    __pydantic_core_schema__``). The requests go out together (``with_raw_response``); wrapping each
+    reply's ``parse()`` in ``with first_call():`` makes the pool's first reply be read before the other
+    threads read theirs, and after that the replies are read freely too.
     """
 
     def __init__(self) -> None:
