@@ -10,6 +10,7 @@ real and is recorded when the record mode allows it, and is a miss otherwise.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import importlib
 import threading
@@ -59,7 +60,7 @@ def error_type_name(exc: BaseException) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _resolve_exception_type(name: str) -> type[BaseException] | None:
+def _resolve_exception_type(name: str) -> type[Exception] | None:
     candidate: Any = None
     if "." not in name:
         candidate = getattr(builtins, name, None)
@@ -79,16 +80,42 @@ def _resolve_exception_type(name: str) -> type[BaseException] | None:
     return None
 
 
+def _printing_as_recorded(kind: type[Exception], message: str) -> Exception | None:
+    """An exception of ``kind`` whose ``str()`` is ``message``, the text it had when recorded.
+
+    An agent that catches a tool's exception often puts ``str(exc)`` into its next request, so a
+    replayed error must print exactly as the recorded one did, or that request misses its cassette.
+    ``kind(message)`` does for most types; ``KeyError`` prints the repr of its argument (``"'x'"``), so
+    its argument is read back from that repr; a type with its own ``__str__`` gets a subclass of the
+    same name that prints the recorded text (``except kind`` still catches it).
+    """
+    try:
+        built = kind(message)
+        if str(built) == message:
+            return built
+    except Exception:  # a constructor that wants more than a message
+        return None
+    try:
+        argument = ast.literal_eval(message)
+        built = kind(argument)
+        if str(built) == message:
+            return built
+    except Exception:  # not a literal, or not a value this type is built from
+        pass
+    printing = type(kind.__name__, (kind,), {"__str__": lambda self: message})
+    printing.__module__, printing.__qualname__ = kind.__module__, kind.__qualname__
+    try:
+        return printing(message)  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
 def rebuild_error(error: dict[str, Any]) -> BaseException:
-    """The exception a recorded ``{type, message}`` error stands for."""
+    """The exception a recorded ``{type, message}`` error stands for, printing as it did."""
     name, message = str(error.get("type") or "Exception"), str(error.get("message") or "")
     kind = _resolve_exception_type(name)
-    if kind is not None:
-        try:
-            return kind(message)
-        except Exception:  # an exception type whose constructor wants more than a message
-            pass
-    return RecordedToolError(name, message)
+    rebuilt = _printing_as_recorded(kind, message) if kind is not None else None
+    return rebuilt if rebuilt is not None else RecordedToolError(name, message)
 
 
 class ToolMiss(Exception):
