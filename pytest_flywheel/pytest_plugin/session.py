@@ -111,6 +111,7 @@ class FlywheelSession:
                 settings=self.settings,
                 options=self.options,
                 redact=self.redactor.text,
+                redact_value=self.redactor.value,
             )
         return self._judging
 
