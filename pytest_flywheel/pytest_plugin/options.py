@@ -313,6 +313,15 @@ def _as_increase(value: Any, *, source: str) -> float:
         raise pytest.UsageError(f"{source}: {exc}") from None
 
 
+def _as_model(value: Any, *, source: str) -> str | None:
+    from pytest_flywheel.config import ConfigError, model_name
+
+    try:
+        return model_name(value, source=source) or None
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def _pick(config: pytest.Config, dest: str, ini: str, flag: str, section: dict[str, Any]) -> tuple[Any, str]:
     """The value of one option and where it came from, by the precedence in the module docstring."""
     cli = config.getoption(ini, default=None)
@@ -356,6 +365,8 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             values[dest] = Path(str(raw)).expanduser()
         elif dest == "record":
             values[dest] = str(raw).strip()
+        elif dest == "judge_model":
+            values[dest] = _as_model(raw, source=source)
         else:
             values[dest] = str(raw).strip() or None
     options = FlywheelOptions(**values)
