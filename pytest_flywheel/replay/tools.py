@@ -6,6 +6,10 @@ interactions in order. A recorded result is returned; a recorded error is raised
 exception type when it can be imported and built from its message, else as
 :class:`~pytest_flywheel.replay.errors.RecordedToolError`. A call the cassette does not hold runs for
 real and is recorded when the record mode allows it, and is a miss otherwise.
+
+A *live* tool (named in ``live``, or every tool with ``"all"``) is never replayed: it runs for real in
+every mode, so a change to its code is what the agent sees. Its recorded calls are kept as they are,
+except in a mode that records, where its new calls take the place of the recorded ones.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class ToolInteraction:
     error: dict[str, Any] | None = None
     loaded: bool = False
     played: bool = False
+    #: Recorded from a live tool's call: it replaces the recorded calls of that tool and arguments.
+    live: bool = False
 
     def as_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"tool": self.tool, "arguments": self.arguments}
@@ -152,15 +158,17 @@ class ToolReplayer:
         replay: bool,
         record: Callable[[], bool],
         on_miss: Callable[[ToolMiss], BaseException],
+        live: frozenset[str] = frozenset(),
     ) -> None:
         self.redactor = redactor
         self.replay = replay
+        self.live = live
         self._record = record
         self._on_miss = on_miss
         self.loaded: list[ToolInteraction] = []
         self.recorded: list[ToolInteraction] = []
         #: Every call made in this session, in order: ``{"tool", "arguments", "source"}`` where
-        #: source is ``"replayed"``, ``"recorded"`` or ``"missed"``.
+        #: source is ``"replayed"``, ``"recorded"``, ``"live"`` or ``"missed"``.
         self.calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -194,17 +202,28 @@ class ToolReplayer:
             kept = [
                 old
                 for old in self.loaded
-                if not (
-                    replace_matching and any(new.matches(old.tool, old.arguments) for new in self.recorded)
+                if not any(
+                    (replace_matching or new.live) and new.matches(old.tool, old.arguments)
+                    for new in self.recorded
                 )
             ]
         return [item.as_data() for item in kept + self.recorded]
 
     # -- matching ----------------------------------------------------------------------------------
 
+    def _is_live(self, tool: str) -> bool:
+        return bool(self.live) and (tool in self.live or "all" in self.live)
+
     def _lookup(self, tool: str, arguments: dict[str, Any]) -> ToolInteraction | ToolMiss | None:
         """A recorded interaction to play, a miss, or None (call for real and record)."""
         with self._lock:
+            if self._is_live(tool):
+                for interaction in self.loaded:  # run again instead: not left over as unplayed
+                    if not interaction.played and interaction.matches(tool, arguments):
+                        interaction.played = True
+                        break
+                self.calls.append({"tool": tool, "arguments": arguments, "source": "live"})
+                return None
             if self.replay:
                 already_played = False
                 for interaction in self.loaded:
@@ -223,7 +242,10 @@ class ToolReplayer:
     def _store(
         self, tool: str, arguments: dict[str, Any], *, result: Any = None, exc: BaseException | None = None
     ) -> None:
-        interaction = ToolInteraction(tool=tool, arguments=arguments, played=True)
+        live = self._is_live(tool)
+        if live and not self._record():
+            return  # a live tool in a run that records nothing: its recorded calls stay as they are
+        interaction = ToolInteraction(tool=tool, arguments=arguments, played=True, live=live)
         if exc is not None:
             interaction.error = {"type": error_type_name(exc), "message": self.redactor.text(str(exc))}
         else:
