@@ -142,6 +142,24 @@ def _seconds(value: Any, *, name: str) -> float:
     return number
 
 
+def model_name(value: Any, *, source: str) -> str:
+    """``value`` as a model name; :class:`ConfigError` naming ``source`` when it is no usable text.
+
+    A name pasted from a terminal in another encoding, or holding a control character, would otherwise
+    fail much later: in every verdict key, or as the API's rejection of every judge call.
+    """
+    text = str(value).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{source} = {text!r} is not UTF-8 text: retype it, or check the terminal's encoding"
+        ) from None
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text):
+        raise ConfigError(f"{source} = {text!r} holds a control character: a model name is plain text")
+    return text
+
+
 def _prices(raw: Any, *, root: Path) -> dict[str, ModelPrice]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{root / 'pyproject.toml'}: [tool.flywheel.prices] must be a table of models")
@@ -198,7 +216,10 @@ def load_settings(root: Path | None = None, *, environ: dict[str, str] | None = 
         ),
         dir=path_of("dir", "FLYWHEEL_DIR", "flywheel"),
         project=str(env.get("FLYWHEEL_PROJECT") or section.get("project") or "default"),
-        judge_model=str(env.get("FLYWHEEL_JUDGE_MODEL") or section.get("judge_model") or DEFAULT_JUDGE_MODEL),
+        judge_model=model_name(
+            env.get("FLYWHEEL_JUDGE_MODEL") or section.get("judge_model") or DEFAULT_JUDGE_MODEL,
+            source="FLYWHEEL_JUDGE_MODEL" if env.get("FLYWHEEL_JUDGE_MODEL") else "[tool.flywheel] judge_model",
+        ),
         redact=tuple(redact),
         prices=_prices(section.get("prices", {}), root=base),
         queue_size=_int(env.get("FLYWHEEL_QUEUE_SIZE", section.get("queue_size", 10_000)), name="queue_size"),

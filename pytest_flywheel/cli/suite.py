@@ -21,6 +21,7 @@ from pytest_flywheel.config import Settings, load_settings
 from pytest_flywheel.errors import FlywheelError
 
 if TYPE_CHECKING:
+    from pytest_flywheel.suites.errors import SuiteProblem
     from pytest_flywheel.suites.loading import LoadedSuite
 
 
@@ -125,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "when a file has a problem.",
     )
     validate.add_argument(
-        "paths", nargs="*", type=values.path, metavar="PATH", help="Suite files (default: all)"
+        "paths", nargs="*", type=values.path, metavar="PATH", help="Suite files, or suite names (default: all)"
     )
     validate.set_defaults(func=_validate)
 
@@ -309,7 +310,8 @@ def _validate(args: argparse.Namespace) -> int:
     from pytest_flywheel.suites.loading import list_suite_paths, load_suite
 
     settings = _settings()
-    paths: list[Path] = list(args.paths) or list_suite_paths(settings)
+    paths: list[Path] = [_file_or_named_suite(path, settings) for path in args.paths]
+    paths = paths or list_suite_paths(settings)
     if not paths:
         print(f"No suite files in {_relative(settings.suites_dir, settings)}: nothing to validate.")
         return 0
@@ -322,7 +324,7 @@ def _validate(args: argparse.Namespace) -> int:
             loaded = load_suite(path)
             found = loaded.cassette_problems(settings)  # the cases' cassettes too
         except SuiteFileError as exc:
-            found = exc.problems
+            found = [_name_hint(problem, path, settings) for problem in exc.problems]
         if found:
             bad_files += 1
             problems += len(found)
@@ -340,6 +342,31 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     print(f"{checked} valid.{also}")
     return 0
+
+
+def _looks_like_a_name(path: Path) -> bool:
+    return not path.exists() and len(path.parts) == 1 and not path.suffix
+
+
+def _file_or_named_suite(path: Path, settings: Settings) -> Path:
+    """``path``, or the file of the suite it names (as `suite add` and `suite show` take names)."""
+    from pytest_flywheel.suites.loading import suite_path_for
+
+    if _looks_like_a_name(path):
+        named = suite_path_for(str(path), settings)
+        if named.is_file():
+            return named
+    return path
+
+
+def _name_hint(problem: SuiteProblem, path: Path, settings: Settings) -> SuiteProblem:
+    from pytest_flywheel.suites.loading import list_suite_paths
+
+    if problem.message != "no such file" or not _looks_like_a_name(path):
+        return problem
+    names = ", ".join(sorted(candidate.stem for candidate in list_suite_paths(settings))) or "none yet"
+    hint = f"no such file, and no suite named {str(path)!r} (the suites are: {names})"
+    return dataclasses.replace(problem, message=hint)
 
 
 def near_duplicate_lines(loaded: LoadedSuite, settings: Settings) -> list[str]:

@@ -8,7 +8,11 @@ Two cases are duplicates when
 * they were captured from traces that fail **the same way**: the same entrypoint, the same key
   labels and the same first bad step's signature (the triage cluster's key). Only a failure with a
   bad *step* counts: two answers that both state unsupported figures about different questions, or
-  two traces that only the feedback says are bad, are not the same failure.
+  two traces that only the feedback says are bad, are not the same failure. And a trace must fail to
+  begin with: be a failure as triage counts one (it raised, a span raised, it is negatively rated), or
+  have a step the rules are sure went wrong. A tool or search that returned nothing is no failure on
+  its own (nothing matched is often the right answer): otherwise every good trace whose search found
+  no article would be "the same failure" as every other.
 
 A case's failure is read from its source trace in the store (``source.trace_id``); a case whose
 trace is not in the store (another machine, a pruned store) is compared by input only.
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_flywheel.analysis.rules import SYMPTOM_RULES
 from pytest_flywheel.analysis.text import jaccard, text_of
 from pytest_flywheel.canonical import canonical_json
 from pytest_flywheel.evolve.labelling import FailingTrace, entrypoint_history, label_one, load_trees
@@ -39,6 +44,8 @@ NEAR_IDENTICAL_INPUT = 0.9
 
 #: Signature kinds that name no bad step (see :mod:`~pytest_flywheel.evolve.signatures`).
 _NOT_A_STEP = ("answer", "outlier", "feedback", "no finding")
+#: Step findings that do not make a trace that otherwise went well a failure.
+_WEAK_STEP_RULES = frozenset({"tool.empty"})
 
 
 @dataclass(frozen=True)
@@ -138,13 +145,34 @@ def near_duplicates(cases: Sequence[CaseFacts]) -> list[tuple[CaseFacts, Duplica
 # -- failures of traces, read from the store -------------------------------------------------------
 
 
-def _negative_feedback(store: Store, trace_ids: Sequence[str]) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class _Rating:
+    negative_names: list[str]
+    negatively_rated: bool  # at least as many negative signals as positive ones (as triage reads it)
+
+
+def _ratings(store: Store, trace_ids: Sequence[str]) -> dict[str, _Rating]:
     from pytest_flywheel.store.queries import feedback_for_traces, feedback_signal
 
-    found: dict[str, list[str]] = {}
+    found: dict[str, _Rating] = {}
     for trace_id, records in feedback_for_traces(store, trace_ids).items():
-        found[trace_id] = sorted({r.name for r in records if feedback_signal(r.name, r.value) < 0})
+        signals = [(r.name, feedback_signal(r.name, r.value)) for r in records]
+        negative = sum(1 for _, signal in signals if signal < 0)
+        positive = sum(1 for _, signal in signals if signal > 0)
+        names = sorted({name for name, signal in signals if signal < 0})
+        found[trace_id] = _Rating(names, negative > 0 and negative >= positive)
     return found
+
+
+def _key_if_failing(failing: FailingTrace, tree: SpanTree, rating: _Rating | None) -> FailureKey | None:
+    """The trace's failure key, or None when the trace did not fail (see the module's docstring)."""
+    raised = failing.trace.status == "error" or any(span.status == "error" for span in tree.spans())
+    sure_step = any(
+        finding.rule not in SYMPTOM_RULES and finding.rule not in _WEAK_STEP_RULES for finding in failing.findings
+    )
+    if raised or sure_step or (rating is not None and rating.negatively_rated):
+        return FailureKey.of(failing)
+    return None
 
 
 def failure_keys(store: Store, trace_ids: Iterable[str], *, until: float) -> dict[str, FailureKey]:
@@ -158,11 +186,15 @@ def failure_keys(store: Store, trace_ids: Iterable[str], *, until: float) -> dic
     from pytest_flywheel.store.store import trace_from_row
 
     traces = [trace_from_row(row) for row in rows]
-    negative = _negative_feedback(store, [t.id for t in traces])
+    ratings = _ratings(store, [t.id for t in traces])
     keys: dict[str, FailureKey] = {}
     for trace, tree in load_trees(store, traces):
         history = entrypoint_history(store, trace.project, trace.name, until=until)
-        keys[trace.id] = FailureKey.of(label_one(trace, tree, history, negative.get(trace.id, [])))
+        rating = ratings.get(trace.id)
+        failing = label_one(trace, tree, history, rating.negative_names if rating else [])
+        key = _key_if_failing(failing, tree, rating)
+        if key is not None:
+            keys[trace.id] = key
     return keys
 
 
@@ -176,8 +208,9 @@ def failure_key_of_spans(
         return None
     with store:
         history = entrypoint_history(store, trace.project, trace.name, until=until)
-        negative = _negative_feedback(store, [trace.id]).get(trace.id, [])
-    return FailureKey.of(label_one(trace, SpanTree.build(spans, trace), history, negative))
+        rating = _ratings(store, [trace.id]).get(trace.id)
+    tree = SpanTree.build(spans, trace)
+    return _key_if_failing(label_one(trace, tree, history, rating.negative_names if rating else []), tree, rating)
 
 
 def case_facts(

@@ -74,12 +74,13 @@ The verdict cache (``cache.py``) — ``flywheel/verdicts.jsonl``
 
 Caching judge (``service.py``)
 
-* ``CachedJudge(judge, cache, *, offline=False, update=False)``:
+* ``CachedJudge(judge, cache, *, offline=False, update=False, redact=None)``:
   ``evaluate(request) -> list[Verdict]``, ``submit(request) -> Future[list[Verdict]]``, ``.usage``
   (``JudgeUsage``),
   ``close()``, ``keys_for(request)``. ``offline``: an uncached assertion is a ``JudgeError`` (no
   call). ``update``: judge again and overwrite the cached verdict. Cancelling a ``submit`` future
-  cancels its judge call if it has not started. Verdicts come back in the request's assertion order,
+  cancels its judge call if it has not started. ``redact`` (a function over JSON values) scrubs a
+  request's input, output and trajectory before they are keyed or judged. Verdicts come back in the request's assertion order,
   ``cached=True`` for those read from the file; a fully cached request makes no call.
 
 Hooks: ``pytest_flywheel/hookspecs.py``: ``pytest_flywheel_make_judge(config, settings)`` and

@@ -20,7 +20,8 @@ from pytest_flywheel.judge.prompt import TOOL_NAME
 #: The model a loopback verdict reports, so verdict files show which judge gave them.
 LOOPBACK_MODEL = "claude-sonnet-5-5-loopback"
 
-_QUOTED = re.compile(r"'([^']+)'")
+#: A quote opens and closes at a word's edge, so the apostrophe of "order's" opens none.
+_QUOTED = re.compile(r"(?<!\w)'([^']+)'(?!\w)")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import replace
+from typing import Any
 
 from pytest_flywheel.judge.cache import VerdictCache, VerdictEntry, verdict_keys
 from pytest_flywheel.judge.types import CallUsage, Judge, JudgeError, JudgeRequest, JudgeUsage, Verdict
@@ -43,6 +44,7 @@ class CachedJudge:
         update: bool = False,
         repeats: int = 1,
         override: Callable[[list[Verdict]], list[Verdict]] | None = None,
+        redact: Callable[[Any], Any] | None = None,
     ) -> None:
         if offline and update:
             raise ValueError("offline and update exclude each other: updating verdicts needs judge calls")
@@ -55,6 +57,11 @@ class CachedJudge:
         self.repeats = repeats
         #: Applied to every request's verdicts last (the plugin's people's labels).
         self.override = override
+        #: Applied to a request's input, output and trajectory before they are keyed or judged (the
+        #: plugin's redactor). A recording run sees the agent's raw reply and tool results, while its
+        #: cassette, and so every replay, holds them redacted: keyed raw, the verdicts a recording paid
+        #: for would never be found again offline; and secrets have no business in the judge's prompt.
+        self.redact = redact
         #: Verdicts served and judged through this service, and the calls behind them.
         self.usage = JudgeUsage()
 
@@ -62,10 +69,24 @@ class CachedJudge:
 
     def keys_for(self, request: JudgeRequest) -> list[str]:
         """The cache key of each of ``request``'s assertions."""
+        return self._keys(self._redacted(request))
+
+    def _keys(self, request: JudgeRequest) -> list[str]:
         return verdict_keys(self.judge, request.assertions, request.input, request.output, request.trajectory)
 
+    def _redacted(self, request: JudgeRequest) -> JudgeRequest:
+        redact = self.redact
+        if redact is None:
+            return request
+        return replace(
+            request,
+            input=redact(request.input),
+            output=redact(request.output),
+            trajectory=list(redact(request.trajectory)),
+        )
+
     def _split(self, request: JudgeRequest) -> tuple[list[str], dict[int, Verdict], list[int]]:
-        keys = self.keys_for(request)
+        keys = self._keys(request)
         found: dict[int, Verdict] = {}
         missing: list[int] = []
         for index, key in enumerate(keys):
@@ -126,6 +147,7 @@ class CachedJudge:
 
     def evaluate(self, request: JudgeRequest) -> list[Verdict]:
         """One verdict per assertion of ``request``, in order; raises :class:`JudgeError`."""
+        request = self._redacted(request)
         keys, found, missing = self._split(request)
         judged: list[Verdict] = []
         if missing:
@@ -138,6 +160,7 @@ class CachedJudge:
         gives an already finished future. Errors (offline misses too) arrive through the future.
         Cancelling the future cancels the judge call if it has not started yet."""
         result: Future[list[Verdict]] = Future()
+        request = self._redacted(request)
         try:
             keys, found, missing = self._split(request)
         except JudgeError as exc:

@@ -34,6 +34,9 @@ class CaseSpec:
     #: ``runs`` > the suite's; the threshold: the case's > the suite's > every run).
     runs: int = 1
     pass_threshold: int = 1
+    #: Why the case's cassette may not be used (it resolves outside the flywheel folder): the case is
+    #: an error with this message and never runs, while the suite's other cases do.
+    cassette_problem: str | None = None
 
 
 CASE_SPEC = pytest.StashKey[CaseSpec]()

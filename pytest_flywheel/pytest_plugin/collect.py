@@ -131,6 +131,11 @@ class SuiteFile(pytest.File):
             case_id = str(case.id)
             line = _line_of(loaded, case_id)
             runs = flywheel.options.runs or case.runs or suite.runs or 1
+            cassette_problem: str | None = None
+            try:
+                cassette = Path(case.cassette_path(settings, str(suite.name)))
+            except FlywheelError as exc:  # a cassette that leads out of the flywheel folder: this case's error
+                cassette, cassette_problem = settings.cassettes_dir / str(suite.name) / f"{case_id}.yaml", str(exc)
             threshold = min(case.pass_threshold or suite.pass_threshold or runs, runs)
             spec = CaseSpec(
                 nodeid=f"{self.nodeid}::{case_id}",
@@ -138,13 +143,14 @@ class SuiteFile(pytest.File):
                 suite_name=str(suite.name),
                 suite_path=self.path,
                 target=str(suite.target) if suite.target else None,
-                cassette=Path(case.cassette_path(settings, str(suite.name))),
+                cassette=cassette,
                 judge_model=str(model) if model else None,
                 case=case,
                 file=self.nodeid,
                 line=line,
                 runs=runs,
                 pass_threshold=threshold,
+                cassette_problem=cassette_problem,
             )
             item = CaseItem.from_parent(self, name=case_id, spec=spec, line=line)
             for tag in tags:

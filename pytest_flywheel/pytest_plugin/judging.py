@@ -37,12 +37,14 @@ class Judging:
         options: FlywheelOptions,
         config: pytest.Config,
         redact: Callable[[str], str],
+        redact_value: Callable[[Any], Any] | None = None,
     ) -> None:
         self._hook = hook
         self._config = config
         self.settings = settings
         self.options = options
         self._redact = redact
+        self._redact_value = redact_value
         self._cache: VerdictCache | None = None
         self._services: dict[str, CachedJudge] = {}
         self._hook_judge: Any = None
@@ -79,6 +81,7 @@ class Judging:
                 update=self.options.update_verdicts,
                 repeats=self.options.judge_repeats,
                 override=self.apply_labels,
+                redact=self._redact_value,
             )
             self._services[model] = service
         return service

@@ -44,6 +44,7 @@ OPTION_NAMES: tuple[tuple[str, str, str], ...] = (
     ("max_latency_increase", "flywheel_max_latency_increase", "--flywheel-max-latency-increase"),
     ("shard", "flywheel_shard", "--flywheel-shard"),
     ("runs", "flywheel_runs", "--flywheel-runs"),
+    ("live_tools", "flywheel_live_tools", "--flywheel-live-tools"),
 )
 
 #: ``--flywheel-min-labels``'s default: labels the judge's agreement must rest on to gate a run.
@@ -162,6 +163,17 @@ def add_options(parser: pytest.Parser) -> None:
         ),
     )
     group.addoption(
+        "--flywheel-live-tools",
+        action="append",
+        dest="flywheel_live_tools",
+        metavar="TOOL",
+        default=None,
+        help=(
+            "Run these @track(type=\"tool\") tools for real instead of replaying their recorded results "
+            "(repeatable, or comma separated; 'all' for every tool), so a change to a tool's code shows"
+        ),
+    )
+    group.addoption(
         "--flywheel-shard",
         dest="flywheel_shard",
         metavar="I/N",
@@ -203,6 +215,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("flywheel_min_labels", "Labels the agreement must rest on, as --flywheel-min-labels", default=None)
     parser.addini("flywheel_shard", "This job's share of the tests, as --flywheel-shard", default=None)
     parser.addini("flywheel_runs", "Runs of each case that calls the model, as --flywheel-runs", default=None)
+    parser.addini(
+        "flywheel_live_tools", "Tools that run for real, as --flywheel-live-tools", type="args", default=None
+    )
     for figure in ("cost", "tokens", "latency"):
         parser.addini(
             f"flywheel_max_{figure}_increase",
@@ -235,6 +250,8 @@ class FlywheelOptions:
     shard: tuple[int, int] | None = None
     #: Runs of each case that calls the model (None: the suite file's, else 1).
     runs: int | None = None
+    #: ``@track(type="tool")`` tools that run for real instead of replaying (``all``: every tool).
+    live_tools: tuple[str, ...] = ()
 
     @property
     def uses_suites(self) -> bool:
@@ -253,16 +270,20 @@ def _as_flag(value: Any, *, source: str) -> bool:
 
 
 def _as_suites(value: Any, *, source: str) -> tuple[str, ...]:
+    return _as_names(value, source=source, what="suite names")
+
+
+def _as_names(value: Any, *, source: str, what: str) -> tuple[str, ...]:
     if isinstance(value, str):
         items = value.replace(",", " ").split()
     elif isinstance(value, list | tuple):
         items = []
         for entry in value:
             if not isinstance(entry, str):
-                raise pytest.UsageError(f"{source}: expected suite names, found {entry!r}")
+                raise pytest.UsageError(f"{source}: expected {what}, found {entry!r}")
             items.extend(entry.replace(",", " ").split())
     else:
-        raise pytest.UsageError(f"{source} = {value!r}: expected a suite name or a list of suite names")
+        raise pytest.UsageError(f"{source} = {value!r}: expected {what}, as a string or a list")
     names: list[str] = []
     for name in items:
         if name not in names:
@@ -313,6 +334,15 @@ def _as_increase(value: Any, *, source: str) -> float:
         raise pytest.UsageError(f"{source}: {exc}") from None
 
 
+def _as_model(value: Any, *, source: str) -> str | None:
+    from pytest_flywheel.config import ConfigError, model_name
+
+    try:
+        return model_name(value, source=source) or None
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def _pick(config: pytest.Config, dest: str, ini: str, flag: str, section: dict[str, Any]) -> tuple[Any, str]:
     """The value of one option and where it came from, by the precedence in the module docstring."""
     cli = config.getoption(ini, default=None)
@@ -342,6 +372,8 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
         sources[dest] = source
         if dest == "suite":
             values["suites"] = _as_suites(raw, source=source)
+        elif dest == "live_tools":
+            values[dest] = _as_names(raw, source=source, what="tool names")
         elif dest in {"update_verdicts", "offline", "prune"}:
             values[dest] = _as_flag(raw, source=source)
         elif dest in ("min_pass_rate", "min_agreement"):
@@ -356,6 +388,8 @@ def resolve_options(config: pytest.Config, pyproject_section: dict[str, Any]) ->
             values[dest] = Path(str(raw)).expanduser()
         elif dest == "record":
             values[dest] = str(raw).strip()
+        elif dest == "judge_model":
+            values[dest] = _as_model(raw, source=source)
         else:
             values[dest] = str(raw).strip() or None
     options = FlywheelOptions(**values)

@@ -239,6 +239,8 @@ class CasePipeline:
         from pytest_flywheel.judge.checks import run_check
 
         case = spec.case
+        if spec.cassette_problem is not None:
+            raise CaseSetupError(spec.cassette_problem)
         target = self._target(spec)
         arguments = dict(case.input or {})
         self.replay.hold()  # suite cases run one after another: the transports stay patched

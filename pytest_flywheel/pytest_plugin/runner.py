@@ -100,10 +100,18 @@ class CaseReplay:
     """How a session runs agents: each call inside its cassette, through the session's transport
     patches (kept in between suite cases) and redactor, in the session's record mode."""
 
-    def __init__(self, *, record_mode: str, redactor: Redactor, patches: TransportPatches) -> None:
+    def __init__(
+        self,
+        *,
+        record_mode: str,
+        redactor: Redactor,
+        patches: TransportPatches,
+        live_tools: tuple[str, ...] = (),
+    ) -> None:
         self.record_mode = record_mode
         self.redactor = redactor
         self.patches = patches
+        self.live_tools = live_tools
 
     def hold(self) -> None:
         """Keep the transport patches in after this case (suite cases run one after another)."""
@@ -126,7 +134,9 @@ class CaseReplay:
 
         run = AgentRun()
         mode = record_mode or self.record_mode
-        with replay_case(cassette, record_mode=mode, redactor=self.redactor, patches=self.patches) as session:
+        with replay_case(
+            cassette, record_mode=mode, redactor=self.redactor, patches=self.patches, live_tools=self.live_tools
+        ) as session:
             with collect_spans(persist=False) as collector:
                 started = time.perf_counter()
                 try:

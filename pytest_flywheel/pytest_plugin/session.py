@@ -111,6 +111,7 @@ class FlywheelSession:
                 settings=self.settings,
                 options=self.options,
                 redact=self.redactor.text,
+                redact_value=self.redactor.value,
             )
         return self._judging
 
@@ -125,6 +126,7 @@ class FlywheelSession:
                 record_mode=self.options.record,
                 redactor=self.redactor,
                 patches=TransportPatches(fast=None if fast else False),
+                live_tools=self.options.live_tools,
             )
         return self._replay
 

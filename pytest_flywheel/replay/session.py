@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Collection
 from contextvars import ContextVar, Token
 from pathlib import Path
 from types import TracebackType
@@ -326,7 +327,7 @@ class ReplaySession:
 
     ``misses`` lists every request or tool call the cassette could not answer and every request that
     could not be recorded, in order; ``tool_calls`` every tool call made (``{"tool", "arguments",
-    "source"}``, source ``replayed``, ``recorded`` or ``missed``).
+    "source"}``, source ``replayed``, ``recorded``, ``live`` or ``missed``).
     """
 
     def __init__(
@@ -336,6 +337,7 @@ class ReplaySession:
         record_mode: str = "none",
         redactor: Redactor | None = None,
         patches: TransportPatches | None = None,
+        live_tools: Collection[str] = (),
     ) -> None:
         self.cassette_path = Path(cassette)
         self.record_mode: RecordMode = check_record_mode(record_mode)
@@ -348,6 +350,7 @@ class ReplaySession:
             replay=self.record_mode not in ("all", "rewrite"),
             record=self._may_record,
             on_miss=self._tool_missed,
+            live=frozenset(live_tools),
         )
         self._open = False
         self._hooks = _RecordHooks(self.redactor)
@@ -597,6 +600,7 @@ def replay_case(
     record_mode: str = "none",
     redactor: Redactor | None = None,
     patches: TransportPatches | None = None,
+    live_tools: Collection[str] = (),
 ) -> ReplaySession:
     """Open ``cassette`` (a case's vcrpy cassette) for a run of the agent: use as a ``with`` block.
 
@@ -605,6 +609,10 @@ def replay_case(
     recorded (pass :func:`~pytest_flywheel.redaction.build_redactor` of the project's settings; without
     one, the built-in secret scrubbing still applies). ``patches`` lets several sessions share one
     :class:`~pytest_flywheel.replay.transport.TransportPatches` (each session patches and unpatches
-    the transports on its own otherwise). After the run, call :meth:`ReplaySession.raise_for_miss`.
+    the transports on its own otherwise). ``live_tools`` names ``@track(type="tool")`` tools that run
+    for real instead of replaying (``"all"``: every tool); a mode that records writes their new calls
+    in place of the recorded ones. After the run, call :meth:`ReplaySession.raise_for_miss`.
     """
-    return ReplaySession(cassette, record_mode=record_mode, redactor=redactor, patches=patches)
+    return ReplaySession(
+        cassette, record_mode=record_mode, redactor=redactor, patches=patches, live_tools=live_tools
+    )

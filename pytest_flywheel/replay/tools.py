@@ -6,10 +6,15 @@ interactions in order. A recorded result is returned; a recorded error is raised
 exception type when it can be imported and built from its message, else as
 :class:`~pytest_flywheel.replay.errors.RecordedToolError`. A call the cassette does not hold runs for
 real and is recorded when the record mode allows it, and is a miss otherwise.
+
+A *live* tool (named in ``live``, or every tool with ``"all"``) is never replayed: it runs for real in
+every mode, so a change to its code is what the agent sees. Its recorded calls are kept as they are,
+except in a mode that records, where its new calls take the place of the recorded ones.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import importlib
 import threading
@@ -40,6 +45,8 @@ class ToolInteraction:
     error: dict[str, Any] | None = None
     loaded: bool = False
     played: bool = False
+    #: Recorded from a live tool's call: it replaces the recorded calls of that tool and arguments.
+    live: bool = False
 
     def as_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"tool": self.tool, "arguments": self.arguments}
@@ -59,7 +66,7 @@ def error_type_name(exc: BaseException) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _resolve_exception_type(name: str) -> type[BaseException] | None:
+def _resolve_exception_type(name: str) -> type[Exception] | None:
     candidate: Any = None
     if "." not in name:
         candidate = getattr(builtins, name, None)
@@ -79,16 +86,42 @@ def _resolve_exception_type(name: str) -> type[BaseException] | None:
     return None
 
 
+def _printing_as_recorded(kind: type[Exception], message: str) -> Exception | None:
+    """An exception of ``kind`` whose ``str()`` is ``message``, the text it had when recorded.
+
+    An agent that catches a tool's exception often puts ``str(exc)`` into its next request, so a
+    replayed error must print exactly as the recorded one did, or that request misses its cassette.
+    ``kind(message)`` does for most types; ``KeyError`` prints the repr of its argument (``"'x'"``), so
+    its argument is read back from that repr; a type with its own ``__str__`` gets a subclass of the
+    same name that prints the recorded text (``except kind`` still catches it).
+    """
+    try:
+        built = kind(message)
+        if str(built) == message:
+            return built
+    except Exception:  # a constructor that wants more than a message
+        return None
+    try:
+        argument = ast.literal_eval(message)
+        built = kind(argument)
+        if str(built) == message:
+            return built
+    except Exception:  # not a literal, or not a value this type is built from
+        pass
+    printing = type(kind.__name__, (kind,), {"__str__": lambda self: message})
+    printing.__module__, printing.__qualname__ = kind.__module__, kind.__qualname__
+    try:
+        return printing(message)  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
 def rebuild_error(error: dict[str, Any]) -> BaseException:
-    """The exception a recorded ``{type, message}`` error stands for."""
+    """The exception a recorded ``{type, message}`` error stands for, printing as it did."""
     name, message = str(error.get("type") or "Exception"), str(error.get("message") or "")
     kind = _resolve_exception_type(name)
-    if kind is not None:
-        try:
-            return kind(message)
-        except Exception:  # an exception type whose constructor wants more than a message
-            pass
-    return RecordedToolError(name, message)
+    rebuilt = _printing_as_recorded(kind, message) if kind is not None else None
+    return rebuilt if rebuilt is not None else RecordedToolError(name, message)
 
 
 class ToolMiss(Exception):
@@ -125,15 +158,17 @@ class ToolReplayer:
         replay: bool,
         record: Callable[[], bool],
         on_miss: Callable[[ToolMiss], BaseException],
+        live: frozenset[str] = frozenset(),
     ) -> None:
         self.redactor = redactor
         self.replay = replay
+        self.live = live
         self._record = record
         self._on_miss = on_miss
         self.loaded: list[ToolInteraction] = []
         self.recorded: list[ToolInteraction] = []
         #: Every call made in this session, in order: ``{"tool", "arguments", "source"}`` where
-        #: source is ``"replayed"``, ``"recorded"`` or ``"missed"``.
+        #: source is ``"replayed"``, ``"recorded"``, ``"live"`` or ``"missed"``.
         self.calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -167,17 +202,28 @@ class ToolReplayer:
             kept = [
                 old
                 for old in self.loaded
-                if not (
-                    replace_matching and any(new.matches(old.tool, old.arguments) for new in self.recorded)
+                if not any(
+                    (replace_matching or new.live) and new.matches(old.tool, old.arguments)
+                    for new in self.recorded
                 )
             ]
         return [item.as_data() for item in kept + self.recorded]
 
     # -- matching ----------------------------------------------------------------------------------
 
+    def _is_live(self, tool: str) -> bool:
+        return bool(self.live) and (tool in self.live or "all" in self.live)
+
     def _lookup(self, tool: str, arguments: dict[str, Any]) -> ToolInteraction | ToolMiss | None:
         """A recorded interaction to play, a miss, or None (call for real and record)."""
         with self._lock:
+            if self._is_live(tool):
+                for interaction in self.loaded:  # run again instead: not left over as unplayed
+                    if not interaction.played and interaction.matches(tool, arguments):
+                        interaction.played = True
+                        break
+                self.calls.append({"tool": tool, "arguments": arguments, "source": "live"})
+                return None
             if self.replay:
                 already_played = False
                 for interaction in self.loaded:
@@ -196,7 +242,10 @@ class ToolReplayer:
     def _store(
         self, tool: str, arguments: dict[str, Any], *, result: Any = None, exc: BaseException | None = None
     ) -> None:
-        interaction = ToolInteraction(tool=tool, arguments=arguments, played=True)
+        live = self._is_live(tool)
+        if live and not self._record():
+            return  # a live tool in a run that records nothing: its recorded calls stay as they are
+        interaction = ToolInteraction(tool=tool, arguments=arguments, played=True, live=live)
         if exc is not None:
             interaction.error = {"type": error_type_name(exc), "message": self.redactor.text(str(exc))}
         else:

@@ -153,6 +153,27 @@ def test_validate_every_suite_or_the_given_paths(
     assert out.splitlines() == ["missing.yaml:1: suite: no such file", "1 problem in 1 of 2 suite files."]
 
 
+def test_validate_takes_a_suite_name_like_the_other_suite_commands(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`suite add`, `suite show` and `--flywheel-suite` take a suite's name; `suite validate NAME` checks
+    that suite's file instead of saying 'NAME:1: suite: no such file'."""
+    project.suites_dir.mkdir(parents=True)
+    (project.suites_dir / "good.yaml").write_text("version: 1\nname: good\ncases: []\n")
+    (project.suites_dir / "bad.yaml").write_text("version: 1\nname: bad\ncases: 3\n")
+    code, out, _ = run(capsys, "validate", "good")
+    assert (code, out) == (0, "1 suite file valid.\n")
+    code, out, _ = run(capsys, "validate", "bad")
+    assert code == 1
+    assert out.splitlines()[0].startswith("flywheel/suites/bad.yaml:3: cases: ")
+    code, out, _ = run(capsys, "validate", "nope")
+    assert code == 1
+    assert out.splitlines() == [
+        "nope:1: suite: no such file, and no suite named 'nope' (the suites are: bad, good)",
+        "1 problem in 1 of 1 suite file.",
+    ]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

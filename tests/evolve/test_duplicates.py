@@ -143,3 +143,56 @@ def test_a_case_whose_trace_left_the_store_is_compared_by_input(tmp_path: Path) 
     with pytest.raises(DuplicateCaseError, match="the same input"):
         client.get_test_suite("s").add_test_case(input={"question": "Where is my order?"}, assertions=["x"])
     client.get_test_suite("s").add_test_case(input={"question": "Where is my parcel to Lisbon?"}, assertions=["x"])
+
+
+SEARCHING_AGENT = '''
+from pytest_flywheel import log_feedback, current_trace_id, track
+
+@track(type="retrieval")
+def search_help_center(query: str) -> list:
+    return [{"title": "Shipping"}] if "ship" in query else []   # most questions find no article
+
+@track(type="tool")
+def check_stock(product: str) -> dict:
+    return {"product": product, "units": 3}
+
+@track(entrypoint=True)
+def answer(question: str) -> str:
+    search_help_center(question)
+    if "stock" in question:
+        return f"We have {check_stock('sencha')['units']} left."
+    if "angry" in question:
+        log_feedback(current_trace_id(), "thumbs_up", False)
+    return "Please contact us."
+'''
+
+
+def test_a_search_that_found_nothing_does_not_make_good_traces_one_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retrieval that returns nothing is a weak finding (often the right answer). Two traces that went
+    fine otherwise, on different questions, are no "same failure": found by capturing a tea shop's
+    traffic, where every question without a help article was refused as a duplicate of the first."""
+    project = make_project(tmp_path)
+    (project.root / "shop_agent.py").write_text(SEARCHING_AGENT)
+    store = project.settings.store
+    questions = ["Is sencha in stock?", "Do you sell gift cards?", "I am angry about my tea", "I am angry: cold tea"]
+    script = "import shop_agent, pytest_flywheel as f\n" + "".join(
+        f"shop_agent.answer({question!r})\n" for question in questions
+    ) + "assert f.flush(10.0)\n"
+    subprocess.run([sys.executable, "-c", script], cwd=project.root, check=True,
+                   env={"PATH": "/usr/bin:/bin", "FLYWHEEL_STORE": str(store), "PYTHONPATH": str(project.root)})  # fmt: skip
+    with Store(store, readonly=True) as db:
+        stock, gift_cards, angry, angry_again = [
+            row[0] for row in db.conn.execute("SELECT id FROM traces ORDER BY start_time")
+        ]
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("FLYWHEEL_STORE", str(store))
+    suite = Client(project.root).get_or_create_test_suite("support")
+    suite.add_test_case(trace_id=stock, assertions=["It gives the units."], id="stock")
+    suite.add_test_case(trace_id=gift_cards, assertions=["It says to contact us."], id="gift-cards")
+    # a failure (negatively rated) still compares by its failure: the same empty search, the same rating
+    suite.add_test_case(trace_id=angry, assertions=["It apologises."], id="angry")
+    with pytest.raises(DuplicateCaseError, match="the same failure: tool_empty_result at search_help_center"):
+        suite.add_test_case(trace_id=angry_again, assertions=["It apologises."], id="angry-again")
+    assert [case.id for case in suite.test_cases] == ["stock", "gift-cards", "angry"]

@@ -165,3 +165,64 @@ def test_a_key_echoed_by_the_model_reaches_no_file_and_no_terminal_line(
         if path.is_file() and SECRET.encode() in path.read_bytes()
     ]
     assert leaked == []
+
+
+def test_a_case_recorded_with_a_secret_replays_offline_on_the_verdicts_its_recording_judged(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cassette keeps the model's reply and the tool's result redacted, so a replay sees them
+    redacted: the judge must have seen (and keyed) them redacted when the case was recorded too, or the
+    next offline run finds no verdict for the reply it replays."""
+    (project.path / "pyproject.toml").write_text(
+        (project.path / "pyproject.toml").read_text() + '\nredact = ["[a-z.]+@example[.]org"]\n'
+    )
+    reply = f"Your key is {SECRET}; we wrote to dana.customer@example.org about the refund."
+    with MessagesAPIServer(lambda request: text_message(reply)) as echo:
+        monkeypatch.setenv("AGENT_URL", echo.base_url)
+        project.pytester.makepyfile(
+            echo_agent=textwrap.dedent(
+                """
+                import os
+                import anthropic
+                from pytest_flywheel import track, track_anthropic
+
+                client = track_anthropic(anthropic.Anthropic(base_url=os.environ["AGENT_URL"], max_retries=0))
+
+                @track(type="tool")
+                def lookup_customer(customer_id):
+                    return {"id": customer_id, "email": "dana.customer@example.org"}
+
+                def answer(question):
+                    customer = lookup_customer("C-1")
+                    text = client.messages.create(
+                        model="claude-haiku-5-5", max_tokens=50,
+                        messages=[{"role": "user", "content": f"{question} ({customer['email']})"}],
+                    ).content[0].text
+                    return {"reply": text, "customer": customer}
+                """
+            )
+        )
+        project.write_suite(
+            "echo",
+            """\
+            version: 1
+            name: echo
+            target: echo_agent:answer
+            cases:
+              - id: leaks
+                input: {question: "what is my key?"}
+                assertions:
+                  - "The reply must mention 'refund'"
+            """,
+        )
+        recorded = project.pytester.runpytest("--flywheel-suite=echo", "--flywheel-record=once")
+    recorded.assert_outcomes(passed=1)
+    assert project.judge_calls() == 1
+    judged = project.judge.message_requests[0].body["messages"][0]["content"]
+    assert SECRET not in judged and "dana.customer@example.org" not in judged  # nor did the judge see them
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.setenv("AGENT_URL", "http://127.0.0.1:9")
+    replayed = project.pytester.runpytest("--flywheel-suite=echo", "--flywheel-offline")
+    replayed.assert_outcomes(passed=1)
+    assert project.judge_calls() == 1

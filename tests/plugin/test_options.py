@@ -107,6 +107,27 @@ def test_misuse_is_a_usage_error_saying_what_to_do(
     result.stderr.fnmatch_lines([message])
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--flywheel-judge-model=\udcff\udcfe"], {}, "*--flywheel-judge-model*is not UTF-8 text*"),
+        (["--flywheel-judge-model=claude\x1b[2J"], {}, "*--flywheel-judge-model*control character*"),
+        ([], {"FLYWHEEL_JUDGE_MODEL": "\udcff\udcfe"}, "*FLYWHEEL_JUDGE_MODEL*is not UTF-8 text*"),
+    ],
+)
+def test_a_judge_model_that_is_no_text_is_a_usage_error_not_an_error_per_case(
+    project: Project, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], message: str
+) -> None:
+    """A non-UTF-8 model name (pasted from a terminal in another encoding) failed every case with a
+    UnicodeEncodeError traceback from the verdict key."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = project.pytester.runpytest("--flywheel-suite=qa", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 def test_every_record_mode_is_accepted(project: Project) -> None:
     for mode in ("none", "once", "new_episodes", "all", "rewrite"):
         project.pytester.runpytest("--flywheel-suite=qa", f"--flywheel-record={mode}").assert_outcomes(

@@ -180,3 +180,53 @@ def test_tool_calls_replay_from_the_cassette_and_form_the_trajectory(project: Pr
     report = json.loads((project.path / "r.json").read_text())
     first = report["cases"][0]["assertions"][0]
     assert first["kind"] == "check" and first["passed"] is True
+
+
+def test_live_tools_run_the_tools_code_so_a_changed_or_raising_tool_shows(project: Project) -> None:
+    """Tools replay from the cassette like the model: changing one changes nothing in replay. With
+    --flywheel-live-tools (or live_tools in [tool.flywheel]) the named tools run for real, offline, while
+    the model's calls still replay, so a fixed or broken tool is what the case sees."""
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT)
+    project.write_suite("tools", TOOL_SUITE)
+    project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-record=once").assert_outcomes(passed=1)
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT.replace('"status": "shipped"', '"status": "lost"'))
+    calls = project.path / "tool_calls.txt"
+
+    replayed = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-offline")
+    replayed.assert_outcomes(passed=1)  # the recorded result, not the tool's new code
+    assert calls.read_text() == "x"
+
+    live = project.pytester.runpytest(
+        "--flywheel-suite=tools", "--flywheel-live-tools=lookup_order", "--flywheel-report=r.json"
+    )
+    live.assert_outcomes(failed=1)
+    live.stdout.fnmatch_lines(["*FAIL  contains: 'shipped'*", "*Order A1 is lost.*"])
+    assert calls.read_text() == "xx"
+    assert json.loads((project.path / "r.json").read_text())["cases"][0]["output"] == "Order A1 is lost."
+
+    project.pytester.makepyfile(
+        tool_agent=TOOL_AGENT.replace("    return {", "    raise TimeoutError('the order service timed out')\n    return {")
+    )
+    (project.path / "pyproject.toml").write_text(
+        (project.path / "pyproject.toml").read_text() + '\nlive_tools = ["lookup_order"]\n'
+    )
+    raising = project.pytester.runpytest("--flywheel-suite=tools")
+    raising.assert_outcomes(failed=1)
+    raising.stdout.fnmatch_lines(["*TimeoutError: the order service timed out*"])
+    # a live tool's calls were never written into the cassette by a replay-only run
+    assert "lost" not in (project.path / "flywheel/cassettes/tools/shipped.yaml").read_text()
+
+
+def test_a_live_tool_re_recorded_replaces_its_old_result_in_the_cassette(project: Project) -> None:
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT)
+    project.write_suite("tools", TOOL_SUITE.replace('{contains: "shipped"}', '{contains: "Order"}'))
+    project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-record=once").assert_outcomes(passed=1)
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT.replace('"status": "shipped"', '"status": "lost"'))
+    project.pytester.runpytest(
+        "--flywheel-suite=tools", "--flywheel-record=new_episodes", "--flywheel-live-tools=all"
+    ).assert_outcomes(passed=1)
+    cassette = (project.path / "flywheel/cassettes/tools/shipped.yaml").read_text()
+    assert "lost" in cassette and "shipped" not in cassette
+    result = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-offline", "--flywheel-report=r.json")
+    result.assert_outcomes(passed=1)
+    assert json.loads((project.path / "r.json").read_text())["cases"][0]["output"] == "Order A1 is lost."

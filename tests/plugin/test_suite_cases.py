@@ -91,6 +91,30 @@ def test_a_bad_suite_file_is_a_collection_error_without_traceback(project: Proje
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_cassette_link_that_leads_out_is_an_error_on_its_case_alone(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A cassette that resolves outside the flywheel folder (a symbolic link left in a pull request)
+    makes its own case an error, named plainly; the suite's other cases still run, and a recording run
+    writes nothing through the link."""
+    outside = tmp_path_factory.mktemp("outside") / "passwd"
+    outside.write_text("root:x:0:0\n")
+    folder = project.path / "flywheel" / "cassettes" / "qa"
+    folder.mkdir(parents=True)
+    (folder / "shipping.yaml").symlink_to(outside)
+    for mode in ("none", "all"):
+        result = project.pytester.runpytest("--flywheel-suite=qa", f"--flywheel-record={mode}")
+        result.assert_outcomes(passed=1, errors=1)
+        result.stdout.fnmatch_lines(
+            [
+                "*ERROR at setup of case shipping of suite qa*",
+                f"*its default cassette * resolves to {outside}, outside the flywheel folder*",
+            ]
+        )
+        assert "Traceback" not in result.stdout.str() and "collect.py" not in result.stdout.str()
+    assert outside.read_text() == "root:x:0:0\n"
+
+
 def test_an_unknown_suite_is_a_usage_error_naming_the_suites(project: Project) -> None:
     result = project.pytester.runpytest("--flywheel-suite=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

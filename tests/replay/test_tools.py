@@ -322,3 +322,48 @@ def test_a_tool_called_inside_a_tool_is_neither_recorded_nor_replayed_on_its_own
     replay.raise_for_miss()
     assert ran == []
     assert replay.unplayed == {"http": 0, "tools": 0}
+
+
+class Unprintable(Exception):
+    """An exception whose text is not the message it was built from."""
+
+    def __str__(self) -> str:
+        return f"unprintable: {self.args[0]}" if self.args else "unprintable"
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [KeyError("order A-9999 not found"), KeyError(("A-9999", 2)), Unprintable("desk closed")],
+    ids=["KeyError", "KeyError-tuple", "own-str"],
+)
+def test_a_replayed_error_prints_what_it_printed_when_recorded(tmp_path: Path, raised: Exception) -> None:
+    """An agent that catches a tool's exception and sends ``f"error: {exc}"`` to the model must send
+    the same text on replay, or the next request misses its cassette. ``str(KeyError("x"))`` is
+    ``"'x'"``, so ``KeyError(recorded_message)`` would print the quotes twice."""
+    recorded = str(raised)
+    kind = type(raised)
+    type_name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    spans = [tool_span("lookup_order", {"order_id": "A-9999"}, error={"type": type_name, "message": recorded})]
+    path = write_case_cassette(spans, tmp_path / "case.yaml", redactor=Redactor())
+
+    with replay_case(path) as session:
+        with pytest.raises(kind) as replayed:
+            call_tool("lookup_order", must_not_run, order_id="A-9999")
+    session.raise_for_miss()
+    assert str(replayed.value) == recorded
+    assert type(replayed.value).__name__ == kind.__name__
+
+
+def test_a_tool_error_recorded_live_replays_with_the_same_text(tmp_path: Path) -> None:
+    def lookup_order(order_id: str) -> Any:
+        raise KeyError(f"order {order_id} not found")
+
+    path = tmp_path / "live.yaml"
+    with replay_case(path, record_mode="once") as session:
+        with pytest.raises(KeyError) as live:
+            call_tool("lookup_order", lookup_order, order_id="A-9999")
+    with replay_case(path) as session:
+        with pytest.raises(KeyError) as replayed:
+            call_tool("lookup_order", must_not_run, order_id="A-9999")
+    session.raise_for_miss()
+    assert str(replayed.value) == str(live.value) == "'order A-9999 not found'"

@@ -76,6 +76,23 @@ def test_without_judge_mode_quoted_words_decide(monkeypatch: pytest.MonkeyPatch)
     assert "voucher" in verdicts[2].reason
 
 
+def test_an_apostrophe_inside_a_word_opens_no_quote() -> None:
+    """"The reply must give the order's status 'shipped'" quotes one word, shipped: read as a quote, the
+    apostrophe of order's made the stand-in judge look for "s status " and say so, garbled."""
+    from pytest_flywheel.judge.loopback import ParsedJudgePrompt, quoted_words_rule
+
+    prompt = ParsedJudgePrompt(nonce="n", blocks={"OUTPUT": "Order A-1 has shipped."}, criteria=[], system="")
+    assert quoted_words_rule("The reply must give the order's status 'shipped'", prompt) == (
+        True,
+        "The output mentions shipped.",
+    )
+    assert quoted_words_rule("The customer's order must be 'lost' or 'late'", prompt) == (
+        False,
+        "The output does not mention lost, late.",
+    )
+    assert quoted_words_rule("Say 'A-1' and 'has shipped.'", prompt)[0] is True
+
+
 def test_a_script_answers_in_order_then_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     script = tmp_path / "judge.json"
     script.write_text(
