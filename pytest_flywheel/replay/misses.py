@@ -12,7 +12,7 @@ from typing import Any
 
 from pytest_flywheel.replay.errors import CassetteMissError, MissKind, RecordingError
 from pytest_flywheel.replay.matching import ABSENT, Difference, parse_json_body
-from pytest_flywheel.replay.window import text_window
+from pytest_flywheel.replay.window import side_by_side, text_window
 
 _EXCERPT = 80
 
@@ -148,16 +148,16 @@ def describe_difference(difference: Difference) -> str:
         shorter = min(len(live), len(recorded))
         extra, side = (recorded, "recorded") if len(recorded) > len(live) else (live, "here")
         return (
-            f"{where}: {len(live)} items here, {len(recorded)} recorded; the first {side} only is "
-            f"{difference.shown_path}[{shorter}]: {excerpt(_rendered(extra[shorter]), 120)}"
+            f"{where}: {len(live)} items here, {len(recorded)} recorded; {difference.shown_path}[{shorter}] is "
+            f"only {side}: {excerpt(_rendered(extra[shorter]), 120)}"
         )
     left, right = _rendered(live), _rendered(recorded)
     if ABSENT in (live, recorded) or (len(left) <= _SHORT and len(right) <= _SHORT):
         return f"{where}: {excerpt(left, 120)} here, {excerpt(right, 120)} recorded"
     if isinstance(live, str) and isinstance(recorded, str):
         lines = text_window(live, recorded)
-    else:
-        lines = text_window(left, right, quoted=False)
+    else:  # values of another type, or of different types: their JSON, each cut short
+        lines = side_by_side(excerpt(left, 100), excerpt(right, 100))
     return f"{where} ({difference_reason(difference.path)}):\n" + "\n".join("  " + line for line in lines)
 
 
@@ -236,7 +236,7 @@ def miss_groups(paths: Iterable[str | None], *, at_least: int = 2) -> list[str]:
     for path, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         if count < at_least:
             continue
-        cases = "case differs" if count == 1 else f"{count} cases differ"
+        cases = "1 case differs" if count == 1 else f"{count} cases differ"
         lines.append(
             f"{cases} at `{path or '(body)'}`: {difference_reason(path)}; if it changed on purpose, "
             "re-record with --flywheel-record=rewrite (or new_episodes to keep what is recorded)"

@@ -111,12 +111,16 @@ def _context_after(text: str, begin: int) -> str:
     return text[begin:]
 
 
-def text_window(live: str, recorded: str, *, quoted: bool = True) -> list[str]:
-    """Three lines: ``here:``, ``recorded:`` and the marks under what differs (see the module).
+def side_by_side(live: str, recorded: str) -> list[str]:
+    """Two lines, ``here:`` and ``recorded:``, each with its text as it is."""
+    return [
+        f"{label + ':':<{_LABEL_WIDTH}}{text}" for label, text in zip(LABELS, (live, recorded), strict=True)
+    ]
 
-    ``live`` and ``recorded`` must differ. ``quoted`` wraps each side in double quotes, as the JSON
-    string it is; JSON text of other values is shown as it is.
-    """
+
+def text_window(live: str, recorded: str) -> list[str]:
+    """Three lines: ``here:``, ``recorded:`` and the marks under what differs (see the module).
+    ``live`` and ``recorded`` are two different strings."""
     start = common_prefix(live, recorded)
     end = common_suffix(live, recorded, min(len(live), len(recorded)) - start)
     start = _snap_start(live, recorded, start)
@@ -137,16 +141,16 @@ def text_window(live: str, recorded: str, *, quoted: bool = True) -> list[str]:
         after = _context_after(live, len(live) - end)
         if after:
             pieces.append((after, after, False))
-    return _aligned(pieces, quoted=quoted)
+    return _aligned(pieces)
 
 
-def _aligned(pieces: Sequence[tuple[str, str, bool]], *, quoted: bool) -> list[str]:
-    quote = '"' if quoted else ""
+def _aligned(pieces: Sequence[tuple[str, str, bool]]) -> list[str]:
+    quote = '"'
     sides = [quote, quote]
     ends = [len(quote), len(quote)]  # where each side's own text ends (padding follows)
     marks = " " * len(quote)
     for left, right, differs in pieces:
-        texts = (_escaped(left), _escaped(right)) if quoted else (left, right)
+        texts = (_escaped(left), _escaped(right))
         width = max(display_width(texts[0]), display_width(texts[1]), 1 if differs else 0)
         for number, text in enumerate(texts):
             sides[number] += text

@@ -120,10 +120,17 @@ def tools_of(data: RetailData) -> list[dict[str, Any]]:
 
 
 def conversation(
-    data: RetailData, *, turns: int, seed: int = 0, extra_records: int = 0, max_tokens: int = 1024
+    data: RetailData,
+    *,
+    turns: int,
+    seed: int = 0,
+    extra_records: int = 0,
+    extra_from: int = 0,
+    max_tokens: int = 1024,
 ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """``turns`` consecutive ``messages.create`` calls of one agent run, each as ``(keyword arguments,
-    response JSON)``: the history grows by each response and, after a tool call, the tool's result."""
+    response JSON)``: the history grows by each response and, after a tool call, the tool's result
+    (which holds ``extra_records`` more records from the ``extra_from``-th call on)."""
     rng = random.Random(seed)
     tools = tools_of(data)
     task_order = rng.sample(range(len(data.tasks)), len(data.tasks))
@@ -156,7 +163,8 @@ def conversation(
             reply = _message([block], "tool_use", ids)
             calls.append((request, reply))
             messages.append({"role": "assistant", "content": reply["content"]})
-            result = data.result(action["name"], action["kwargs"], rng, extra_records)
+            extra = extra_records if len(calls) >= extra_from else 0
+            result = data.result(action["name"], action["kwargs"], rng, extra)
             messages.append(
                 {
                     "role": "user",
