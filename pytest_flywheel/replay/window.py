@@ -132,11 +132,14 @@ def text_window(live: str, recorded: str) -> list[str]:
     before = _context_before(live, start)
     if before:
         pieces.append((before, before, False))
-    pieces += _segments(*shown)
+    segments = _segments(*shown)
+    if cut and len(segments) > 2 and segments[-1][2]:
+        # The stretches were cut at the same length, not at the same place: what differs after the
+        # last shared words may be only where the cut fell. The "…" says that more follows.
+        del segments[-1]
+    pieces += segments
     if cut:
-        pieces.append(
-            ("…" if len(middle[0]) > STRETCH else "", "…" if len(middle[1]) > STRETCH else "", False)
-        )
+        pieces.append(("…", "…", False))
     else:
         after = _context_after(live, len(live) - end)
         if after:

@@ -110,6 +110,23 @@ def test_a_one_line_system_prompt_edit_shows_the_changed_words_on_both_sides(
     assert (error.kind, error.fix) == ("request", "new_episodes")
 
 
+def test_secrets_in_a_changed_request_never_reach_the_message(
+    support_case: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    cassette, calls = support_case
+    key = "sk-ant\x2dapi03-" + "Zq7" * 14
+    edited = {
+        **calls[2],
+        "system": POLICY.replace("in English", f"in English (key {key}, ticket T-4821-PRIVATE)"),
+    }
+    with replay_case(cassette, redactor=Redactor([r"T-\d{4}-PRIVATE"])) as session:
+        with pytest.raises(CassetteMissError) as raised:
+            sdk().messages.create(**edited)
+    for message in (str(raised.value), str(session.misses[0])):
+        assert "differs at system" in message and "[REDACTED]" in message
+        assert "sk-ant" not in message and "Zq7Zq7" not in message and "4821" not in message
+
+
 def test_a_short_change_is_shown_whole_on_one_line(support_case: tuple[Path, list[dict[str, Any]]]) -> None:
     cassette, calls = support_case
     error = miss_of(cassette, {**calls[4], "max_tokens": 700})
@@ -134,9 +151,7 @@ def test_a_changed_message_is_named_by_its_position_in_the_conversation(
     assert error.summary == "cassette miss at messages[4].content: message 5 of the conversation changed"
     fewer = miss_of(cassette, {**calls[3], "messages": calls[3]["messages"][:-1]})
     assert fewer.difference_path == "messages"
-    assert "differs at messages: 6 items here, 5 recorded; messages[5] is only here: " in str(
-        fewer
-    )
+    assert "differs at messages: 6 items here, 5 recorded; messages[5] is only here: " in str(fewer)
 
 
 def test_a_changed_tool_result_in_the_conversation_is_diagnosed(
@@ -307,6 +322,18 @@ def _up_to_column(line: str, column: int) -> str:
     while shown != line and display_width(shown + line[len(shown)]) <= column:
         shown += line[len(shown)]
     return shown
+
+
+def test_a_change_that_runs_on_past_the_window_marks_only_what_really_differs() -> None:
+    # two edits: one word early, and a long text appended at the end (found on the example project)
+    start = "Never make up a policy, a price, "
+    tail = " or an order status. End a policy answer with the line Source."
+    here, there, marks = text_window(
+        start + "a delivery date" + tail + " Be nice." * 500, start + "a time limit" + tail
+    )
+    assert here.endswith('…"') and there.endswith('…"')
+    assert marks.strip() == "^" * len("delivery date")
+    assert here[: marks.index("^")].endswith("a price, a ") and "Be nice" not in here
 
 
 def test_values_other_than_text_and_long_ones_are_shown_as_json() -> None:
