@@ -7,8 +7,9 @@ the one whose body is most alike wins, the first in the cassette on a tie.
 
 "Most alike" is :func:`closeness`: the share of two JSON bodies that is the same, found by walking
 them side by side (dictionaries by key, lists by their common start and end and then by position,
-strings by their common start and end) and comparing whole subtrees with Python's own equality, so
-that what is equal costs one C-level comparison and only what differs is looked into. It stands in
+strings by their common start and end, and the words their differing stretches still share) and
+comparing whole subtrees with Python's own equality, so that what is equal costs one C-level
+comparison and only what differs is looked into. It stands in
 for ``difflib.SequenceMatcher(...).ratio()`` over the two bodies' canonical JSON text, which picks
 the same request on the conversations agents send (tests/replay/test_closest.py checks that against
 it) but is quadratic in the bodies' length: seconds to minutes per miss on a long conversation.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_flywheel.replay.matching import (
-    _MISSING,
+    ABSENT,
     MAX_DEPTH,
     Difference,
     RequestKey,
@@ -38,7 +39,7 @@ from pytest_flywheel.replay.matching import (
 
 def _size(value: Any) -> int:
     """The length of a JSON value's compact text (what it weighs in a body)."""
-    if value is _MISSING:
+    if value is ABSENT:
         return 0
     if isinstance(value, str):
         return len(value) + 2
@@ -54,7 +55,7 @@ def common_prefix(one: Sequence[Any], other: Sequence[Any]) -> int:
     low, high = 0, min(len(one), len(other))
     if one[:high] == other[:high]:
         return high
-    while low < high:  # one[:low] == other[:low] holds, one[:high] != other[:high]... up to high
+    while low < high:  # the shared start is at least low items long and at most high
         middle = (low + high + 1) // 2
         if one[low:middle] == other[low:middle]:
             low = middle
@@ -165,7 +166,7 @@ class Closest:
 
 
 def _body_value(key: RequestKey) -> Any:
-    return key.data if key.data is not _MISSING else key.raw.decode("utf-8", "replace")
+    return key.data if key.data is not ABSENT else key.raw.decode("utf-8", "replace")
 
 
 def failed_matchers(live: RequestKey, recorded: RequestKey) -> tuple[str, ...]:
@@ -245,7 +246,7 @@ def diagnose(
         mismatches.append(f"the query: {_query(live)} here, {_query(other)} recorded")
     difference = None
     if "body" in closest.failed:
-        if live.data is not _MISSING and other.data is not _MISSING:
+        if live.data is not ABSENT and other.data is not ABSENT:
             difference = find_difference(live.data, other.data, last_keys=_LOOKED_AT_LAST)
         if difference is None:  # not both JSON: the texts
             difference = Difference("", _body_value(live), _body_value(other))

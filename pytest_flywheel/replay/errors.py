@@ -18,7 +18,8 @@ class CassetteMissError(FlywheelError):
     ``"missing_cassette"`` (there is no cassette file at all); ``what`` describes the request or the
     call; ``fix`` is the record mode that would record it. ``difference_path`` is the JSON path in
     the request body at which it first differs from the closest recorded request (``system``,
-    ``messages[3].content[0].text``), None when that is not known or not in the body; ``summary`` is
+    ``messages[3].content[0].text``; empty when the bodies are not JSON and differ as a whole), None
+    when no recorded request is like it or only its method, path or query differs; ``summary`` is
     the miss in one line (``cassette miss at system: the system prompt changed``).
     """
 
