@@ -13,7 +13,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from pytest_flywheel.replay import CassetteMissError, Redactor, replay_case, write_case_cassette
+from pytest_flywheel.redaction import Redactor
+from pytest_flywheel.replay import CassetteMissError, replay_case, write_case_cassette
 from pytest_flywheel.replay.errors import RecordingError
 from pytest_flywheel.replay.matching import Difference
 from pytest_flywheel.replay.misses import describe_difference, miss_groups, miss_summary
