@@ -135,9 +135,13 @@ def _distance(live: Any, recorded: Any, depth: int) -> int:
     return _size(live) + _size(recorded)
 
 
-def closeness(live: Any, recorded: Any) -> float:
-    """How alike two request bodies (JSON values, or text when not JSON) are, from 0 to 1."""
-    total = _size(live) + _size(recorded)
+def closeness(live: Any, recorded: Any, *, total: int | None = None) -> float:
+    """How alike two request bodies (JSON values, or text when not JSON) are, from 0 to 1.
+
+    ``total`` is the length of the two bodies' texts together, when it is known (it is worked out
+    otherwise)."""
+    if total is None:
+        total = _size(live) + _size(recorded)
     if total == 0:
         return 1.0
     try:
@@ -202,7 +206,9 @@ def closest_request(live: RequestKey, recorded: Sequence[RequestKey]) -> Closest
     live_body = _body_value(live)
     best: Closest | None = None
     for index, failed in candidates:
-        score = closeness(live_body, _body_value(recorded[index]))
+        # The bodies' lengths as they were sent and recorded: no need to write them out again.
+        total = len(live.raw) + len(recorded[index].raw)
+        score = closeness(live_body, _body_value(recorded[index]), total=total)
         if best is None or score > best.closeness:
             best = Closest(index, failed, score)
     return best
