@@ -16,11 +16,24 @@ class CassetteMissError(FlywheelError):
 
     ``kind`` is ``"request"`` (an HTTP request), ``"tool"`` (a ``@track(type="tool")`` call) or
     ``"missing_cassette"`` (there is no cassette file at all); ``what`` describes the request or the
-    call; ``fix`` is the record mode that would record it.
+    call; ``fix`` is the record mode that would record it. ``difference_path`` is the JSON path in
+    the request body at which it first differs from the closest recorded request (``system``,
+    ``messages[3].content[0].text``; empty when the bodies are not JSON and differ as a whole), None
+    when no recorded request is like it or only its method, path or query differs; ``summary`` is
+    the miss in one line (``cassette miss at system: the system prompt changed``).
     """
 
     def __init__(
-        self, message: str, *, kind: MissKind, cassette: Path, record_mode: str, what: str, fix: str
+        self,
+        message: str,
+        *,
+        kind: MissKind,
+        cassette: Path,
+        record_mode: str,
+        what: str,
+        fix: str,
+        difference_path: str | None = None,
+        summary: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: MissKind = kind
@@ -28,12 +41,31 @@ class CassetteMissError(FlywheelError):
         self.record_mode = record_mode
         self.what = what
         self.fix = fix
+        self.difference_path = difference_path
+        self.summary = summary or _SUMMARIES[kind]
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable, for processes and pytest-xdist
         return (
             _rebuild_miss,
-            (type(self), str(self), self.kind, self.cassette, self.record_mode, self.what, self.fix),
+            (
+                type(self),
+                str(self),
+                self.kind,
+                self.cassette,
+                self.record_mode,
+                self.what,
+                self.fix,
+                self.difference_path,
+                self.summary,
+            ),
         )
+
+
+_SUMMARIES: dict[MissKind, str] = {
+    "request": "cassette miss: a request the cassette does not hold",
+    "tool": "cassette miss: a tool call the cassette does not hold",
+    "missing_cassette": "cassette miss: the cassette file does not exist",
+}
 
 
 def _rebuild_miss(
@@ -44,8 +76,19 @@ def _rebuild_miss(
     record_mode: str,
     what: str,
     fix: str,
+    difference_path: str | None = None,
+    summary: str | None = None,
 ) -> CassetteMissError:
-    return cls(message, kind=kind, cassette=cassette, record_mode=record_mode, what=what, fix=fix)
+    return cls(
+        message,
+        kind=kind,
+        cassette=cassette,
+        record_mode=record_mode,
+        what=what,
+        fix=fix,
+        difference_path=difference_path,
+        summary=summary,
+    )
 
 
 RecordingKind = Literal["no_key", "unreachable"]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlparse
 
 from pytest_flywheel.canonical import REPR_KEY
@@ -60,23 +62,96 @@ def _short(value: Any) -> str:
 
 def first_difference(live: Any, recorded: Any, path: str = "") -> str | None:
     """Where two JSON values first differ, as ``path: live value != recorded value``, or None."""
+    found = find_difference(live, recorded)
+    if found is None:
+        return None
+    where = ".".join(part for part in (path.lstrip("."), found.path) if part).replace(".[", "[") or "(body)"
+    if found.kind == "length":
+        return f"{where}: {len(found.live)} items here, {len(found.recorded)} recorded"
+    return f"{where}: {_short(found.live)} here, {_short(found.recorded)} recorded"
+
+
+#: The value of a key one side does not have (a key whose value is ``null`` counts as absent).
+ABSENT: Any = _MISSING
+#: Below this depth two differing JSON values count as wholly different (hostile nesting stays cheap
+#: and far from the recursion limit).
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Where two JSON values first differ.
+
+    ``path`` is the JSON path (``system``, ``messages[3].content[0].text``; empty for the whole
+    value). For ``kind == "value"``, ``live`` and ``recorded`` are the two values there
+    (:data:`ABSENT` when one side lacks the key); for ``kind == "length"`` they are two lists whose
+    items agree as far as the shorter one goes.
+    """
+
+    path: str
+    live: Any
+    recorded: Any
+    kind: Literal["value", "length"] = "value"
+
+    @property
+    def shown_path(self) -> str:
+        """The path, or ``(body)`` for the whole value."""
+        return self.path or "(body)"
+
+
+def find_difference(
+    live: Any, recorded: Any, *, first_keys: Sequence[str] = (), last_keys: Sequence[str] = ()
+) -> Difference | None:
+    """The first place where two JSON values differ (as :func:`json_equal` sees them), or None.
+
+    Dictionaries are walked in the recorded one's key order, then the keys only the live one has;
+    at the top level, ``first_keys`` come first and ``last_keys`` last. Lists are walked by
+    position, and a list that is only longer or shorter differs at the list itself.
+    """
+    try:
+        return _difference(live, recorded, "", 0, tuple(first_keys), tuple(last_keys))
+    except RecursionError:  # nested deeper than Python recurses: the values differ, nothing finer
+        return Difference("", live, recorded)
+
+
+def _key_order(
+    live: dict[Any, Any], recorded: dict[Any, Any], first: tuple[str, ...], last: tuple[str, ...]
+) -> list[Any]:
+    keys = list(recorded) + [key for key in live if key not in recorded]
+    if first or last:
+        rank = {key: index for index, key in enumerate(first)}
+        rank.update({key: len(first) + 1 + index for index, key in enumerate(last)})
+        keys.sort(key=lambda key: rank.get(key, len(first)))  # stable: the others keep their order
+    return keys
+
+
+def _difference(
+    live: Any, recorded: Any, path: str, depth: int, first: tuple[str, ...] = (), last: tuple[str, ...] = ()
+) -> Difference | None:
+    if depth > MAX_DEPTH:
+        return None if json_equal(live, recorded) else Difference(path, live, recorded)
     if isinstance(live, dict) and isinstance(recorded, dict):
+        if _REPR_KEY in live and _REPR_KEY in recorded:  # an object traced as its repr
+            return None if json_equal(live, recorded) else Difference(path, live, recorded)
         live, recorded = _present(live), _present(recorded)
-        for key in list(recorded) + [key for key in live if key not in recorded]:
-            found = first_difference(live.get(key, _MISSING), recorded.get(key, _MISSING), f"{path}.{key}")
+        for key in _key_order(live, recorded, first, last):
+            found = _difference(
+                live.get(key, _MISSING),
+                recorded.get(key, _MISSING),
+                f"{path}.{key}" if path else str(key),
+                depth + 1,
+            )
             if found:
                 return found
         return None
     if isinstance(live, list) and isinstance(recorded, list):
-        for index, (a, b) in enumerate(zip(live, recorded, strict=False)):
-            found = first_difference(a, b, f"{path}[{index}]")
+        for index, (one, other) in enumerate(zip(live, recorded, strict=False)):
+            found = _difference(one, other, f"{path}[{index}]", depth + 1)
             if found:
                 return found
-        if len(live) != len(recorded):
-            return f"{path.lstrip('.') or '(body)'}: {len(live)} items here, {len(recorded)} recorded"
-        return None
+        return None if len(live) == len(recorded) else Difference(path, live, recorded, "length")
     if live is _MISSING or recorded is _MISSING or not json_equal(live, recorded):
-        return f"{path.lstrip('.') or '(body)'}: {_short(live)} here, {_short(recorded)} recorded"
+        return Difference(path, live, recorded)
     return None
 
 

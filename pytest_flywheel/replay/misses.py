@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pytest_flywheel.replay.errors import CassetteMissError, MissKind, RecordingError
-from pytest_flywheel.replay.matching import parse_json_body
+from pytest_flywheel.replay.matching import ABSENT, Difference, parse_json_body
+from pytest_flywheel.replay.window import side_by_side, text_window
 
 _EXCERPT = 80
 
@@ -95,10 +99,94 @@ def missing_cassette_error(*, cassette: Path, record_mode: str, what: str) -> Ca
     )
 
 
+#: What to do when a request changed on purpose.
+REQUEST_FIX = (
+    "if the request changed on purpose, run once with --flywheel-record=new_episodes to record it, or "
+    "with --flywheel-record=rewrite to record the case afresh when the prompt changed for good"
+)
+#: Rendered JSON up to this long is shown whole, on one line (``700 here, 4096 recorded``).
+_SHORT = 48
+
+
+def difference_reason(path: str | None) -> str:
+    """What a difference at a request body's JSON ``path`` means, in a few words (``the system prompt
+    changed``)."""
+    if path is None:
+        return "the request changed"
+    if path == "":
+        return "the request body changed"
+    head = re.split(r"[.\[]", path, maxsplit=1)[0]
+    if head == "messages":
+        found = re.match(r"messages\[(\d+)\]", path)
+        if found is None:
+            return "the conversation has another number of messages"
+        return f"message {int(found.group(1)) + 1} of the conversation changed"
+    return _REASONS.get(head, f"the {head} parameter changed")
+
+
+_REASONS = {
+    "system": "the system prompt changed",
+    "tools": "the tools changed",
+    "tool_choice": "the tool choice changed",
+    "model": "the model changed",
+    "stream": "streaming was turned on or off",
+}
+
+
+def _rendered(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def describe_difference(difference: Difference) -> str:
+    """``at PATH: ...``: where a live request body differs from a recorded one, with both sides (a short
+    window around the first change, aligned, when they are long)."""
+    where = f"at {difference.shown_path}"
+    live, recorded = difference.live, difference.recorded
+    if difference.kind == "length":
+        shorter = min(len(live), len(recorded))
+        extra, side = (recorded, "recorded") if len(recorded) > len(live) else (live, "here")
+        return (
+            f"{where}: {len(live)} items here, {len(recorded)} recorded; {difference.shown_path}[{shorter}] is "
+            f"only {side}: {excerpt(_rendered(extra[shorter]), 120)}"
+        )
+    left, right = _rendered(live), _rendered(recorded)
+    if ABSENT in (live, recorded) or (len(left) <= _SHORT and len(right) <= _SHORT):
+        return f"{where}: {excerpt(left, 120)} here, {excerpt(right, 120)} recorded"
+    if isinstance(live, str) and isinstance(recorded, str):
+        lines = text_window(live, recorded)
+    else:  # values of another type, or of different types: their JSON, each cut short
+        lines = side_by_side(excerpt(left, 100), excerpt(right, 100))
+    return f"{where} ({difference_reason(difference.path)}):\n" + "\n".join("  " + line for line in lines)
+
+
+def miss_summary(path: str | None, *, reason: str | None = None) -> str:
+    """The one-line summary of a request miss: ``cassette miss at system: the system prompt changed``."""
+    if path is None:
+        return f"cassette miss: {reason or difference_reason(None)}"
+    return f"cassette miss at {path or '(body)'}: {reason or difference_reason(path)}"
+
+
 def request_miss_error(
-    *, cassette: Path, record_mode: str, what: str, already_played: bool, difference: str | None
+    *,
+    cassette: Path,
+    record_mode: str,
+    what: str,
+    already_played: bool = False,
+    interaction: int | None = None,
+    interactions: int = 0,
+    difference: Difference | None = None,
+    mismatch: str | None = None,
 ) -> CassetteMissError:
+    """A request the cassette holds no (more) response to.
+
+    ``interaction`` (1-based, of ``interactions``) is the closest recorded request, if any;
+    ``difference`` where its body differs, or ``mismatch`` what else differs (``the API path:
+    /v1/complete here, /v1/messages recorded``) when the bodies are the same.
+    """
     kind: MissKind = "request"
+    path: str | None = None
     if already_played:
         message = (
             f"The cassette {shown_path(cassette)} has already played back every recorded response to "
@@ -106,16 +194,54 @@ def request_miss_error(
             f"{_refusal(record_mode, 'requests')}; run once with --flywheel-record=new_episodes to record "
             "the extra request."
         )
+        summary = miss_summary(None, reason="the request was made more often than recorded")
     else:
-        closest = f"\nThe closest recorded request differs at {difference}." if difference else ""
+        closest = ""
+        if interaction is not None and (difference is not None or mismatch):
+            which = f"The closest recorded request (interaction {interaction} of {interactions}) differs"
+            if difference is not None:
+                also = f" in {mismatch}, and" if mismatch else ""
+                closest = f"\n{which}{also} {describe_difference(difference)}"
+                path = difference.path
+                summary = miss_summary(path)
+            else:
+                closest = f"\n{which} in {mismatch}"
+                summary = miss_summary(None, reason=f"{str(mismatch).partition(':')[0]} changed")
+        else:
+            summary = miss_summary(None, reason="the cassette holds no request like it")
+        if closest and "\n" not in closest[1:]:
+            closest += "."
         message = (
             f"The cassette {shown_path(cassette)} holds no response to {what}.{closest}\n"
-            f"{_refusal(record_mode, 'requests')}; if the request changed on purpose, run once with "
-            "--flywheel-record=new_episodes to record it."
+            f"{_refusal(record_mode, 'requests')}; {REQUEST_FIX}."
         )
     return CassetteMissError(
-        message, kind=kind, cassette=cassette, record_mode=record_mode, what=what, fix="new_episodes"
+        message,
+        kind=kind,
+        cassette=cassette,
+        record_mode=record_mode,
+        what=what,
+        fix="new_episodes",
+        difference_path=path,
+        summary=summary,
     )
+
+
+def miss_groups(paths: Iterable[str | None], *, at_least: int = 2) -> list[str]:
+    """One line for each JSON path at which ``at_least`` misses differ, most first: ``14 cases differ at
+    `system`: the system prompt changed; ...``. ``paths`` holds each missing case's
+    :attr:`~pytest_flywheel.replay.errors.CassetteMissError.difference_path` (None ones are left out)."""
+    counts = Counter(path for path in paths if path is not None)
+    lines = []
+    for path, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        if count < at_least:
+            continue
+        cases = "1 case differs" if count == 1 else f"{count} cases differ"
+        lines.append(
+            f"{cases} at `{path or '(body)'}`: {difference_reason(path)}; if it changed on purpose, "
+            "re-record with --flywheel-record=rewrite (or new_episodes to keep what is recorded)"
+        )
+    return lines
 
 
 def tool_miss_error(
@@ -148,8 +274,15 @@ def tool_miss_error(
             f"{_refusal(record_mode, 'tool calls')}; if the call changed on purpose, run once with "
             "--flywheel-record=new_episodes to record it."
         )
+    how = "more often than recorded" if already_played else "with arguments the cassette does not hold"
     return CassetteMissError(
-        message, kind="tool", cassette=cassette, record_mode=record_mode, what=what, fix="new_episodes"
+        message,
+        kind="tool",
+        cassette=cassette,
+        record_mode=record_mode,
+        what=what,
+        fix="new_episodes",
+        summary=f"cassette miss: tool {tool!r} called {how}",
     )
 
 

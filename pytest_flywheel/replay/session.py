@@ -51,16 +51,9 @@ from vcr.record_mode import RecordMode as VcrRecordMode
 
 from pytest_flywheel.redaction import Redactor
 from pytest_flywheel.replay.cassette_file import AtomicPersister, CassetteSerializer, read_cassette_bytes
+from pytest_flywheel.replay.closest import diagnose
 from pytest_flywheel.replay.errors import CassetteMissError, RecordingError
-from pytest_flywheel.replay.matching import (
-    RequestKey,
-    api_path_matcher,
-    api_query_matcher,
-    first_difference,
-    json_body,
-    parse_json_body,
-    similarity,
-)
+from pytest_flywheel.replay.matching import RequestKey, api_path_matcher, api_query_matcher, json_body
 from pytest_flywheel.replay.misses import (
     describe_request,
     missing_cassette_error,
@@ -383,24 +376,32 @@ class ReplaySession:
                 cassette=self.cassette_path, record_mode=self.record_mode, what=what
             )
         else:
-            similar = cassette.find_requests_with_most_matches(request)
-            already_played = bool(similar) and not similar[0][2]
-            difference = None
-            if similar and not already_played:
-                # vcrpy ranks by how many matchers pass, a tie when only bodies differ: the closest
-                # recorded request is the one whose body is most alike.
-                recorded, _, failed = max(similar, key=lambda item: similarity(request.body, item[0].body))
-                live_data, recorded_data = parse_json_body(request.body), parse_json_body(recorded.body)
-                difference = first_difference(live_data, recorded_data)
-                if difference is None:
-                    names = ", ".join(name for name, _ in failed)
-                    difference = f"{names} ({'; '.join(str(message) for _, message in failed)})"
+            # The recorded requests' match keys, as the fast path keeps them for the session: each
+            # recorded body is parsed once, however many requests miss.
+            keys = cassette.flywheel_keys
+            if keys is None:
+                keys = cassette.flywheel_keys = {}
+            recorded: list[RequestKey] = []
+            for index, (stored, _) in enumerate(cassette.data):
+                key = keys.get(index)
+                if key is None:
+                    key = keys[index] = RequestKey(stored.method, stored.uri, stored.body)
+                recorded.append(key)
+            found = diagnose(
+                RequestKey(request.method, request.uri, request.body),
+                recorded,
+                live_path=request.path,
+                recorded_paths=[stored.path for stored, _ in cassette.data],
+            )
             error = request_miss_error(
                 cassette=self.cassette_path,
                 record_mode=self.record_mode,
                 what=what,
-                already_played=already_played,
-                difference=difference,
+                already_played=found.already_played,
+                interaction=None if found.index is None else found.index + 1,
+                interactions=len(recorded),
+                difference=found.difference,
+                mismatch=found.mismatch,
             )
         self._add_miss(error)
         return RequestMissError(
@@ -410,6 +411,8 @@ class ReplaySession:
             record_mode=error.record_mode,
             what=error.what,
             fix=error.fix,
+            difference_path=error.difference_path,
+            summary=error.summary,
         )
 
     def _recording_needs_key(self, request: Any) -> TransportRecordingError:

@@ -87,9 +87,11 @@ def test_a_changed_request_is_a_miss_naming_it_the_difference_and_the_fix(casset
     assert str(caught.value) == (
         "The cassette case.yaml holds no response to POST http://127.0.0.1:9/v1/messages "
         '(model claude-sonnet-5-5, last user message: "Where is W2?").\n'
-        'The closest recorded request differs at messages[0].content: "Where is W2?" here, "Where is W1?" recorded.\n'
+        "The closest recorded request (interaction 1 of 2) differs at messages[0].content: "
+        '"Where is W2?" here, "Where is W1?" recorded.\n'
         "Record mode 'none' does not record new requests; if the request changed on purpose, run once with "
-        "--flywheel-record=new_episodes to record it."
+        "--flywheel-record=new_episodes to record it, or with --flywheel-record=rewrite to record the case "
+        "afresh when the prompt changed for good."
     )
     assert (caught.value.kind, caught.value.fix, caught.value.record_mode) == (
         "request",
