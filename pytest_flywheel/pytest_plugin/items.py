@@ -67,7 +67,9 @@ class CaseItem(pytest.Item):
         self.flywheel_result = outcome.to_result()
         self.user_properties.extend(junit_properties(outcome, flywheel.redact))
         if outcome.error is not None:
-            raise CaseError(flywheel.redact(outcome.error))
+            # the one-line summary first: it is what pytest's short summary shows
+            message = outcome.error if outcome.summary is None else f"{outcome.summary}\n{outcome.error}"
+            raise CaseError(flywheel.redact(message))
 
     def runtest(self) -> None:
         outcome = self._outcome

@@ -89,6 +89,11 @@ class CaseOutcome:
     trajectory: list[dict[str, Any]] | None = None
     raised: str | None = None
     error: str | None = None
+    #: The error in one line when it has one (``cassette miss at system: the system prompt changed``).
+    summary: str | None = None
+    #: For a request its cassette does not hold: the JSON path at which it differs from the closest
+    #: recorded one (``CassetteMissError.difference_path``), grouped in the terminal summary.
+    miss_at: str | None = None
     assertions: list[AssertionResult] = field(default_factory=list)
     judge: JudgeUsage = field(default_factory=JudgeUsage)
     #: Where the case is written: its suite file (relative to the rootdir) and line.

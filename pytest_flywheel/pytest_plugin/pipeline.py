@@ -28,6 +28,7 @@ from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.case_spec import NEXT_ITEM, CaseSpec, case_spec
 from pytest_flywheel.pytest_plugin.outcome import AssertionResult, CaseOutcome
 from pytest_flywheel.pytest_plugin.runner import CaseReplay, CaseSetupError, call_target, import_target
+from pytest_flywheel.replay.errors import CassetteMissError
 
 if TYPE_CHECKING:
     import pytest
@@ -215,6 +216,9 @@ class CasePipeline:
         )
         try:
             return self._start(spec, outcome, cassette=cassette)
+        except CassetteMissError as exc:
+            outcome.error, outcome.summary = str(exc), exc.summary
+            outcome.miss_at = exc.difference_path if exc.kind == "request" else None
         except FlywheelError as exc:
             outcome.error = str(exc)
         except Exception as exc:

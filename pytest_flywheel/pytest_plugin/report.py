@@ -39,6 +39,9 @@ Format, version 2 (keys always present unless marked optional; times are Unix ep
           "trajectory": [...],             # a failing case's tool and LLM calls (null when it passed
                                            # or did not run)
           "message": null,                 # the error, or what failed (the exception raised)
+          "summary": null,                 # the error in one line, when it has one
+          "miss_at": null,                 # a cassette miss: the request body's JSON path at which
+                                           # it differs from the closest recorded request ("system")
           "assertions": [
             {"assertion": "The reply offers a refund", "kind": "sentence", "passed": true,
              "reason": "...", "cached": true, "confidence": 0.97, "key": "sha256:...",
@@ -94,6 +97,8 @@ def _case(outcome: CaseOutcome) -> dict[str, Any]:
         # what a reader needs to see why a case failed; a passing case's calls are in its cassette
         "trajectory": outcome.trajectory if outcome.status in ("failed", "error", "xfailed") else None,
         "message": outcome.error or outcome.raised,
+        "summary": outcome.summary,
+        "miss_at": outcome.miss_at,
         "assertions": [
             {
                 "assertion": result.assertion,

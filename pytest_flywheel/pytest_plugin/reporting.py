@@ -100,6 +100,12 @@ def write_terminal_summary(
         terminal.write_line(line, red=bad, green=not bad)
         for outcome in group:
             _write_outcome(outcome, terminal, redact)
+    missed_at = [o.miss_at for o in outcomes if o.status == "error" and o.miss_at is not None]
+    if missed_at:
+        from pytest_flywheel.replay.misses import miss_groups
+
+        for line in miss_groups(missed_at):
+            terminal.write_line(f"misses: {redact(line)}", red=True)
     usage = end.results.judge_usage().as_dict()
     verdicts = end.verdicts
     if verdicts is not None:
@@ -179,7 +185,8 @@ def write_terminal_summary(
 def _write_outcome(outcome: CaseOutcome, terminal: pytest.TerminalReporter, redact: Callable[[str], str]) -> None:
     nodeid = outcome.nodeid
     if outcome.status == "error":
-        terminal.write_line(f"  ERROR {nodeid}: {redact(_first_line(outcome.error or outcome.raised))}", red=True)
+        shown = outcome.summary or _first_line(outcome.error or outcome.raised)
+        terminal.write_line(f"  ERROR {nodeid}: {redact(shown)}", red=True)
         return
     if outcome.status not in ("failed",):
         return

@@ -466,6 +466,8 @@ class ReplaySession:
             record_mode=first.record_mode,
             what=first.what,
             fix=first.fix,
+            difference_path=first.difference_path,
+            summary=first.summary,
         ) from None
 
     # -- what happened -------------------------------------------------------------------------------

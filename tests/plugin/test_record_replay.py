@@ -230,3 +230,67 @@ def test_a_live_tool_re_recorded_replaces_its_old_result_in_the_cassette(project
     result = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-offline", "--flywheel-report=r.json")
     result.assert_outcomes(passed=1)
     assert json.loads((project.path / "r.json").read_text())["cases"][0]["output"] == "Order A1 is lost."
+
+
+SYSTEM_AGENT = """
+import os
+
+import anthropic
+
+from pytest_flywheel import track, track_anthropic
+
+client = track_anthropic(anthropic.Anthropic(base_url=os.environ["AGENT_BASE_URL"], max_retries=0))
+
+
+@track
+def answer(question):
+    message = client.messages.create(
+        model="claude-haiku-5-5", max_tokens=100, system="You are a polite support agent.",
+        messages=[{"role": "user", "content": question}],
+    )
+    return message.content[0].text
+"""
+
+SYSTEM_SUITE = """\
+version: 1
+name: polite
+target: polite_agent:answer
+cases:
+""" + "".join(
+    f"""  - id: q{n}
+    input: {{question: "Where is refund {n}?"}}
+    assertions: ["The reply must mention 'refund'"]
+"""
+    for n in range(3)
+)
+
+
+def test_misses_from_one_prompt_change_are_summed_up_by_where_the_requests_differ(
+    project: Project, agent_api: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_BASE_URL", agent_api.base_url)
+    project.pytester.makepyfile(polite_agent=SYSTEM_AGENT)
+    project.write_suite("polite", SYSTEM_SUITE)
+    project.pytester.runpytest("--flywheel-suite=polite", "--flywheel-record=once").assert_outcomes(passed=3)
+
+    agent = project.path / "polite_agent.py"
+    agent.write_text(agent.read_text().replace("a polite support", "a terse support"))
+    monkeypatch.delenv("ANTHROPIC_API_KEY")  # offline, no key: the misses are the only problem
+    result = project.pytester.runpytest("--flywheel-suite=polite", "-rE", "--flywheel-report=report.json")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            # the flywheel section: each case's miss in one line, then one line for the three, with the fix
+            "  ERROR flywheel/suites/polite.yaml::q2: cassette miss at system: the system prompt changed",
+            "misses: 3 cases differ at `system`: the system prompt changed; if it changed on purpose, "
+            "re-record with --flywheel-record=rewrite*",
+            # pytest's short summary: the miss in one line (cut at the terminal's width)
+            "ERROR *polite.yaml::q0 - CaseError: cassette miss at system: t*",
+        ]
+    )
+    output = result.stdout.str()
+    assert "polite support" in output and "terse support" in output  # the long message shows both sides
+    cases = json.loads((project.path / "report.json").read_text())["cases"]
+    assert [(c["miss_at"], c["summary"]) for c in cases] == [
+        ("system", "cassette miss at system: the system prompt changed")
+    ] * 3
