@@ -194,9 +194,21 @@ def first_error(tree: SpanTree, history: EntrypointHistory) -> list[Finding]:
             evidence=evidence,
             severity="critical" if tree.root is not None and tree.root.span.error else "high",
             confidence=0.95,
-            suggested_assertion=f"The agent completes without an unhandled {kind} from {first.span.name}.",
+            suggested_assertion=_error_assertion(tree, first, kind),
         )
     ]
+
+
+def _error_assertion(tree: SpanTree, first: SpanNode, kind: str) -> str:
+    """What a case from this trace should check: that the error no longer escapes, when it reached the
+    entrypoint; when the agent caught it and answered, what that answer does about it (a case asserting
+    "no unhandled error" would pass on the very trace it came from)."""
+    if tree.root is None or tree.root.span.error:
+        return f"The agent completes without an unhandled {kind} from {first.span.name}."
+    return (
+        f"When {first.span.name} fails with {kind}, the answer says it could not be done "
+        "and does not present a result as if it had been."
+    )
 
 
 def _is_ancestor(candidate: SpanNode, node: SpanNode) -> bool:

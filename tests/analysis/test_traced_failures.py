@@ -281,3 +281,10 @@ def test_swallowed_tool_failures(store: Store) -> None:
     assert (second.rule, second.span_id) == ("tool.raised", spans[1].id)
     assert second.evidence.startswith("ConnectionError: warehouse API unreachable for TP-2")
     assert second.evidence.endswith('arguments {"sku":"TP-2"}')
+    # The agent caught the error and answered: a case asserting "completes without an unhandled error"
+    # passed at once on the very trace it came from. What to check is what the answer does after it.
+    assert first.suggested_assertion == (
+        "When warehouse_stock fails with ConnectionError, the answer says it could not be done "
+        "and does not present a result as if it had been."
+    )
+
