@@ -146,17 +146,19 @@ def _propose(args: argparse.Namespace) -> int:
     limit = args.limit
     settings = load_settings()
     report, redactor = run_window(args, settings)
+    if report.llm.status == "error":  # before anything is written or printed: no half-labelled proposal
+        raise FlywheelError(f"{report.llm.message} Nothing was proposed.")
     result = propose(settings, args.suite, report, limit=limit)
     if args.json:
         print_json(redactor.value({**result.to_json(), "llm": report.llm.to_json()}))
     else:
         labels = "rule labels only" if report.llm.status == "skipped" else "rule and LLM labels"
-        lines = [f"Triage: {report.failures:,} failures in {len(report.clusters)} clusters, "
+        lines = [f"Triage: {_count(report.failures, 'failure')} in {_count(len(report.clusters), 'cluster')}, "
                  f"{len(report.uncovered)} not covered by a suite case ({labels}"
                  f"{': ' + report.llm.message if report.llm.status == 'skipped' else ''})."]
         lines.extend(f"note: {note}" for note in result.notes)
         for candidate in result.added:
-            lines.append(f"proposed {candidate.id}  {candidate.cluster['count']} failures  {_labels(candidate)}  "
+            lines.append(f"proposed {candidate.id}  {_count(candidate.cluster['count'], 'failure')}  {_labels(candidate)}  "
                          f"{_preview(candidate.input)}")
         if result.refreshed:
             lines.append(f"{len(result.refreshed)} candidate(s) proposed before: figures refreshed, edits kept")
@@ -173,9 +175,11 @@ def _propose(args: argparse.Namespace) -> int:
             lines.append("Nothing to propose: every failure cluster of this window is covered, remembered, or "
                          "of another entrypoint.")
         print(redactor.text("\n".join(lines)))
-    if report.llm.status == "error":
-        raise FlywheelError(report.llm.message)
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _relative(path: Path, settings: Settings) -> str:

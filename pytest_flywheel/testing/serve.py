@@ -10,14 +10,17 @@ Try the judge (or an agent) with no API key: start the server, point the Anthrop
 * left out: a criterion passes when the output holds every word it quotes in single quotes
   (``"The reply must mention 'refund'"``).
 
-Any other request (an agent's own model call) gets a short text reply, except in script mode, where
-the script answers every request.
+``flywheel triage``'s labeller (a request forcing ``record_failure_labels``) gets no LLM label for any
+trace, so triage and ``candidates propose`` work on the rule labels alone. Any other request (an
+agent's own model call) gets a short text reply, except in script mode, where the script answers
+every request.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
@@ -34,21 +37,42 @@ from pytest_flywheel.testing.messages_api import (
     RecordedRequest,
     Reply,
     text_message,
+    tool_use_message,
 )
 
 PROG = "python -m pytest_flywheel.testing"
+_TRACE_FENCE = re.compile(r'<trace index="\d+">')
 
 
 class ScriptError(FlywheelError):
     """A ``--judge`` script file that cannot be used: names the file, the reply and what is wrong."""
 
 
+def forced_tool(request: RecordedRequest) -> str | None:
+    """The tool a request forces the model to call (``tool_choice`` of type ``tool``), or None."""
+    choice = request.body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool" and isinstance(choice.get("name"), str):
+        return str(choice["name"])
+    return None
+
+
 def is_judge_request(request: RecordedRequest) -> bool:
     """A request of the flywheel judge: it forces the verdict tool."""
     from pytest_flywheel.judge.prompt import TOOL_NAME
 
-    choice = request.body.get("tool_choice")
-    return isinstance(choice, dict) and choice.get("name") == TOOL_NAME
+    return forced_tool(request) == TOOL_NAME
+
+
+def no_failure_labels(request: RecordedRequest) -> Reply:
+    """The answer to ``flywheel triage``'s labeller: no LLM label for any trace of the batch (the rule
+    labels stand alone), so triage and ``candidates propose`` run with no key as they would with one."""
+    from pytest_flywheel.evolve.llm_labels import TOOL_NAME
+
+    messages = request.body.get("messages") or [{}]
+    content = messages[0].get("content") if isinstance(messages[0], dict) else ""
+    count = len(_TRACE_FENCE.findall(content if isinstance(content, str) else ""))
+    entries = [{"index": index, "labels": []} for index in range(count)]
+    return tool_use_message(TOOL_NAME, {"traces": entries}, model=str(request.body.get("model", "claude-sonnet-5-5")))
 
 
 def _verdict(where: str, item: Any, index: int) -> dict[str, Any]:
@@ -127,9 +151,14 @@ def judge_handler(mode: str) -> Handler:
     else:
         judge = verdict_handler()
 
+    from pytest_flywheel.evolve.llm_labels import TOOL_NAME as LABELS_TOOL
+
     def handle(request: RecordedRequest) -> Reply:
+        tool = forced_tool(request)
         if is_judge_request(request):
             return judge(request)
+        if tool == LABELS_TOOL:
+            return no_failure_labels(request)
         return text_message("OK", model=str(request.body.get("model", "claude-sonnet-5-5")))
 
     return handle

@@ -202,3 +202,43 @@ def test_replies_are_checked() -> None:
             parse_labels(reply(entries), 2)
     with pytest.raises(ValueError, match="cut off at max_tokens"):
         parse_labels({"content": [], "stop_reason": "max_tokens"}, 1)
+
+
+def test_propose_with_a_labeller_that_cannot_answer_writes_nothing(
+    project: Path, keyed: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stranger's run: `candidates propose` printed its candidates, wrote the candidates file, and
+    only then failed on the LLM labels, so the user could not tell what had been kept."""
+    keyed.respond_with(lambda request: text_message("OK"))
+    code = main(["candidates", "propose", "qa"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == "" and not (project / "flywheel" / "candidates").exists()
+    assert err.startswith("flywheel: error: no LLM labels for ") and f"did not call {TOOL_NAME}" in err
+    assert err.rstrip().endswith("Nothing was proposed.") and "--no-llm" in err
+
+    assert main(["candidates", "propose", "qa", "--no-llm"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Triage: 10 failures in ") and "(rule labels only: --no-llm was given)" in out
+    assert "  1 failure  " in out and " 1 failures" not in out and " 1 clusters" not in out
+    assert (project / "flywheel" / "candidates" / "qa.yaml").is_file()
+
+
+def test_the_stand_in_server_answers_the_label_tool(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's no-key server (`python -m pytest_flywheel.testing`) answered the judge only: the
+    labeller got plain text and `flywheel triage` failed unless --no-llm was given."""
+    from pytest_flywheel.testing.serve import judge_handler
+
+    with MessagesAPIServer(judge_handler("rule")) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "loopback")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        code, data, err = triage(capsys)
+        assert code == 0, err
+        assert data["llm"]["status"] == "used" and data["llm"]["usage"]["labelled"] == data["failures"] == 9
+        assert all(label["source"] == "rule" for c in data["clusters"] for label in c["example_labels"])
+        code = main(["candidates", "propose", "qa"])
+        out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "(rule and LLM labels)" in out and "Wrote flywheel/candidates/qa.yaml" in out
