@@ -127,6 +127,10 @@ def test_a_broken_line_in_the_middle_takes_the_whole_file_back(tmp_path: Path) -
     (b'{"a": "\xff\xfe"}', "not UTF-8"),
     (b"\xff\xfe garbage", "neither JSON nor OTLP protobuf"),
     (b"\x00\x00\x10\x00garbage", "neither JSON nor OTLP protobuf"),
+    (b'{"resourceSpans": 5}\n', "resourceSpans must be a list"),
+    (b'{"resourceSpans": {"scopeSpans": []}}\n', "resourceSpans must be a list"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"trace": {"id": "t"}, "observations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
 ])
 def test_wrong_formats_get_a_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
     bad = tmp_path / "bad.json"
@@ -178,6 +182,21 @@ def test_spans_that_cannot_be_read_are_skipped_with_why(tmp_path: Path) -> None:
         (span,) = opened.get_spans("0102030405060708090a0b0c0d0e0f10")
     assert span.metadata["otel"]["attributes"] == {"some.vendor.thing": {"a": [7]}}
     assert span.duration_ms == pytest.approx(1000.0)
+
+
+def test_entries_of_the_wrong_shape_are_skipped_with_why(tmp_path: Path) -> None:
+    fine = {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "fine",
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000"}
+    document = {"resourceSpans": [
+        {"resource": 5, "scopeSpans": 5},
+        {"resource": [], "scopeSpans": [{"spans": {"not": "a list"}}]},
+        {"resource": {}, "scopeSpans": [{"spans": [fine]}]},
+    ]}
+    source = tmp_path / "odd.json"
+    source.write_text(json.dumps(document))
+    result = _import(tmp_path / "f.db", str(source))
+    assert result["spans"] == 1 and result["skipped"] == 2
+    assert any("scopeSpans that is not a list" in why for why in result["skipped_why"])
 
 
 def test_gzip_and_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
