@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -86,6 +87,9 @@ def _opened(name: str) -> Iterator[tuple[IO[bytes], Path | None]]:
             real: Path | None = None
         else:
             try:
+                if not stat.S_ISREG(os.stat(name).st_mode):  # never opened: a pipe waits, a device never ends
+                    raise FormatError(f"{name}: not a regular file (a device, a pipe or a socket); to import "
+                                      "from a stream, pipe it into `flywheel import -`")
                 stream = stack.enter_context(open(name, "rb"))
             except OSError as exc:
                 raise FormatError(f"{name}: cannot be read ({exc.strerror or exc})") from None

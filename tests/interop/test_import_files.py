@@ -284,3 +284,14 @@ def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
     source.rename(odd)
     result = _import(tmp_path / "f.db", str(odd))
     assert result["spans"] == 6
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_or_a_pipe_is_refused_unread(tmp_path: Path) -> None:
+    """Found in a stranger's run: `flywheel import /dev/zero` read empty messages forever."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer
+    result = _import(tmp_path / "f.db", "/dev/zero", str(pipe), expect=1)
+    errors = [failed["error"] for failed in result["failed"]]
+    assert len(errors) == 2
+    assert all("not a regular file" in error and "flywheel import -" in error for error in errors)
