@@ -130,6 +130,8 @@ def test_a_broken_line_in_the_middle_takes_the_whole_file_back(tmp_path: Path) -
     (b'{"resourceSpans": 5}\n', "resourceSpans must be a list"),
     (b'{"resourceSpans": {"scopeSpans": []}}\n', "resourceSpans must be a list"),
     (b"[" * 100_000, "nested too deeply"),
+    (b'{"trace": {"id": "t", "scores": 5}, "observations": []}', "scores must be a list"),
+    (b'{"trace": {"id": "t"}, "observations": [{"id": "o"}]}', "trace t: observation 'o' startTime None is not"),
     (b'{"trace": {"id": "t"}, "observations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
 ])
 def test_wrong_formats_get_a_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
