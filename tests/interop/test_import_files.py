@@ -132,6 +132,12 @@ def test_a_broken_line_in_the_middle_takes_the_whole_file_back(tmp_path: Path) -
     (b"[" * 100_000, "nested too deeply"),
     (b'{"trace": {"id": "t", "scores": 5}, "observations": []}', "scores must be a list"),
     (b'{"trace": {"id": "t"}, "observations": [{"id": "o"}]}', "trace t: observation 'o' startTime None is not"),
+    (b'{"trace": {"id": "t", "timestamp": "2026-01-01T00:00:00Z", "tags": 5}, "observations": []}',
+     "a field of the wrong type"),
+    (b'{"trace": {"id": "t", "start_time": "2026-01-01T00:00:00Z", "tags": 5}, "spans": []}',
+     "a field of the wrong type"),
+    (b'{"trace": {"id": "t", "start_time": "2026-01-01T00:00:00Z", "feedback_scores": 5}, "spans": []}',
+     "a field of the wrong type"),
     (b'{"trace": {"id": "t"}, "observations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
 ])
 def test_wrong_formats_get_a_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
