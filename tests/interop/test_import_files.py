@@ -303,3 +303,22 @@ def test_a_device_or_a_pipe_is_refused_unread(tmp_path: Path) -> None:
     errors = [failed["error"] for failed in result["failed"]]
     assert len(errors) == 2
     assert all("not a regular file" in error and "flywheel import -" in error for error in errors)
+
+
+def test_capturing_an_imported_trace_with_no_code_location_says_which_attributes_give_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a stranger's run: the advice was to trace the entrypoint with @track, which an
+    imported trace cannot do; its root span needs code.namespace and code.function."""
+    monkeypatch.chdir(tmp_path)
+    root = {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "handle",
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000"}
+    source = tmp_path / "otel.json"
+    source.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [root]}]}]}))
+    store = tmp_path / "f.db"
+    _import(store, str(source))
+
+    assert main(["suite", "add", "qa", "--trace", "01020304", "--assert", "x", "--store", str(store)]) == 1
+
+    err = capsys.readouterr().err
+    assert "records no code location" in err and "code.namespace" in err and "code.function" in err
