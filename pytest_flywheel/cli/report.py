@@ -42,7 +42,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report.set_defaults(func=run_report)
 
 
+def check_report_destination(path: Path) -> None:
+    """Refuse to write the page over a file that is not one (a mistyped path: a suite file, a script)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    except OSError as exc:
+        raise FlywheelError(f"cannot read {path} to check it: {exc.strerror or exc}") from None
+    if not head.startswith((b"<!doctype html", b"<html")):
+        raise FlywheelError(
+            f"--html {safe_text(str(path))}: that file exists and is not an HTML page; name a new file "
+            "(or remove that one first)"
+        )
+
+
 def run_report(args: argparse.Namespace) -> int:
+    check_report_destination(Path(args.html))  # before anything is read
     with open_store_for_reading(args) as store:
         summaries = list_runs(store, suite=args.suite, limit=args.runs)
         runs = [load_run(store, run.id) for run in reversed(summaries)]

@@ -71,7 +71,7 @@ def _utf8(text: str) -> str:
 def _text(text: str) -> str:
     _utf8(text)
     if not text.strip():
-        raise argparse.ArgumentTypeError("an empty value: give some text, or leave the option out")
+        raise argparse.ArgumentTypeError("an empty value: give some text")
     if "\x00" in text:
         raise argparse.ArgumentTypeError(f"{_shown(text)} holds a NUL character")
     return text

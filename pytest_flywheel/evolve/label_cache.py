@@ -95,7 +95,7 @@ class LabelCache:
                 continue
             try:
                 entry = CachedLabels.from_json(json.loads(line))
-            except (ValueError, json.JSONDecodeError) as exc:
+            except (ValueError, json.JSONDecodeError, RecursionError) as exc:
                 warnings.append(f"{path}:{number}: not a label cache entry ({exc}); the line is ignored")
                 continue
             found[entry.key] = entry
@@ -145,6 +145,6 @@ class LabelCache:
                 continue
             try:
                 CachedLabels.from_json(json.loads(line))
-            except (ValueError, json.JSONDecodeError):
+            except (ValueError, json.JSONDecodeError, RecursionError):
                 kept.append(line)  # a person's bad edit or a merge marker: not ours to delete
         return kept

@@ -239,10 +239,30 @@ def plan_fix(store: Store, settings: Settings, spec: str) -> FixPlan:
     if sep:
         if not name or not case_id:
             raise FixError(f"{spec!r}: expected SUITE::CASE, with both a suite name and a case id.")
+        _check_suite_name(name)
         return _plan_suite(store, settings, name, case_id, spec)
-    if suite_path_for(spec, settings).is_file():
+    if _is_suite_name(spec) and suite_path_for(spec, settings).is_file():
         return _plan_suite(store, settings, spec, None, spec)
     return _plan_trace(store, settings, spec)
+
+
+def _check_suite_name(name: str) -> None:
+    """A FixError for a suite name that could lead out of the suites folder (``../other/x``)."""
+    from pytest_flywheel.suites.adding import check_suite_name
+    from pytest_flywheel.suites.errors import CaseError
+
+    try:
+        check_suite_name(name)
+    except CaseError as exc:
+        raise FixError(str(exc)) from None
+
+
+def _is_suite_name(name: str) -> bool:
+    try:
+        _check_suite_name(name)
+    except FixError:
+        return False
+    return True
 
 
 def _plan_suite(store: Store, settings: Settings, name: str, only: str | None, spec: str) -> FixPlan:
@@ -316,10 +336,12 @@ def _plan_trace(store: Store, settings: Settings, spec: str) -> FixPlan:
     try:
         trace_id = resolve_trace(store, spec)
     except TraceNotFoundError as exc:
-        raise FixError(
-            f"{spec!r} is neither a suite (no {spec}.yaml in {_relative(settings.suites_dir, settings.root)}) "
-            f"nor a trace: {exc}"
-        ) from None
+        suite = (
+            f"a suite (no {spec}.yaml in {_relative(settings.suites_dir, settings.root)})"
+            if _is_suite_name(spec)
+            else "a suite name (letters, digits, '-', '_' and '.', starting with a letter or digit)"
+        )
+        raise FixError(f"{spec!r} is neither {suite} nor a trace: {exc}") from None
     notes = _findings_of(store, trace_id)
     cases: list[CaseContext] = []
     suites: dict[str, str] = {}

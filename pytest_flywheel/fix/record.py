@@ -72,10 +72,9 @@ def save_fix(store: Store, fix: FixRecord, runs: list[RunRecord] | None = None) 
 
 def unapplied_runs(store: Store) -> set[str]:
     """Ids of the validation runs of fixes that were not applied."""
-    rows = store.conn.execute(
-        "SELECT value FROM fixes, json_each(fixes.validation_runs) WHERE fixes.status != 'applied'"
-    ).fetchall()
-    return {str(row[0]) for row in rows}
+    from pytest_flywheel.runs.queries import unapplied_fix_runs
+
+    return unapplied_fix_runs(store)
 
 
 def load_fixes(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -86,6 +87,9 @@ def _opened(name: str) -> Iterator[tuple[IO[bytes], Path | None]]:
             real: Path | None = None
         else:
             try:
+                if not stat.S_ISREG(os.stat(name).st_mode):  # never opened: a pipe waits, a device never ends
+                    raise FormatError(f"{name}: not a regular file (a device, a pipe or a socket); to import "
+                                      "from a stream, pipe it into `flywheel import -`")
                 stream = stack.enter_context(open(name, "rb"))
             except OSError as exc:
                 raise FormatError(f"{name}: cannot be read ({exc.strerror or exc})") from None
@@ -201,7 +205,7 @@ class _Importer:
                     self._spans(decoded, options, where)
             else:
                 reader = langfuse.traces if kind == "langfuse" else opik.traces
-                for spans, feedback in reader(values, options, where=where):
+                for spans, feedback in _shape_checked(reader(values, options, where=where), where):
                     self._add(spans, feedback, where)
         except UnicodeDecodeError as exc:
             raise FormatError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
@@ -247,6 +251,20 @@ class _Importer:
         for record in feedback:
             self.sink.add_feedback(record)
         self.tick(where)
+
+
+def _shape_checked(traces: Iterator[Any], where: str) -> Iterator[Any]:
+    """``traces`` as they are read, with a field of the wrong type (``"tags": 5``) a FormatError naming
+    the file (the whole file is then taken back) instead of a traceback from deep in a reader."""
+    while True:
+        try:
+            item = next(traces)
+        except StopIteration:
+            return
+        except (TypeError, AttributeError, KeyError) as exc:
+            raise FormatError(f"{where}: a field of the wrong type ({type(exc).__name__}: {exc}); nothing of "
+                              "it was imported") from None
+        yield item
 
 
 def import_paths(

@@ -15,6 +15,8 @@ from typing import IO, Any
 from pytest_flywheel.interop.errors import FormatError
 
 CHUNK_CHARS = 1 << 20
+#: Why a value Python's JSON parser cannot hold (arrays or objects nested thousands deep) is refused.
+TOO_DEEP = "nested too deeply for a JSON parser (thousands of arrays or objects inside each other)"
 _WHITESPACE = " \t\r\n\ufeff"
 
 
@@ -46,6 +48,8 @@ def check_complete(stream: IO[bytes], *, where: str) -> None:
     if last_line.startswith(b"{") and b"\n" in stripped:
         try:
             json.loads(last_line)
+        except RecursionError:
+            pass  # complete as far as can be told; reading it says why it is refused
         except ValueError:
             if _looks_like_json_lines(stream):
                 raise FormatError(f"{where}: cut short (its last line is not complete JSON); nothing was "
@@ -59,7 +63,7 @@ def _looks_like_json_lines(stream: IO[bytes]) -> bool:
     first = stream.readline(CHUNK_CHARS * 64)
     try:
         json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -79,6 +83,8 @@ def json_values(stream: IO[str], *, where: str) -> Iterator[tuple[int, Any]]:
     if head.startswith("{"):
         try:
             value = json.loads(head)
+        except RecursionError:
+            raise FormatError(f"{where}: line 1: {TOO_DEEP}") from None
         except ValueError:
             pass
         else:
@@ -95,9 +101,12 @@ def _lines(stream: IO[str], *, where: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            value = json.loads(line)
+        except RecursionError:
+            raise FormatError(f"{where}: line {number}: {TOO_DEEP}") from None
         except ValueError as exc:
             raise FormatError(f"{where}: line {number} is not valid JSON ({exc})") from None
+        yield number, value
 
 
 class _Buffer:
@@ -166,6 +175,8 @@ def _values(stream: IO[str], start: str, *, where: str) -> Iterator[tuple[int, A
         while True:
             try:
                 value, end = decoder.raw_decode(buffer.text, buffer.pos)
+            except RecursionError:
+                raise FormatError(f"{where}: line {buffer.where()}: {TOO_DEEP}") from None
             except json.JSONDecodeError as exc:
                 if buffer.more():
                     continue

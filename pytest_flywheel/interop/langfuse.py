@@ -52,8 +52,9 @@ def _count(usage: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     return None
 
 
-def _observation(obs: dict[str, Any], trace: dict[str, Any], options: MapOptions, *, root: bool) -> SpanRecord:
-    where = f"observation {obs.get('id')!r}"
+def _observation(obs: dict[str, Any], trace: dict[str, Any], options: MapOptions, *, root: bool,
+                 where: str) -> SpanRecord:
+    where = f"{where}: trace {trace['id']}: observation {obs.get('id')!r}"
     kind = TYPES.get(str(obs.get("type") or "").upper(), "general")
     metadata_in = _mapping(obs.get("metadata"))
     attributes = _mapping(metadata_in.get("attributes"))
@@ -158,7 +159,8 @@ def read_trace(document: dict[str, Any], options: MapOptions, *, where: str) -> 
     if any(not obs.get("id") for obs in observations):
         raise FormatError(f"{where}: trace {trace['id']}: an observation without an id")
     top = [obs for obs in observations if not obs.get("parentObservationId")]
-    spans = [_observation(obs, trace, options, root=len(top) == 1 and obs is top[0]) for obs in observations]
+    spans = [_observation(obs, trace, options, root=len(top) == 1 and obs is top[0], where=where)
+             for obs in observations]
     if len(top) != 1 and trace.get("timestamp"):
         # observations under the trace itself (Langfuse's own SDK): the trace becomes their root span
         start = iso_seconds(trace["timestamp"], what=f"{where} trace timestamp")
@@ -175,8 +177,10 @@ def read_trace(document: dict[str, Any], options: MapOptions, *, where: str) -> 
             if span.parent_id is None:
                 span.parent_id = root.id
         spans.insert(0, root)
-    feedback = [_score(score, trace, where=where) for score in trace.get("scores") or document.get("scores") or []
-                if isinstance(score, dict) and score.get("name")]
+    scores = trace.get("scores") or document.get("scores") or []
+    if not isinstance(scores, list):
+        raise FormatError(f"{where}: trace {trace['id']}: scores must be a list, found {type(scores).__name__}")
+    feedback = [_score(score, trace, where=where) for score in scores if isinstance(score, dict) and score.get("name")]
     return spans, feedback
 
 

@@ -43,20 +43,31 @@ def decode_traces_data(document: Any, *, skip: Skip, where: str) -> Iterator[Ote
         raise FormatError(
             f"{where}: expected an OTLP/JSON TracesData object ({{\"resourceSpans\": [...]}}), found {found}"
         )
-    for resource_spans in _field(document, "resourceSpans", "resource_spans") or []:
+    all_resource_spans = _field(document, "resourceSpans", "resource_spans") or []
+    if not isinstance(all_resource_spans, list):
+        raise FormatError(f"{where}: resourceSpans must be a list, found {type(all_resource_spans).__name__}")
+    for resource_spans in all_resource_spans:
         if not isinstance(resource_spans, dict):
             skip("a resourceSpans entry that is not an object")
             continue
-        resource = json_attributes((resource_spans.get("resource") or {}).get("attributes"))
+        resource_object = resource_spans.get("resource") or {}
+        resource = json_attributes(resource_object.get("attributes") if isinstance(resource_object, dict) else None)
         scopes = (_field(resource_spans, "scopeSpans", "scope_spans")
                   or resource_spans.get("instrumentationLibrarySpans") or [])
+        if not isinstance(scopes, list):
+            skip("a scopeSpans that is not a list")
+            continue
         for scope_spans in scopes:
             if not isinstance(scope_spans, dict):
                 skip("a scopeSpans entry that is not an object")
                 continue
             scope = scope_spans.get("scope") or scope_spans.get("instrumentationLibrary") or {}
             scope_name = str(scope.get("name") or "") if isinstance(scope, dict) else ""
-            for raw in scope_spans.get("spans") or []:
+            raw_spans = scope_spans.get("spans") or []
+            if not isinstance(raw_spans, list):
+                skip("a spans entry that is not a list")
+                continue
+            for raw in raw_spans:
                 try:
                     yield _span(raw, resource, scope_name)
                 except FormatError as exc:

@@ -28,6 +28,7 @@ from typing import Any
 
 from pytest_flywheel.interop import otlp_proto
 from pytest_flywheel.interop.errors import FormatError, InteropError
+from pytest_flywheel.interop.jsonstream import TOO_DEEP
 from pytest_flywheel.interop.mapping import MapOptions, span_record
 from pytest_flywheel.interop.otlp_json import decode_traces_data
 from pytest_flywheel.interop.sink import ImportSummary, TraceSink
@@ -264,6 +265,8 @@ class OTLPReceiver:
         else:
             try:
                 document = json.loads(body)
+            except RecursionError:
+                raise FormatError(f"the request body is {TOO_DEEP}") from None
             except (ValueError, UnicodeDecodeError) as exc:
                 raise FormatError(f"the request body is not JSON ({exc})") from None
             spans = decode_traces_data(document, skip=rejected.append, where="the request body")

@@ -183,16 +183,36 @@ def list_runs(store: Store, *, suite: str | None = None, limit: int = 20) -> lis
     return [_run_from_row(row, []) for row in rows]
 
 
+#: The validation runs of ``flywheel fix`` proposals that were not applied: they ran code the project
+#: does not have, so no comparison or gate takes them for a suite's previous run.
+_UNAPPLIED_FIX_RUNS = (
+    "SELECT value FROM fixes, json_each(fixes.validation_runs) WHERE fixes.status != 'applied'"
+)
+
+
+def unapplied_fix_runs(store: Store) -> set[str]:
+    """Ids of the validation runs of fixes that were not applied (none in a store, opened read-only,
+    from before ``flywheel fix`` existed)."""
+    try:
+        rows = store.conn.execute(_UNAPPLIED_FIX_RUNS).fetchall()
+    except sqlite3.OperationalError:  # no fixes table: no fix ever ran here
+        return set()
+    return {str(row[0]) for row in rows}
+
+
 def previous_run(store: Store, *, suite: str, started_before: float, exclude_id: str | None = None) -> RunRecord | None:
     """The newest recorded run of ``suite`` that started before ``started_before`` (never ``exclude_id``,
-    the run being compared), with its results; None when there is none."""
-    row = store.conn.execute(
+    the run being compared, nor a validation run of a fix that was not applied), with its results; None
+    when there is none."""
+    skip = unapplied_fix_runs(store)
+    rows = store.conn.execute(
         "SELECT id FROM runs WHERE id != ? AND started_at < ?"
         " AND EXISTS (SELECT 1 FROM json_each(runs.suites) WHERE value = ?)"
-        " ORDER BY started_at DESC, id DESC LIMIT 1",
-        (exclude_id or "", started_before, suite),
-    ).fetchone()
-    return None if row is None else load_run(store, row["id"])
+        " ORDER BY started_at DESC, id DESC LIMIT ?",
+        (exclude_id or "", started_before, suite, len(skip) + 1),
+    ).fetchall()
+    found = next((row["id"] for row in rows if row["id"] not in skip), None)
+    return None if found is None else load_run(store, found)
 
 
 def run_summary_counts(store: Store, run_id: str) -> dict[str, int]:

@@ -145,9 +145,16 @@ def check_target(root: SpanRecord, *, root_dir: Path) -> str:
     """The root span's ``module:qualname``, checked to import from the project root."""
     target = root.location
     if target is None:
+        imported = isinstance(root.metadata, dict) and "imported" in root.metadata
+        hint = (
+            "an imported trace takes it from its root span's code.namespace and code.function "
+            "attributes (or trace the entrypoint with @track)"
+            if imported
+            else "trace the entrypoint with @track"
+        )
         raise CaptureError(
             f"trace {root.trace_id}: its root span {root.name!r} records no code location, so a test "
-            "cannot call it again; trace the entrypoint with @track"
+            f"cannot call it again; {hint}"
         )
     module_name, _, qualname = target.partition(":")
     if "<locals>" in qualname or "<lambda>" in qualname:

@@ -156,7 +156,7 @@ class LabelFile:
                 continue
             try:
                 label = Label.from_json(json.loads(raw))
-            except (json.JSONDecodeError, ValueError) as exc:
+            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
                 raise LabelFileError(
                     f"{path}:{number}: not a label ({exc}). Fix the line (a merge conflict left in the "
                     "file?) or delete it; no label is read or written until then."

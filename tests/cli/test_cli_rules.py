@@ -226,3 +226,15 @@ def test_every_json_output_follows_the_field_conventions(
     documents = _documents(out)
     assert documents, f"{command.name} --json printed nothing"
     assert [problem for document in documents for problem in convention_problems(document)] == []
+
+
+@pytest.mark.parametrize("argv", [
+    ["candidates", "reject", "cl-000000000000", "--reason", ""],  # a required option
+    ["fix", " "],  # a positional argument
+])
+def test_an_empty_required_value_is_not_told_to_be_left_out(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Found in a stranger's run: `--reason ''` was told to "leave the option out", which it must not."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "an empty value: give some text" in err
+    assert "leave the option out" not in err

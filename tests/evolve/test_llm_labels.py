@@ -186,6 +186,19 @@ def test_a_corrupt_cache_line_is_a_warning_and_is_kept(
     assert len(lines) == 11 and lines[-1] == "<<<<<<< HEAD"  # a person's line is not ours to delete
 
 
+def test_a_cache_line_nested_too_deeply_is_a_warning_and_is_kept(
+    project: Path, keyed: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = project / "flywheel" / "failure_labels.jsonl"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    deep = "[" * 100_000
+    cache.write_text(deep + "\n")
+    code, data, err = triage(capsys)
+    assert code == 0, err
+    assert data["warnings"][0].startswith(f"{cache}:1: not a label cache entry (")
+    assert cache.read_text().splitlines()[-1] == deep  # a person's line is not ours to delete
+
+
 def test_replies_are_checked() -> None:
     def reply(entries: Any) -> dict[str, Any]:
         return {"content": [{"type": "tool_use", "name": TOOL_NAME, "input": {"traces": entries}}]}

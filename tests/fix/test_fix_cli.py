@@ -372,6 +372,23 @@ def test_a_target_that_is_not_utf8_is_a_clear_error(shop: Path, capsys: pytest.C
     assert "argument SUITE[::CASE]|TRACE_ID: b'\\xff\\xfeqa' is not UTF-8 text" in err
 
 
+@pytest.mark.parametrize("target", ["../other/evil", "../other/evil::canada"])
+def test_a_suite_outside_the_suites_folder_is_never_read(
+    shop: Path, fixer: MessagesAPIServer, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    other = shop / "flywheel" / "other"
+    other.mkdir()
+    suite = (shop / "flywheel" / "suites" / "qa.yaml").read_text(encoding="utf-8")
+    (other / "evil.yaml").write_text(suite.replace("name: qa", "name: evil"), encoding="utf-8")
+
+    assert main(["fix", target]) == 1
+
+    err = capsys.readouterr().err
+    assert "'../other/evil' is n" in err and "a suite name" in err  # not a suite name / neither a suite name
+    assert "flywheel/other/evil.yaml" not in err
+    assert fixer.message_requests == []
+
+
 def test_patch_only_never_overwrites_a_file_that_is_not_a_patch(
     shop: Path, fixer: MessagesAPIServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

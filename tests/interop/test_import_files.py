@@ -127,6 +127,18 @@ def test_a_broken_line_in_the_middle_takes_the_whole_file_back(tmp_path: Path) -
     (b'{"a": "\xff\xfe"}', "not UTF-8"),
     (b"\xff\xfe garbage", "neither JSON nor OTLP protobuf"),
     (b"\x00\x00\x10\x00garbage", "neither JSON nor OTLP protobuf"),
+    (b'{"resourceSpans": 5}\n', "resourceSpans must be a list"),
+    (b'{"resourceSpans": {"scopeSpans": []}}\n', "resourceSpans must be a list"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"trace": {"id": "t", "scores": 5}, "observations": []}', "scores must be a list"),
+    (b'{"trace": {"id": "t"}, "observations": [{"id": "o"}]}', "trace t: observation 'o' startTime None is not"),
+    (b'{"trace": {"id": "t", "timestamp": "2026-01-01T00:00:00Z", "tags": 5}, "observations": []}',
+     "a field of the wrong type"),
+    (b'{"trace": {"id": "t", "start_time": "2026-01-01T00:00:00Z", "tags": 5}, "spans": []}',
+     "a field of the wrong type"),
+    (b'{"trace": {"id": "t", "start_time": "2026-01-01T00:00:00Z", "feedback_scores": 5}, "spans": []}',
+     "a field of the wrong type"),
+    (b'{"trace": {"id": "t"}, "observations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
 ])
 def test_wrong_formats_get_a_clear_message(tmp_path: Path, content: bytes, message: str) -> None:
     bad = tmp_path / "bad.json"
@@ -178,6 +190,21 @@ def test_spans_that_cannot_be_read_are_skipped_with_why(tmp_path: Path) -> None:
         (span,) = opened.get_spans("0102030405060708090a0b0c0d0e0f10")
     assert span.metadata["otel"]["attributes"] == {"some.vendor.thing": {"a": [7]}}
     assert span.duration_ms == pytest.approx(1000.0)
+
+
+def test_entries_of_the_wrong_shape_are_skipped_with_why(tmp_path: Path) -> None:
+    fine = {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "fine",
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000"}
+    document = {"resourceSpans": [
+        {"resource": 5, "scopeSpans": 5},
+        {"resource": [], "scopeSpans": [{"spans": {"not": "a list"}}]},
+        {"resource": {}, "scopeSpans": [{"spans": [fine]}]},
+    ]}
+    source = tmp_path / "odd.json"
+    source.write_text(json.dumps(document))
+    result = _import(tmp_path / "f.db", str(source))
+    assert result["spans"] == 1 and result["skipped"] == 2
+    assert any("scopeSpans that is not a list" in why for why in result["skipped_why"])
 
 
 def test_gzip_and_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -265,3 +292,33 @@ def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
     source.rename(odd)
     result = _import(tmp_path / "f.db", str(odd))
     assert result["spans"] == 6
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_or_a_pipe_is_refused_unread(tmp_path: Path) -> None:
+    """Found in a stranger's run: `flywheel import /dev/zero` read empty messages forever."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer
+    result = _import(tmp_path / "f.db", "/dev/zero", str(pipe), expect=1)
+    errors = [failed["error"] for failed in result["failed"]]
+    assert len(errors) == 2
+    assert all("not a regular file" in error and "flywheel import -" in error for error in errors)
+
+
+def test_capturing_an_imported_trace_with_no_code_location_says_which_attributes_give_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a stranger's run: the advice was to trace the entrypoint with @track, which an
+    imported trace cannot do; its root span needs code.namespace and code.function."""
+    monkeypatch.chdir(tmp_path)
+    root = {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "handle",
+            "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000"}
+    source = tmp_path / "otel.json"
+    source.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [root]}]}]}))
+    store = tmp_path / "f.db"
+    _import(store, str(source))
+
+    assert main(["suite", "add", "qa", "--trace", "01020304", "--assert", "x", "--store", str(store)]) == 1
+
+    err = capsys.readouterr().err
+    assert "records no code location" in err and "code.namespace" in err and "code.function" in err

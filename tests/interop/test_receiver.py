@@ -68,6 +68,8 @@ def test_json_and_gzip_requests_are_stored(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("path", "body", "headers", "status", "says"), [
     ("/v1/traces", b"{not json", JSON, 400, "not JSON"),
     ("/v1/traces", b'{"hello": 1}', JSON, 400, "TracesData"),
+    ("/v1/traces", b'{"resourceSpans": 5}', JSON, 400, "resourceSpans must be a list"),
+    ("/v1/traces", b"[" * 100_000, JSON, 400, "nested too deeply"),
     ("/v1/traces", b"x", {"Content-Type": "text/plain"}, 415, "Content-Type"),
     ("/v1/traces", b"x", {**JSON, "Content-Encoding": "br"}, 415, "Content-Encoding"),
     ("/v1/traces", b"not gzip", {**JSON, "Content-Encoding": "gzip"}, 400, "cannot be decompressed"),

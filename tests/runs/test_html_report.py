@@ -379,6 +379,21 @@ def test_report_without_runs_is_a_clear_error(tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "r.html").exists()
 
 
+def test_report_never_overwrites_a_file_that_is_not_a_page(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "qa.yaml"  # a mistyped path: the committed suite file
+    suite.write_text("version: 1\nname: qa\ncases: []\n", encoding="utf-8")
+
+    assert main(["report", "--html", str(suite), "--store", str(store)]) == 1
+
+    assert "exists and is not an HTML page" in capsys.readouterr().err
+    assert suite.read_text(encoding="utf-8") == "version: 1\nname: qa\ncases: []\n"
+    page = tmp_path / "r.html"
+    assert main(["report", "--html", str(page), "--store", str(store)]) == 0
+    assert main(["report", "--html", str(page), "--store", str(store)]) == 0  # its own page: rewritten
+
+
 def test_report_files_follow_the_umask(store: Path, tmp_path: Path) -> None:
     previous = os.umask(0o027)
     try:

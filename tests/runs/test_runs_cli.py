@@ -67,6 +67,38 @@ def test_compare_defaults_to_the_last_two_runs_and_reports_the_fix(
     assert "Nothing regressed." in out
 
 
+def test_the_validation_runs_of_a_fix_not_applied_are_never_compared_by_default(
+    store_with_two_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a stranger's run: a declined `flywheel fix` left its validation run (code the project
+    does not have) as the newest run, and `runs compare` and the budget gates compared with it."""
+    from pytest_flywheel.fix.record import FixRecord, save_fix
+    from pytest_flywheel.runs.queries import previous_run
+
+    validation = run_from_report(
+        report(case("refund", "failed", (CITE, False)), case("reset", "failed", (CITE, False)), started_at=3000.0)
+    )
+    with Store(store_with_two_runs) as store:
+        save_fix(store, FixRecord(target="qa", status="declined"), [validation])
+        before = previous_run(store, suite="qa", started_before=4000.0)
+    assert before is not None and before.id != validation.id and before.started_at == 2000.0
+
+    assert main(["runs", "compare", "--store", str(store_with_two_runs)]) == 0
+    out = capsys.readouterr().out
+    assert validation.id not in out and "FIXED (1)" in out
+
+
+def test_compare_reads_a_store_from_before_flywheel_fix(
+    store_with_two_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(store_with_two_runs) as conn:  # as a store written before fixes were recorded
+        conn.execute("DROP TABLE fixes")
+    assert main(["runs", "compare", "--store", str(store_with_two_runs)]) == 0
+    assert "FIXED (1)" in capsys.readouterr().out
+
+
 def test_compare_exits_1_on_a_regression_so_ci_can_gate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -81,6 +81,7 @@ def test_fields_of_a_newer_format_survive_a_rewrite(tmp_path: Path) -> None:
         ('{"key": "%s", "passed": "yes", "assertion": "x"}', "passed must be true or false"),
         ('{"key": "%s", "passed": true}', "assertion must be a string"),
         ('["a", "list"]', "expected a JSON object"),
+        ("[" * 100_000, "not a label"),  # nested past what the JSON parser can hold
     ],
 )
 def test_a_line_that_is_not_a_label_is_an_error_naming_it_and_nothing_is_written(
