@@ -6,7 +6,8 @@ and ``scores`` itself. Both are read, alone, in a top-level array, or one per li
 
 Observations become spans: ``GENERATION`` and ``EMBEDDING`` are llm spans, ``TOOL`` tool,
 ``RETRIEVER`` retrieval, ``GUARDRAIL`` guardrail, the rest (``SPAN``, ``AGENT``, ``CHAIN``, ``EVENT``,
-``EVALUATOR``) general. ``usageDetails`` gives tokens (cache reads and writes are taken out of the
+``EVALUATOR``) general. ``usageDetails`` gives tokens (``usage`` or ``promptTokens`` and
+``completionTokens`` in exports from before it; cache reads and writes are taken out of the
 input, as elsewhere), ``costDetails.total`` the cost, ``level: ERROR`` with ``statusMessage`` the error.
 The OpenTelemetry attributes Langfuse kept in ``metadata.attributes`` supply a tool's own name and the
 code location. Scores become feedback on the trace.
@@ -52,6 +53,16 @@ def _count(usage: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     return None
 
 
+def _usage(obs: dict[str, Any]) -> dict[str, Any]:
+    """The token counts: ``usageDetails``, or in older exports ``usage`` (``input``, ``output``) or the
+    flat ``promptTokens`` / ``completionTokens``."""
+    for found in (obs.get("usageDetails"), obs.get("usage")):
+        if isinstance(found, dict) and found:
+            return found
+    flat = {"input": obs.get("promptTokens"), "output": obs.get("completionTokens")}
+    return {key: value for key, value in flat.items() if value is not None}
+
+
 def _observation(obs: dict[str, Any], trace: dict[str, Any], options: MapOptions, *, root: bool,
                  where: str) -> SpanRecord:
     where = f"{where}: trace {trace['id']}: observation {obs.get('id')!r}"
@@ -63,7 +74,7 @@ def _observation(obs: dict[str, Any], trace: dict[str, Any], options: MapOptions
         name = str(attributes.get("gen_ai.tool.name") or attributes.get("tool.name") or name)
     start = iso_seconds(obs.get("startTime"), what=f"{where} startTime")
     end = iso_seconds(obs["endTime"], what=f"{where} endTime") if obs.get("endTime") else start
-    usage = _mapping(obs.get("usageDetails"))
+    usage = _usage(obs)
     model = obs.get("model") if kind == "llm" and obs.get("model") not in (None, "", "unknown") else None
     cache_read, cache_write = _count(usage, _CACHE_READ), _count(usage, _CACHE_WRITE)
     fresh = _count(usage, ("input", "prompt_tokens", "input_tokens"))

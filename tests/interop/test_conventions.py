@@ -171,3 +171,29 @@ def test_opik_export_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert trace is not None and trace.span_count == 3 and trace.duration_ms == pytest.approx(1876.544, abs=1)
     assert main(["traces", "list", "--feedback", "thumbs<1", "--store", str(store), "--json"]) == 0
     assert trace_id in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"usage": {"input": 120, "output": 7, "total": 127, "unit": "TOKENS"}},  # Langfuse v2's usage object
+        {"promptTokens": 120, "completionTokens": 7, "totalTokens": 127},  # its flat fields, older still
+    ],
+    ids=["usage", "promptTokens"],
+)
+def test_langfuse_exports_before_usage_details_keep_their_tokens(tmp_path: Path, usage: dict[str, Any]) -> None:
+    """Langfuse exports from before ``usageDetails`` came out with 0 tokens (found by a stranger's run)."""
+    observation = {"id": "obs-1", "traceId": "t-1", "type": "GENERATION", "name": "claude",
+                   "startTime": "2025-03-01T09:30:00Z", "endTime": "2025-03-01T09:30:01Z",
+                   "model": "claude-sonnet-4-5", "input": [{"role": "user", "content": "Refund?"}],
+                   "output": {"role": "assistant", "content": "No refund."}, **usage}  # fmt: skip
+    source = tmp_path / "langfuse.json"
+    source.write_text(json.dumps({"trace": {"id": "t-1", "name": "answer", "timestamp": "2025-03-01T09:30:00Z",
+                                            "input": {"question": "Refund?"}},
+                                  "observations": [observation]}))  # fmt: skip
+    store = tmp_path / "f.db"
+    assert main(["import", str(source), "--store", str(store)]) == 0
+    with Store(store) as opened:
+        (span,) = [s for s in opened.get_spans("t-1") if s.type == "llm"]
+    assert (span.model, span.input_tokens, span.output_tokens) == ("claude-sonnet-4-5", 120, 7)
+    assert span.cost_usd == pytest.approx((120 * 3.0 + 7 * 15.0) / 1e6)
