@@ -113,8 +113,11 @@ def _stored_rate(counts: dict[str, int]) -> float | None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from pytest_flywheel.runs.queries import unapplied_fix_runs
+
     with open_store_for_reading(args) as store:
         runs = list_runs(store, suite=args.suite, limit=args.limit)
+        unapplied = unapplied_fix_runs(store)  # listed, marked: they ran code the project does not have
         counts = {
             run.id: dict(
                 store.conn.execute(
@@ -142,6 +145,7 @@ def run_list(args: argparse.Namespace) -> int:
                     "judge_calls": run.judge_calls,
                     "judge_tokens": run.judge_tokens,
                     "judge_cost_usd": run.judge_cost,
+                    "unapplied_fix": run.id in unapplied,
                 }
             )
         return 0
@@ -151,6 +155,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(
             f"{run.id:<32} {format_time(run.started_at):<19} {commit:<8} "
             f"{_pass_rate(run, counts[run.id]):<18} {', '.join(run.suites) or '(marked tests)'}"
+            f"{' (validation of a fix not applied)' if run.id in unapplied else ''}"
         )
     return 0
 

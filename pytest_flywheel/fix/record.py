@@ -1,8 +1,9 @@
 """Each fix in the store (table ``fixes``): what was proposed, what became of it, the runs that validated it.
 
 A fix's validation runs are saved with it, in the user's store, like any run. The runs of a fix that
-was not applied tested code the project does not have: :func:`unapplied_runs` names them, so that
-``flywheel fix`` never takes one for a suite's latest run.
+was not applied tested code the project does not have:
+:func:`pytest_flywheel.runs.queries.unapplied_fix_runs` names them, so that no comparison, gate or
+``flywheel fix`` takes one for a suite's latest run, and ``flywheel runs list`` marks them.
 """
 
 from __future__ import annotations
@@ -68,13 +69,6 @@ def save_fix(store: Store, fix: FixRecord, runs: list[RunRecord] | None = None) 
         )
     for run in runs or []:
         save_run(store, run)
-
-
-def unapplied_runs(store: Store) -> set[str]:
-    """Ids of the validation runs of fixes that were not applied."""
-    from pytest_flywheel.runs.queries import unapplied_fix_runs
-
-    return unapplied_fix_runs(store)
 
 
 def load_fixes(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:

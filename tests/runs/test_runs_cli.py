@@ -87,6 +87,15 @@ def test_the_validation_runs_of_a_fix_not_applied_are_never_compared_by_default(
     out = capsys.readouterr().out
     assert validation.id not in out and "FIXED (1)" in out
 
+    # runs list still shows it, marked, so nobody takes it for a run of the project's code
+    assert main(["runs", "list", "--store", str(store_with_two_runs)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith(validation.id)]
+    assert line.endswith("qa (validation of a fix not applied)")
+    assert main(["runs", "list", "--store", str(store_with_two_runs), "--json"]) == 0
+    listed = {row["id"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert listed[validation.id]["unapplied_fix"] is True
+    assert [row["unapplied_fix"] for key, row in listed.items() if key != validation.id] == [False, False]
+
 
 def test_compare_reads_a_store_from_before_flywheel_fix(
     store_with_two_runs: Path, capsys: pytest.CaptureFixture[str]
