@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from pytest_flywheel import __version__
-from pytest_flywheel.cli.parsers import finish_parser
+from pytest_flywheel.cli.parsers import ROOT_PROG, CommandParser, finish_parser
 from pytest_flywheel.errors import FlywheelError
 
 #: The subcommands, in the order of the loop: ``flywheel --help`` lists them so. Each is a module of
@@ -57,8 +57,8 @@ exit status:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="flywheel",
+    parser = CommandParser(
+        prog=ROOT_PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

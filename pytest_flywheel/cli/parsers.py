@@ -8,10 +8,25 @@ argparse keeps a parser's arguments in ``_actions`` and a command group's parser
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 HELP_TEXT = "Show this help and exit"
+ROOT_PROG = "flywheel"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``flywheel`` and, through ``add_subparsers``, of each of its commands: a command
+    given an argument it does not know says so with its own usage line (argparse leaves unknown
+    arguments to the root, which prints ``usage: flywheel [-h] ...`` whatever the command)."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog != ROOT_PROG:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 @dataclass(frozen=True)
