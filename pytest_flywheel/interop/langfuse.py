@@ -10,7 +10,9 @@ Observations become spans: ``GENERATION`` and ``EMBEDDING`` are llm spans, ``TOO
 ``completionTokens`` in exports from before it; cache reads and writes are taken out of the
 input, as elsewhere), ``costDetails.total`` the cost, ``level: ERROR`` with ``statusMessage`` the error.
 The OpenTelemetry attributes Langfuse kept in ``metadata.attributes`` supply a tool's own name and the
-code location. Scores become feedback on the trace.
+code location. Scores become feedback on the trace. The trace itself becomes the root span (its name,
+input and output kept), unless its one top observation is a span of the agent (as in an export of
+OpenTelemetry spans), which is then the root.
 """
 
 from __future__ import annotations
@@ -170,10 +172,14 @@ def read_trace(document: dict[str, Any], options: MapOptions, *, where: str) -> 
     if any(not obs.get("id") for obs in observations):
         raise FormatError(f"{where}: trace {trace['id']}: an observation without an id")
     top = [obs for obs in observations if not obs.get("parentObservationId")]
-    spans = [_observation(obs, trace, options, root=len(top) == 1 and obs is top[0], where=where)
+    # One top observation that is a span of the agent (an OTel export's root span) is the root; a model
+    # call, tool or retrieval under the trace itself (Langfuse's own SDK) gets the trace as its root, so
+    # the entrypoint's name and input are kept.
+    own_root = len(top) == 1 and TYPES.get(str(top[0].get("type") or "").upper(), "general") == "general"
+    spans = [_observation(obs, trace, options, root=own_root and obs is top[0], where=where)
              for obs in observations]
-    if len(top) != 1 and trace.get("timestamp"):
-        # observations under the trace itself (Langfuse's own SDK): the trace becomes their root span
+    if not own_root and trace.get("timestamp"):
+        # observations under the trace itself: the trace becomes their root span
         start = iso_seconds(trace["timestamp"], what=f"{where} trace timestamp")
         latency = trace.get("latency")
         root = SpanRecord(

@@ -197,3 +197,25 @@ def test_langfuse_exports_before_usage_details_keep_their_tokens(tmp_path: Path,
         (span,) = [s for s in opened.get_spans("t-1") if s.type == "llm"]
     assert (span.model, span.input_tokens, span.output_tokens) == ("claude-sonnet-4-5", 120, 7)
     assert span.cost_usd == pytest.approx((120 * 3.0 + 7 * 15.0) / 1e6)
+
+
+def test_a_langfuse_trace_with_one_generation_keeps_its_own_name_and_input(tmp_path: Path) -> None:
+    """A trace whose one observation is a generation came in as that generation alone: the trace's
+    name and input were lost and it showed as "llm" (found by a stranger's run)."""
+    source = tmp_path / "langfuse.json"
+    source.write_text(json.dumps({
+        "trace": {"id": "t-2", "name": "answer", "timestamp": "2025-03-01T09:30:00Z", "latency": 1.5,
+                  "input": {"question": "Refund?"}, "output": "No refund."},
+        "observations": [{"id": "gen-1", "traceId": "t-2", "type": "GENERATION", "name": "claude",
+                          "startTime": "2025-03-01T09:30:00.100Z", "endTime": "2025-03-01T09:30:01Z",
+                          "model": "claude-sonnet-4-5", "usageDetails": {"input": 10, "output": 3}}],
+    }))  # fmt: skip
+    store = tmp_path / "f.db"
+    assert main(["import", str(source), "--store", str(store)]) == 0
+    with Store(store) as opened:
+        spans = {span.id: span for span in opened.get_spans("t-2")}
+        trace = opened.get_trace("t-2")
+    root, llm = spans["t-2"], spans["gen-1"]
+    assert (root.parent_id, root.name, root.type, root.input) == (None, "answer", "general", {"question": "Refund?"})
+    assert (llm.parent_id, llm.type, llm.input_tokens) == ("t-2", "llm", 10)
+    assert trace is not None and trace.span_count == 2
