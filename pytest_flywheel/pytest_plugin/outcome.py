@@ -159,7 +159,12 @@ def format_assertions(results: Iterable[AssertionResult]) -> list[str]:
     """``PASS``/``FAIL`` lines, each with the judge's (or the check's) reason below."""
     lines: list[str] = []
     for result in results:
-        origin = "" if result.kind == "check" else (" (cached)" if result.cached else " (judged)")
+        if result.kind == "check":
+            origin = ""
+        elif result.passed is None:
+            origin = " (not judged)"
+        else:
+            origin = " (cached)" if result.cached else " (judged)"
         if result.labelled:
             origin = " (labelled by a person)"
         if result.flaky:
