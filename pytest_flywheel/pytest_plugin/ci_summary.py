@@ -107,7 +107,7 @@ def _suite_details(name: str, cases: Iterable[Mapping[str, Any]], history: Suite
     for case in failing:
         label = case.get("case_id") or case.get("nodeid")
         if case.get("outcome") == "error":
-            lines.append(f"- **{_cell(label)}** (error): {_cell(_first_line(case.get('message')))}")
+            lines.append(f"- **{_cell(label)}** (error): {_cell(_error_line(case))}")
             shown += 1
         for assertion in case.get("assertions", []):
             if assertion.get("passed") is False and shown < SHOWN_FAILURES:
@@ -122,6 +122,12 @@ def _suite_details(name: str, cases: Iterable[Mapping[str, Any]], history: Suite
     if more > 0:
         lines.append(f"- ... and {more} more")
     return lines
+
+
+def _error_line(case: Mapping[str, Any]) -> str:
+    """An erroring case in one line, as the terminal summary gives it: a cassette miss's summary (where the
+    request changed), else the first line of the error."""
+    return str(case.get("summary") or _first_line(case.get("message")))
 
 
 def _first_line(text: Any) -> str:
@@ -151,7 +157,7 @@ def github_annotations(cases: Iterable[Mapping[str, Any]]) -> list[str]:
             continue
         failing = [a for a in case.get("assertions", []) if a.get("passed") is False]
         if case.get("outcome") == "error":
-            message = _first_line(case.get("message"))
+            message = _error_line(case)
         elif failing:
             message = "; ".join(f"{a.get('assertion')}: {a.get('reason')}" for a in failing)
         else:

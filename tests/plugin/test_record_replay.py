@@ -276,7 +276,9 @@ def test_misses_from_one_prompt_change_are_summed_up_by_where_the_requests_diffe
     agent = project.path / "polite_agent.py"
     agent.write_text(agent.read_text().replace("a polite support", "a terse support"))
     monkeypatch.delenv("ANTHROPIC_API_KEY")  # offline, no key: the misses are the only problem
-    result = project.pytester.runpytest("--flywheel-suite=polite", "-rE", "--flywheel-report=report.json")
+    result = project.pytester.runpytest(
+        "--flywheel-suite=polite", "-rE", "--flywheel-report=report.json", "--flywheel-markdown=summary.md"
+    )
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [
@@ -294,3 +296,6 @@ def test_misses_from_one_prompt_change_are_summed_up_by_where_the_requests_diffe
     assert [(c["miss_at"], c["summary"]) for c in cases] == [
         ("system", "cassette miss at system: the system prompt changed")
     ] * 3
+    # the CI run page says why each case errored, as the terminal does, not only that a request was missed
+    markdown = (project.path / "summary.md").read_text()
+    assert "- **q0** (error): cassette miss at system: the system prompt changed" in markdown
