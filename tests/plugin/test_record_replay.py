@@ -217,6 +217,24 @@ def test_live_tools_run_the_tools_code_so_a_changed_or_raising_tool_shows(projec
     assert "lost" not in (project.path / "flywheel/cassettes/tools/shipped.yaml").read_text()
 
 
+def test_a_live_tool_name_no_case_called_is_a_warning_not_a_silent_replay(project: Project) -> None:
+    """A misspelt --flywheel-live-tools name runs nothing live; the run must say so, naming the tools
+    that were called, instead of passing on replayed results the user believes were live."""
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT)
+    project.write_suite("tools", TOOL_SUITE)
+    project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-record=once").assert_outcomes(passed=1)
+    result = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-live-tools=lookup_ordr,lookup_order")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*--flywheel-live-tools names 'lookup_ordr', but no case of this run called a tool of that name "
+         "(the tools called: lookup_order)*"]
+    )
+    assert "'lookup_order', but" not in result.stdout.str()
+    quiet = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-live-tools=all")
+    quiet.assert_outcomes(passed=1)
+    assert "no case of this run called" not in quiet.stdout.str()
+
+
 def test_a_live_tool_re_recorded_replaces_its_old_result_in_the_cassette(project: Project) -> None:
     project.pytester.makepyfile(tool_agent=TOOL_AGENT)
     project.write_suite("tools", TOOL_SUITE.replace('{contains: "shipped"}', '{contains: "Order"}'))
