@@ -196,7 +196,9 @@ def change_lines(comparison: RunComparison) -> list[str]:
                     continue
                 reason = item.reason_after if item.after is not None else item.reason_before
                 suffix = f"  ({reason})" if reason and item.after is False else ""
-                lines.append(f"    {MARK[item.before]} → {MARK[item.after]}  {item.assertion}{suffix}")
+                before = "UNCHECKED" if item.unchecked_before else MARK[item.before]
+                after = "UNCHECKED" if item.unchecked_after else MARK[item.after]
+                lines.append(f"    {before} → {after}  {item.assertion}{suffix}")
     return lines
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pytest_flywheel.runs.model import RunRecord
 
-#: Failing assertions listed per suite (the rest are counted).
+#: Failing assertions and erroring cases listed per suite (the rest are counted).
 SHOWN_FAILURES = 20
 
 
@@ -103,25 +103,26 @@ def _suite_details(name: str, cases: Iterable[Mapping[str, Any]], history: Suite
         if history.fixed:
             lines.append(f"Fixed since run `{history.previous_id[:12]}`: " + ", ".join(_cell(c) for c in history.fixed))
         lines.append("")
-    shown = 0
+    items: list[str] = []  # an erroring case, a failing assertion, or a case that failed with none
     for case in failing:
         label = case.get("case_id") or case.get("nodeid")
         if case.get("outcome") == "error":
-            lines.append(f"- **{_cell(label)}** (error): {_cell(_first_line(case.get('message')))}")
-            shown += 1
+            items.append(f"- **{_cell(label)}** (error): {_cell(_error_line(case))}")
         for assertion in case.get("assertions", []):
-            if assertion.get("passed") is False and shown < SHOWN_FAILURES:
-                lines.append(f"- **{_cell(label)}**: {_cell(assertion.get('assertion'))} — {_cell(assertion.get('reason'))}")
-                shown += 1
+            if assertion.get("passed") is False:
+                items.append(f"- **{_cell(label)}**: {_cell(assertion.get('assertion'))} — {_cell(assertion.get('reason'))}")
         if case.get("outcome") == "failed" and not any(a.get("passed") is False for a in case.get("assertions", [])):
-            lines.append(f"- **{_cell(label)}**: {_cell(_last_line(case.get('message')))}")
-            shown += 1
-    more = sum(
-        1 for case in failing for a in case.get("assertions", []) if a.get("passed") is False
-    ) + sum(1 for case in failing if case.get("outcome") == "error") - shown
-    if more > 0:
-        lines.append(f"- ... and {more} more")
+            items.append(f"- **{_cell(label)}**: {_cell(_last_line(case.get('message')))}")
+    lines += items[:SHOWN_FAILURES]
+    if len(items) > SHOWN_FAILURES:
+        lines.append(f"- ... and {len(items) - SHOWN_FAILURES} more")
     return lines
+
+
+def _error_line(case: Mapping[str, Any]) -> str:
+    """An erroring case in one line, as the terminal summary gives it: a cassette miss's summary (where the
+    request changed), else the first line of the error."""
+    return str(case.get("summary") or _first_line(case.get("message")))
 
 
 def _first_line(text: Any) -> str:
@@ -151,7 +152,7 @@ def github_annotations(cases: Iterable[Mapping[str, Any]]) -> list[str]:
             continue
         failing = [a for a in case.get("assertions", []) if a.get("passed") is False]
         if case.get("outcome") == "error":
-            message = _first_line(case.get("message"))
+            message = _error_line(case)
         elif failing:
             message = "; ".join(f"{a.get('assertion')}: {a.get('reason')}" for a in failing)
         else:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 class FlywheelEndWarning(pytest.PytestWarning):
-    """Something around the tests went wrong at session end (a file or the run not written)."""
+    """Something around the tests went wrong at session end (a file or the run not written, a live tool
+    that no case called)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
             inputs.cache, ran_cases=results.ran_cases(), cases=cases, prune=options.prune
         )
         problems.extend(verdicts.problems)
+    problems.extend(_unused_live_tools(options.live_tools, results))
     tolerated = 0
     if options.min_pass_rate is not None:
         from pytest_flywheel.pytest_plugin.gate import min_pass_rate_gate
@@ -128,6 +130,26 @@ def end_session(inputs: EndInputs, session: pytest.Session) -> SessionEnd:
         tolerated_failures=tolerated,
         problems=tuple(problems),
     )
+
+
+def _unused_live_tools(live_tools: tuple[str, ...], results: SessionResults) -> list[str]:
+    """A ``--flywheel-live-tools`` name that no case of the run called (a misspelt tool, most likely):
+    nothing ran live under it, so the run must say so rather than pass on replayed results."""
+    named = [tool for tool in live_tools if tool != "all"]
+    ran = [outcome for outcome in results.outcomes if outcome.tools_called is not None or outcome.trajectory]
+    if not named or not ran:
+        return []
+    called = sorted(
+        {tool for outcome in ran for tool in outcome.tools_called or ()}
+        | {str(step.get("name")) for outcome in ran for step in outcome.trajectory or () if step.get("type") == "tool"}
+    )
+    return [
+        f"--flywheel-live-tools names {tool!r}, but no case of this run called a tool of that name "
+        f"(the tools called: {', '.join(called) or 'none'}); check the name against the @track(type=\"tool\") "
+        "functions, or nothing runs live under it"
+        for tool in named
+        if tool not in called
+    ]
 
 
 def _scrubbed(redactor: Redactor, report: dict[str, Any]) -> dict[str, Any]:

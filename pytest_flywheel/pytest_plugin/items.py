@@ -61,6 +61,10 @@ class CaseItem(pytest.Item):
         except FlywheelError as exc:  # a setting the pipeline cannot use: said once per case, plainly
             raise CaseError(flywheel.redact(str(exc))) from None
         outcome = pipeline.outcome_for(self)
+        if outcome.trajectory is not None:
+            outcome.tools_called = sorted(
+                {str(step.get("name")) for step in outcome.trajectory if step.get("type") == "tool"}
+            )
         if outcome.error is None and not outcome.failed:
             outcome.trajectory = None  # only a failing case's calls are reported; a passing one's stay in its cassette
         self._outcome = outcome

@@ -87,6 +87,9 @@ class CaseOutcome:
     output: Any = None
     #: Tool and LLM calls the agent made (entries of ``judge.trajectory.trajectory_from_spans``).
     trajectory: list[dict[str, Any]] | None = None
+    #: The names of the tools its target called, kept when a passing case's trajectory is dropped
+    #: (a ``--flywheel-live-tools`` name that no case called is a warning).
+    tools_called: list[str] | None = None
     raised: str | None = None
     error: str | None = None
     #: The error in one line when it has one (``cassette miss at system: the system prompt changed``).
@@ -159,7 +162,12 @@ def format_assertions(results: Iterable[AssertionResult]) -> list[str]:
     """``PASS``/``FAIL`` lines, each with the judge's (or the check's) reason below."""
     lines: list[str] = []
     for result in results:
-        origin = "" if result.kind == "check" else (" (cached)" if result.cached else " (judged)")
+        if result.kind == "check":
+            origin = ""
+        elif result.passed is None:
+            origin = " (not judged)"
+        else:
+            origin = " (cached)" if result.cached else " (judged)"
         if result.labelled:
             origin = " (labelled by a person)"
         if result.flaky:

@@ -40,8 +40,9 @@ class SessionEnd:
 def junit_properties(outcome: CaseOutcome, redact: Callable[[str], str]) -> list[tuple[str, object]]:
     """One ``<property>`` per fact, numbered per assertion (JUnit XML has no nesting below a testcase):
     ``flywheel.assertion.N`` (the text), ``flywheel.verdict.N`` (pass / fail / unchecked),
-    ``flywheel.reason.N``, ``flywheel.source.N`` (cached / judged / check / label), and with judge
-    repeats ``flywheel.votes.N`` (``2/3 pass``) and ``flywheel.flaky.N``. Secrets are scrubbed."""
+    ``flywheel.reason.N``, ``flywheel.source.N`` (cached / judged / check / label, or none for a sentence
+    never judged), and with judge repeats ``flywheel.votes.N`` (``2/3 pass``) and ``flywheel.flaky.N``.
+    Secrets are scrubbed."""
     properties: list[tuple[str, object]] = []
     if outcome.suite:
         properties.append(("flywheel.suite", outcome.suite))
@@ -49,7 +50,12 @@ def junit_properties(outcome: CaseOutcome, redact: Callable[[str], str]) -> list
         properties.append(("flywheel.case", outcome.case_id))
     for number, result in enumerate(outcome.assertions, start=1):
         verdict = "unchecked" if result.passed is None else "pass" if result.passed else "fail"
-        source = "check" if result.kind == "check" else "cached" if result.cached else "judged"
+        if result.kind == "check":
+            source = "check"
+        elif result.passed is None:
+            source = "none"
+        else:
+            source = "cached" if result.cached else "judged"
         if result.labelled:
             source = "label"
         properties.append((f"flywheel.assertion.{number}", redact(result.assertion)))

@@ -532,6 +532,8 @@ class ReplaySession:
         path = self.cassette_path
         data = read_cassette_bytes(path)  # the one read of the file; the persister loads these bytes
         self.existed = data is not None and bool(data.strip())
+        if self.record_mode == "rewrite":
+            data = None  # recorded afresh: nothing of the old file is used, so even one cut short is replaced
         patches = self._patches or TransportPatches()
         loading = _LoadingHooks.current.set(self._hooks)
         self._hooks.loading = True  # what the file holds was parsed just now: no defensive copies

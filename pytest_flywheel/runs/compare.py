@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_flywheel.runs.budget import BudgetComparison, BudgetGates, compare_budgets
-from pytest_flywheel.runs.model import FAILING_OUTCOMES, CaseResult, RunRecord
+from pytest_flywheel.runs.model import FAILING_OUTCOMES, AssertionResult, CaseResult, RunRecord
 from pytest_flywheel.store.queries import iso_time
 
 #: The change classes, in the order a report shows them.
@@ -33,14 +33,25 @@ def _case_passed(case: CaseResult | None) -> bool | None:
     return case.outcome not in FAILING_OUTCOMES
 
 
+def _verdict(item: AssertionResult | None) -> bool | None:
+    """An assertion's standing for the change: None when the run did not have it. One the run had but
+    never checked (the target raised, a cassette missed) counts as not passing, like its case."""
+    return None if item is None else item.passed is True
+
+
 @dataclass
 class AssertionChange:
+    """One assertion in both runs. ``before`` / ``after`` are the verdicts, None when the run did not have
+    the assertion or never checked it (then ``unchecked_before`` / ``unchecked_after`` is True)."""
+
     assertion: str
     change: str
     before: bool | None
     after: bool | None
     reason_before: str | None = None
     reason_after: str | None = None
+    unchecked_before: bool = False
+    unchecked_after: bool = False
 
 
 @dataclass
@@ -111,6 +122,8 @@ class RunComparison:
                             "after": a.after,
                             "reason_before": a.reason_before,
                             "reason_after": a.reason_after,
+                            "unchecked_before": a.unchecked_before,
+                            "unchecked_after": a.unchecked_after,
                         }
                         for a in case.assertions
                     ],
@@ -134,16 +147,16 @@ def compare_runs(run_a: RunRecord, run_b: RunRecord, *, gates: BudgetGates | Non
         b_items = {item.assertion: item for item in (b.assertions if b else [])}
         for text in list(a_items) + [t for t in b_items if t not in a_items]:
             x, y = a_items.get(text), b_items.get(text)
-            x_passed = None if x is None else bool(x.passed)
-            y_passed = None if y is None else bool(y.passed)
             assertions.append(
                 AssertionChange(
                     assertion=text,
-                    change=_change(x_passed, y_passed),
-                    before=x_passed,
-                    after=y_passed,
+                    change=_change(_verdict(x), _verdict(y)),
+                    before=None if x is None else x.passed,
+                    after=None if y is None else y.passed,
                     reason_before=x.reason if x else None,
                     reason_after=y.reason if y else None,
+                    unchecked_before=x is not None and x.passed is None,
+                    unchecked_after=y is not None and y.passed is None,
                 )
             )
         changes.append(

@@ -80,3 +80,31 @@ def test_markdown_cells_cannot_break_the_table(project: Project) -> None:
     text = markdown_summary(report, {})
     assert "| a\\|b | 0 | 1 | 0 | 0.0% | - | - |" in text
     assert "x \\| y z" in text and "\\<b\\>no\\</b\\>" in text
+
+
+def test_erroring_cases_are_capped_like_failing_assertions() -> None:
+    """A prompt change that makes every case of a big suite error must not list them all on the run page."""
+    from pytest_flywheel.pytest_plugin.ci_summary import SHOWN_FAILURES, markdown_summary
+
+    count = SHOWN_FAILURES + 5
+    report = {
+        "passed": False,
+        "exit_status": 1,
+        "suites": {"qa": {"passed": 0, "failed": 0, "errors": count, "pass_rate": 0.0}},
+        "cases": [
+            {
+                "suite": "qa",
+                "case_id": f"c{n}",
+                "outcome": "error",
+                "message": "The cassette ... holds no response to POST ...",
+                "summary": "cassette miss at system: the system prompt changed",
+                "assertions": [],
+            }
+            for n in range(count)
+        ],
+        "judge": {},
+    }
+    items = [line for line in markdown_summary(report, {}).splitlines() if line.startswith("- ")]
+    assert len(items) == SHOWN_FAILURES + 1
+    assert items[0] == "- **c0** (error): cassette miss at system: the system prompt changed"
+    assert items[-1] == "- ... and 5 more"

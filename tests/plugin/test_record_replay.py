@@ -217,6 +217,24 @@ def test_live_tools_run_the_tools_code_so_a_changed_or_raising_tool_shows(projec
     assert "lost" not in (project.path / "flywheel/cassettes/tools/shipped.yaml").read_text()
 
 
+def test_a_live_tool_name_no_case_called_is_a_warning_not_a_silent_replay(project: Project) -> None:
+    """A misspelt --flywheel-live-tools name runs nothing live; the run must say so, naming the tools
+    that were called, instead of passing on replayed results the user believes were live."""
+    project.pytester.makepyfile(tool_agent=TOOL_AGENT)
+    project.write_suite("tools", TOOL_SUITE)
+    project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-record=once").assert_outcomes(passed=1)
+    result = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-live-tools=lookup_ordr,lookup_order")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*--flywheel-live-tools names 'lookup_ordr', but no case of this run called a tool of that name "
+         "(the tools called: lookup_order)*"]
+    )
+    assert "'lookup_order', but" not in result.stdout.str()
+    quiet = project.pytester.runpytest("--flywheel-suite=tools", "--flywheel-live-tools=all")
+    quiet.assert_outcomes(passed=1)
+    assert "no case of this run called" not in quiet.stdout.str()
+
+
 def test_a_live_tool_re_recorded_replaces_its_old_result_in_the_cassette(project: Project) -> None:
     project.pytester.makepyfile(tool_agent=TOOL_AGENT)
     project.write_suite("tools", TOOL_SUITE.replace('{contains: "shipped"}', '{contains: "Order"}'))
@@ -276,7 +294,9 @@ def test_misses_from_one_prompt_change_are_summed_up_by_where_the_requests_diffe
     agent = project.path / "polite_agent.py"
     agent.write_text(agent.read_text().replace("a polite support", "a terse support"))
     monkeypatch.delenv("ANTHROPIC_API_KEY")  # offline, no key: the misses are the only problem
-    result = project.pytester.runpytest("--flywheel-suite=polite", "-rE", "--flywheel-report=report.json")
+    result = project.pytester.runpytest(
+        "--flywheel-suite=polite", "-rE", "--flywheel-report=report.json", "--flywheel-markdown=summary.md"
+    )
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [
@@ -294,3 +314,6 @@ def test_misses_from_one_prompt_change_are_summed_up_by_where_the_requests_diffe
     assert [(c["miss_at"], c["summary"]) for c in cases] == [
         ("system", "cassette miss at system: the system prompt changed")
     ] * 3
+    # the CI run page says why each case errored, as the terminal does, not only that a request was missed
+    markdown = (project.path / "summary.md").read_text()
+    assert "- **q0** (error): cassette miss at system: the system prompt changed" in markdown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from tests.plugin.conftest import Project
@@ -152,15 +154,21 @@ def test_a_target_that_raises_fails_and_shows_the_exception(project: Project) ->
             assertions: ["The reply must mention 'refund'"]
         """,
     )
-    result = project.pytester.runpytest("--flywheel-suite=crash")
+    result = project.pytester.runpytest("--flywheel-suite=crash", "--junitxml=out.xml")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
             "*the target raised an exception, so no assertion was checked:*",
             "*RuntimeError: the agent crashed on purpose*",
+            "  SKIP  The reply must mention 'refund' (not judged)",
         ]
     )
     assert project.judge_calls() == 0
+    # Nothing was judged, so neither the terminal nor JUnit may say it was.
+    assert "(judged)" not in result.stdout.str()
+    properties = {p.get("name"): p.get("value") for p in ET.parse(project.path / "out.xml").iter("property")}
+    assert properties["flywheel.verdict.1"] == "unchecked"
+    assert properties["flywheel.source.1"] == "none"
 
 
 def test_an_import_error_is_an_error_outcome(project: Project) -> None:

@@ -11,6 +11,7 @@ import yaml
 
 from pytest_flywheel import track_anthropic
 from pytest_flywheel.replay import CassetteMissError, replay_case
+from pytest_flywheel.replay.cassette_file import CassetteFormatError
 from pytest_flywheel.replay.errors import RecordingError
 from pytest_flywheel.replay.modes import RecordModeError
 from pytest_flywheel.testing import MessagesAPIServer, text_message
@@ -116,6 +117,22 @@ def test_rewrite_with_no_calls_empties_the_cassette(recorded: Path) -> None:
     with replay_case(recorded, record_mode="rewrite"):
         pass
     assert yaml.safe_load(recorded.read_text())["interactions"] == []
+
+
+def test_rewrite_records_over_a_cut_short_cassette(recorded: Path, messages_api: MessagesAPIServer) -> None:
+    """A cassette that no longer parses says "record the cassette again (--flywheel-record=rewrite)", so
+    a rewrite must record the case afresh without reading the old file; new_episodes still refuses it."""
+    text = recorded.read_text()
+    recorded.write_text(text[: text.index("two")])
+    with pytest.raises(CassetteFormatError, match=r"--flywheel-record=rewrite"):
+        with replay_case(recorded, record_mode="new_episodes"):
+            pass
+    messages_api.queue(text_message("1 again"))
+    with replay_case(recorded, record_mode="rewrite") as session:
+        assert ask(messages_api.base_url, "one") == "1 again"
+    session.raise_for_miss()
+    assert recorded_questions(recorded) == ["one"]
+    assert recorded_answers(recorded) == ["1 again"]
 
 
 def test_an_unknown_record_mode_is_refused() -> None:

@@ -163,3 +163,24 @@ def test_record_run_stamps_the_git_commit(tmp_path: Path) -> None:
         ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
     ).stdout.strip()
     assert row["git_commit"] == head and row["git_branch"] == "work"
+
+
+def test_compare_shows_an_assertion_never_checked_as_unchecked_not_as_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The target raised (or a cassette missed), so no assertion was checked: pytest shows SKIP, the JSON
+    report ``passed: null`` and JUnit ``unchecked``; the comparison must not turn that into a FAIL."""
+    path = tmp_path / "flywheel.db"
+    with Store(path) as store:
+        first = run_from_report(report(case("reset", "passed", (CITE, True)), started_at=1000.0))
+        second = run_from_report(report(case("reset", "failed", (CITE, None)), started_at=2000.0))
+        third = run_from_report(report(case("reset", "error", (CITE, None)), started_at=3000.0))
+        for run in (first, second, third):
+            save_run(store, run)
+    assert main(["runs", "compare", first.id, second.id, "--store", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"PASS → UNCHECKED  {CITE}" in out and "FAIL" not in out
+    assert main(["runs", "compare", second.id, third.id, "--json", "--store", str(path)]) == 0
+    item = json.loads(capsys.readouterr().out)["cases"][0]["assertions"][0]
+    assert item["before"] is None and item["after"] is None
+    assert item["unchecked_before"] is True and item["unchecked_after"] is True
