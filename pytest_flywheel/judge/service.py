@@ -152,8 +152,25 @@ class CachedJudge:
         judged: list[Verdict] = []
         if missing:
             asked = self._missing_request(request, missing)
-            judged = majority([self.judge.judge(asked) for _ in range(self.repeats)])
+            try:
+                judged = majority([self.judge.judge(asked) for _ in range(self.repeats)])
+            except JudgeError as exc:
+                raise self._why_judged(exc, keys, missing) from exc
         return self._finish(request, keys, found, missing, judged)
+
+    def _why_judged(self, error: BaseException, keys: list[str], missing: list[int]) -> BaseException:
+        """A judge error under ``update`` also says that cached verdicts were passed over on purpose
+        (the judge's own advice, to commit the verdict file, cannot help then)."""
+        if not self.update or not isinstance(error, JudgeError):
+            return error
+        cached = sum(1 for index in missing if self.cache.get(keys[index]) is not None)
+        if not cached:
+            return error
+        return JudgeError(
+            f"{error} --flywheel-update-verdicts asks the judge again for every assertion: {cached} of these "
+            "have a cached verdict, which a run without the flag uses.",
+            assertions=error.assertions,
+        )
 
     def submit(self, request: JudgeRequest) -> Future[list[Verdict]]:
         """Like :meth:`evaluate`, but the judge call runs on the judge's pool; a fully cached request
@@ -181,7 +198,7 @@ class CachedJudge:
                 judged = majority(call.result())
                 outcome: list[Verdict] | BaseException = self._finish(request, keys, found, missing, judged)
             except BaseException as exc:  # the caller sees the judge's own error through the future
-                outcome = exc
+                outcome = self._why_judged(exc, keys, missing)
             try:
                 if isinstance(outcome, BaseException):
                     result.set_exception(outcome)

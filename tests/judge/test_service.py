@@ -152,6 +152,30 @@ def test_update_judges_again_and_overwrites(
     assert len(entries) == 3 and {e["reason"] for e in entries} == {"A stricter judge says no."}
 
 
+def test_update_with_no_key_says_the_flag_passed_over_the_cached_verdicts(
+    judge_client: anthropic.Anthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stranger's run: --flywheel-update-verdicts with no key said to commit verdicts.jsonl, which was
+    committed already; what kept its verdicts from serving was the flag."""
+    path = tmp_path / "verdicts.jsonl"
+    run_session(judge_client, path)
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    keyless = CachedJudge(AnthropicJudge(), VerdictCache.load(path), update=True)
+    with pytest.raises(JudgeError) as raised:
+        keyless.evaluate(CASES[0])
+    with pytest.raises(JudgeError) as submitted:
+        keyless.submit(CASES[1]).result(timeout=30)
+    keyless.close()
+    for error, cached in ((raised.value, 2), (submitted.value, 1)):
+        message = str(error)
+        assert "ANTHROPIC_API_KEY is not set" in message
+        assert message.endswith(
+            f"--flywheel-update-verdicts asks the judge again for every assertion: {cached} of these have a "
+            "cached verdict, which a run without the flag uses."
+        )
+
+
 def test_submit_overlaps_cases_and_caches_their_verdicts(tmp_path: Path) -> None:
     path = tmp_path / "verdicts.jsonl"
     with MessagesAPIServer(verdict_handler(), delay=0.2) as server:
