@@ -133,6 +133,15 @@ class RunComparison:
         }
 
 
+def _unchecked(case: CaseResult | None, item: AssertionResult | None) -> bool:
+    """Whether the run had the case but never checked this assertion: its verdict is empty, or the case
+    recorded none at all (it erred first, on a cassette miss say). A case that checked others and not
+    this one no longer holds it."""
+    if item is not None:
+        return item.passed is None
+    return case is not None and not case.assertions
+
+
 def compare_runs(run_a: RunRecord, run_b: RunRecord, *, gates: BudgetGates | None = None) -> RunComparison:
     """Compare ``run_a`` (before) with ``run_b`` (after); cases are matched by suite and case id.
     ``gates`` turn a rise of a case's cost, tokens or latency into a regression."""
@@ -155,8 +164,8 @@ def compare_runs(run_a: RunRecord, run_b: RunRecord, *, gates: BudgetGates | Non
                     after=None if y is None else y.passed,
                     reason_before=x.reason if x else None,
                     reason_after=y.reason if y else None,
-                    unchecked_before=x is not None and x.passed is None,
-                    unchecked_after=y is not None and y.passed is None,
+                    unchecked_before=_unchecked(a, x),
+                    unchecked_after=_unchecked(b, y),
                 )
             )
         changes.append(

@@ -184,3 +184,24 @@ def test_compare_shows_an_assertion_never_checked_as_unchecked_not_as_failed(
     item = json.loads(capsys.readouterr().out)["cases"][0]["assertions"][0]
     assert item["before"] is None and item["after"] is None
     assert item["unchecked_before"] is True and item["unchecked_after"] is True
+
+
+def test_a_case_that_errored_before_any_assertion_shows_them_unchecked_not_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stranger's run: a case erroring on a cassette miss records no assertion at all, and the
+    comparison showed `PASS → —`, which reads as an assertion taken out of the suite."""
+    path = tmp_path / "flywheel.db"
+    with Store(path) as store:
+        first = run_from_report(report(case("reset", "passed", (CITE, True), ("Be brief.", True)), started_at=1000.0))
+        second = run_from_report(report(case("reset", "error"), started_at=2000.0))
+        third = run_from_report(report(case("reset", "passed", (CITE, True)), started_at=3000.0))
+        for run in (first, second, third):
+            save_run(store, run)
+    assert main(["runs", "compare", first.id, second.id, "--store", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"PASS → UNCHECKED  {CITE}" in out and "PASS → UNCHECKED  Be brief." in out and "→ —" not in out
+    # an assertion taken out of a case that did check its others is removed, not unchecked
+    assert main(["runs", "compare", first.id, third.id, "--json", "--store", str(path)]) == 0
+    (removed,) = [a for a in json.loads(capsys.readouterr().out)["cases"][0]["assertions"] if a["assertion"] == "Be brief."]
+    assert removed["after"] is None and removed["unchecked_after"] is False
