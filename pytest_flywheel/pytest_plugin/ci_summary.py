@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pytest_flywheel.runs.model import RunRecord
 
-#: Failing assertions and erroring cases listed per suite (the rest are counted).
+#: Failing assertions, erroring cases, and regressed or fixed cases listed per suite (the rest are counted).
 SHOWN_FAILURES = 20
 
 
@@ -99,9 +99,9 @@ def _suite_details(name: str, cases: Iterable[Mapping[str, Any]], history: Suite
     lines += ["", f"### {_cell(name)}", ""]
     if history is not None and history.previous_id is not None:
         if history.regressed:
-            lines.append(f"Regressed since run `{history.previous_id[:12]}`: " + ", ".join(_cell(c) for c in history.regressed))
+            lines.append(f"Regressed since run `{history.previous_id[:12]}`: {_listed(history.regressed)}")
         if history.fixed:
-            lines.append(f"Fixed since run `{history.previous_id[:12]}`: " + ", ".join(_cell(c) for c in history.fixed))
+            lines.append(f"Fixed since run `{history.previous_id[:12]}`: {_listed(history.fixed)}")
         lines.append("")
     items: list[str] = []  # an erroring case, a failing assertion, or a case that failed with none
     for case in failing:
@@ -117,6 +117,13 @@ def _suite_details(name: str, cases: Iterable[Mapping[str, Any]], history: Suite
     if len(items) > SHOWN_FAILURES:
         lines.append(f"- ... and {len(items) - SHOWN_FAILURES} more")
     return lines
+
+
+def _listed(case_ids: tuple[str, ...]) -> str:
+    """The first :data:`SHOWN_FAILURES` case ids, and how many more."""
+    shown = ", ".join(_cell(case_id) for case_id in case_ids[:SHOWN_FAILURES])
+    hidden = len(case_ids) - SHOWN_FAILURES
+    return f"{shown} and {hidden} more" if hidden > 0 else shown
 
 
 def _error_line(case: Mapping[str, Any]) -> str:

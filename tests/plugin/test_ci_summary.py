@@ -108,3 +108,19 @@ def test_erroring_cases_are_capped_like_failing_assertions() -> None:
     assert len(items) == SHOWN_FAILURES + 1
     assert items[0] == "- **c0** (error): cassette miss at system: the system prompt changed"
     assert items[-1] == "- ... and 5 more"
+
+
+def test_the_regressed_and_fixed_lines_are_capped_too() -> None:
+    """A stranger's run: after a prompt change every case id of the suite went into one 'Regressed since'
+    line."""
+    from pytest_flywheel.pytest_plugin.ci_summary import SHOWN_FAILURES, SuiteHistory, markdown_summary
+
+    ids = tuple(f"c{n}" for n in range(SHOWN_FAILURES + 7))
+    history = SuiteHistory(previous_id="01a2b3c4d5e6f7", previous_started_at=1.0, regressed=ids, fixed=ids[:2])
+    report = {"passed": False, "exit_status": 1, "judge": {},
+              "suites": {"qa": {"passed": 0, "failed": len(ids), "errors": 0, "pass_rate": 0.0}}, "cases": []}  # fmt: skip
+    lines = markdown_summary(report, {"qa": history}).splitlines()
+    (regressed,) = [line for line in lines if line.startswith("Regressed since")]
+    assert regressed.endswith(", ".join(ids[:SHOWN_FAILURES]) + " and 7 more")
+    (fixed,) = [line for line in lines if line.startswith("Fixed since")]
+    assert fixed.endswith(": c0, c1")
