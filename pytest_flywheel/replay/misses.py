@@ -293,11 +293,16 @@ NO_KEY_FIX = (
 )
 
 
-def recording_needs_key_error(*, cassette: Path, record_mode: str, what: str) -> RecordingError:
+def recording_needs_key_error(
+    *, cassette: Path, record_mode: str, what: str, differs: str | None = None
+) -> RecordingError:
+    """A request to record with no key; ``differs`` is the miss's summary against what the cassette holds
+    (``cassette miss at system: the system prompt changed``)."""
+    where = f" ({differs})" if differs else ""
     message = (
         f"Recording {what} into {shown_path(cassette)} (record mode {record_mode!r}) needs an Anthropic "
-        f"API key, and none is set: the request is not in the cassette, so it must go to the API. To fix: "
-        f"{NO_KEY_FIX}."
+        f"API key, and none is set: the request is not in the cassette{where}, so it must go to the API. "
+        f"To fix: {NO_KEY_FIX}."
     )
     return RecordingError(message, kind="no_key", cassette=cassette, fix=NO_KEY_FIX)
 

@@ -294,7 +294,7 @@ class _MissAwareCassette(Cassette):  # type: ignore[misc]
         if playable or self.write_protected or session is None or is_judge_request(request.headers):
             return playable
         if not has_credential(request.headers):
-            raise session._recording_needs_key(request)
+            raise session._recording_needs_key(self, super().filter_request(request) or request)
         return playable
 
 
@@ -369,40 +369,41 @@ class ReplaySession:
         self.misses.append(error)
         return error
 
-    def _request_missed(self, cassette: Any, request: Any) -> RequestMissError:
+    def _diagnosed_miss(self, cassette: Any, request: Any) -> CassetteMissError:
+        """The miss of ``request`` (redacted): where it differs from the closest recorded request."""
         what = describe_request(request.method, request.uri, request.body)
         if not self.existed:
-            error = missing_cassette_error(
-                cassette=self.cassette_path, record_mode=self.record_mode, what=what
-            )
-        else:
-            # The recorded requests' match keys, as the fast path keeps them for the session: each
-            # recorded body is parsed once, however many requests miss.
-            keys = cassette.flywheel_keys
-            if keys is None:
-                keys = cassette.flywheel_keys = {}
-            recorded: list[RequestKey] = []
-            for index, (stored, _) in enumerate(cassette.data):
-                key = keys.get(index)
-                if key is None:
-                    key = keys[index] = RequestKey(stored.method, stored.uri, stored.body)
-                recorded.append(key)
-            found = diagnose(
-                RequestKey(request.method, request.uri, request.body),
-                recorded,
-                live_path=request.path,
-                recorded_paths=[stored.path for stored, _ in cassette.data],
-            )
-            error = request_miss_error(
-                cassette=self.cassette_path,
-                record_mode=self.record_mode,
-                what=what,
-                already_played=found.already_played,
-                interaction=None if found.index is None else found.index + 1,
-                interactions=len(recorded),
-                difference=found.difference,
-                mismatch=found.mismatch,
-            )
+            return missing_cassette_error(cassette=self.cassette_path, record_mode=self.record_mode, what=what)
+        # The recorded requests' match keys, as the fast path keeps them for the session: each
+        # recorded body is parsed once, however many requests miss.
+        keys = cassette.flywheel_keys
+        if keys is None:
+            keys = cassette.flywheel_keys = {}
+        recorded: list[RequestKey] = []
+        for index, (stored, _) in enumerate(cassette.data):
+            key = keys.get(index)
+            if key is None:
+                key = keys[index] = RequestKey(stored.method, stored.uri, stored.body)
+            recorded.append(key)
+        found = diagnose(
+            RequestKey(request.method, request.uri, request.body),
+            recorded,
+            live_path=request.path,
+            recorded_paths=[stored.path for stored, _ in cassette.data],
+        )
+        return request_miss_error(
+            cassette=self.cassette_path,
+            record_mode=self.record_mode,
+            what=what,
+            already_played=found.already_played,
+            interaction=None if found.index is None else found.index + 1,
+            interactions=len(recorded),
+            difference=found.difference,
+            mismatch=found.mismatch,
+        )
+
+    def _request_missed(self, cassette: Any, request: Any) -> RequestMissError:
+        error = self._diagnosed_miss(cassette, request)
         self._add_miss(error)
         return RequestMissError(
             str(error),
@@ -415,11 +416,17 @@ class ReplaySession:
             summary=error.summary,
         )
 
-    def _recording_needs_key(self, request: Any) -> TransportRecordingError:
+    def _recording_needs_key(self, cassette: Any, request: Any) -> TransportRecordingError:
+        """``request`` (already redacted) must be recorded, and there is no key: say so, and where it
+        differs from what the cassette holds (what a key would let it record)."""
+        differs = None
+        if self.existed and cassette.data:
+            differs = self._diagnosed_miss(cassette, request).summary
         error = recording_needs_key_error(
             cassette=self.cassette_path,
             record_mode=self.record_mode,
             what=describe_request(request.method, request.uri, request.body),
+            differs=differs,
         )
         self.misses.append(error)
         return TransportRecordingError(str(error), kind=error.kind, cassette=error.cassette, fix=error.fix)

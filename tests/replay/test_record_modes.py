@@ -207,5 +207,7 @@ def test_recording_with_no_key_is_one_clear_error_and_sends_nothing(
     message = str(raised.value)
     assert "needs an Anthropic API key" in message and "ANTHROPIC_API_KEY" in message
     assert "--flywheel-record=none" in message and "\n" not in message
+    # and where the request differs from the cassette, as a miss in replay says (a stranger's run)
+    assert "the request is not in the cassette (cassette miss at messages[0].content: " in message
     assert len(messages_api.requests) == sent_before
     assert recorded.read_text() == before
