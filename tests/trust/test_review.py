@@ -158,11 +158,12 @@ def test_only_unrecorded_verdicts_is_an_error_that_says_to_run_the_suite(tmp_pat
 
 def test_secrets_and_terminal_escapes_in_a_reply_never_reach_the_terminal_or_the_labels(tmp_path: Path) -> None:
     project = Project(tmp_path / "hostile")
-    reply = "Here is the key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789 \x1b[2J\x1b]0;pwned\x07 done"
+    key, other = "sk-ant\x2dapi03-" + "FAKE" * 10, "sk-ant\x2dapi03-" + "NOTAKEY" * 5  # built, never a real key's text
+    reply = f"Here is the key {key} \x1b[2J\x1b]0;pwned\x07 done"
     project.record({"refund": reply}, {("refund", 0): True, ("refund", 2): True})
     write_verdicts(project.verdicts, [entry(NO_PROMISE, reply, True)])
     done = flywheel(project, "verdicts", "review",
-                    answers="d leaked sk-ant-api03-zyxwvutsrqponmlkjihgfedcba9876543210\n")
+                    answers=f"d leaked {other}\n")
     assert done.returncode == 0, done.stderr
     assert "sk-ant-api03" not in done.stdout and "[REDACTED]" in done.stdout
     assert "\x1b" not in done.stdout and "\\x1b[2J" in done.stdout
