@@ -61,6 +61,18 @@ class AssertionResult:
         )
 
     @property
+    def source(self) -> str:
+        """Where the verdict came from: ``label`` (a person), ``check``, ``cached``, ``judged``, or
+        ``none`` for a sentence never judged (the agent raised first)."""
+        if self.labelled:
+            return "label"
+        if self.kind == "check":
+            return "check"
+        if self.passed is None:
+            return "none"
+        return "cached" if self.cached else "judged"
+
+    @property
     def flaky(self) -> bool:
         """Whether the judge's repeats disagreed."""
         return self.votes is not None and len(set(self.votes)) > 1
@@ -158,18 +170,21 @@ def format_output(output: Any) -> str:
     return text
 
 
+#: How the terminal names each :attr:`AssertionResult.source` after the assertion.
+_ORIGINS = {
+    "label": " (labelled by a person)",
+    "check": "",
+    "none": " (not judged)",
+    "cached": " (cached)",
+    "judged": " (judged)",
+}
+
+
 def format_assertions(results: Iterable[AssertionResult]) -> list[str]:
     """``PASS``/``FAIL`` lines, each with the judge's (or the check's) reason below."""
     lines: list[str] = []
     for result in results:
-        if result.kind == "check":
-            origin = ""
-        elif result.passed is None:
-            origin = " (not judged)"
-        else:
-            origin = " (cached)" if result.cached else " (judged)"
-        if result.labelled:
-            origin = " (labelled by a person)"
+        origin = _ORIGINS[result.source]
         if result.flaky:
             origin += f" (flaky: the judge split {result.spread})"
         lines.append(f"  {result.label}  {result.assertion}{origin}")

@@ -50,18 +50,10 @@ def junit_properties(outcome: CaseOutcome, redact: Callable[[str], str]) -> list
         properties.append(("flywheel.case", outcome.case_id))
     for number, result in enumerate(outcome.assertions, start=1):
         verdict = "unchecked" if result.passed is None else "pass" if result.passed else "fail"
-        if result.kind == "check":
-            source = "check"
-        elif result.passed is None:
-            source = "none"
-        else:
-            source = "cached" if result.cached else "judged"
-        if result.labelled:
-            source = "label"
         properties.append((f"flywheel.assertion.{number}", redact(result.assertion)))
         properties.append((f"flywheel.verdict.{number}", verdict))
         properties.append((f"flywheel.reason.{number}", redact(result.reason)))
-        properties.append((f"flywheel.source.{number}", source))
+        properties.append((f"flywheel.source.{number}", result.source))
         if result.votes is not None:
             properties.append((f"flywheel.votes.{number}", result.spread))
             properties.append((f"flywheel.flaky.{number}", "true" if result.flaky else "false"))
