@@ -104,13 +104,18 @@ def test_all_calls_everything_again_and_keeps_what_it_did_not_redo(
     assert recorded_answers(recorded) == ["2", "1 again"]
 
 
-def test_rewrite_keeps_only_this_runs_interactions(recorded: Path, messages_api: MessagesAPIServer) -> None:
+def rewrite_and_check(recorded: Path, messages_api: MessagesAPIServer) -> None:
+    """Record the case afresh (one question asked again) and check the cassette holds only that."""
     messages_api.queue(text_message("1 again"))
     with replay_case(recorded, record_mode="rewrite") as session:
         assert ask(messages_api.base_url, "one") == "1 again"
     session.raise_for_miss()
     assert recorded_questions(recorded) == ["one"]
     assert recorded_answers(recorded) == ["1 again"]
+
+
+def test_rewrite_keeps_only_this_runs_interactions(recorded: Path, messages_api: MessagesAPIServer) -> None:
+    rewrite_and_check(recorded, messages_api)
 
 
 def test_rewrite_with_no_calls_empties_the_cassette(recorded: Path) -> None:
@@ -127,12 +132,7 @@ def test_rewrite_records_over_a_cut_short_cassette(recorded: Path, messages_api:
     with pytest.raises(CassetteFormatError, match=r"--flywheel-record=rewrite"):
         with replay_case(recorded, record_mode="new_episodes"):
             pass
-    messages_api.queue(text_message("1 again"))
-    with replay_case(recorded, record_mode="rewrite") as session:
-        assert ask(messages_api.base_url, "one") == "1 again"
-    session.raise_for_miss()
-    assert recorded_questions(recorded) == ["one"]
-    assert recorded_answers(recorded) == ["1 again"]
+    rewrite_and_check(recorded, messages_api)
 
 
 def test_an_unknown_record_mode_is_refused() -> None:
