@@ -419,14 +419,12 @@ class ReplaySession:
     def _recording_needs_key(self, cassette: Any, request: Any) -> TransportRecordingError:
         """``request`` (already redacted) must be recorded, and there is no key: say so, and where it
         differs from what the cassette holds (what a key would let it record)."""
-        differs = None
-        if self.existed and cassette.data:
-            differs = self._diagnosed_miss(cassette, request).summary
+        miss = self._diagnosed_miss(cassette, request) if self.existed and cassette.data else None
         error = recording_needs_key_error(
             cassette=self.cassette_path,
             record_mode=self.record_mode,
-            what=describe_request(request.method, request.uri, request.body),
-            differs=differs,
+            what=miss.what if miss is not None else describe_request(request.method, request.uri, request.body),
+            differs=None if miss is None else miss.summary,
         )
         self.misses.append(error)
         return TransportRecordingError(str(error), kind=error.kind, cassette=error.cassette, fix=error.fix)
