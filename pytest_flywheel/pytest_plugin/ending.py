@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flywheel.files import write_atomic
+from pytest_flywheel.pytest_plugin.outcome import tool_names
 from pytest_flywheel.pytest_plugin.reporting import SessionEnd
 from pytest_flywheel.pytest_plugin.results import SessionResults
 from pytest_flywheel.pytest_plugin.verdicts import (
@@ -139,10 +140,7 @@ def _unused_live_tools(live_tools: tuple[str, ...], results: SessionResults) -> 
     ran = [outcome for outcome in results.outcomes if outcome.tools_called is not None or outcome.trajectory]
     if not named or not ran:
         return []
-    called = sorted(
-        {tool for outcome in ran for tool in outcome.tools_called or ()}
-        | {str(step.get("name")) for outcome in ran for step in outcome.trajectory or () if step.get("type") == "tool"}
-    )
+    called = sorted({tool for outcome in ran for tool in outcome.tools_called or tool_names(outcome.trajectory)})
     return [
         f"--flywheel-live-tools names {tool!r}, but no case of this run called a tool of that name "
         f"(the tools called: {', '.join(called) or 'none'}); check the name against the @track(type=\"tool\") "

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_flywheel.errors import FlywheelError
 from pytest_flywheel.pytest_plugin.case_spec import CASE_SPEC, CaseSpec
-from pytest_flywheel.pytest_plugin.outcome import CaseOutcome, format_failure
+from pytest_flywheel.pytest_plugin.outcome import CaseOutcome, format_failure, tool_names
 from pytest_flywheel.pytest_plugin.reporting import junit_properties
 from pytest_flywheel.pytest_plugin.session import get_session
 
@@ -62,9 +62,7 @@ class CaseItem(pytest.Item):
             raise CaseError(flywheel.redact(str(exc))) from None
         outcome = pipeline.outcome_for(self)
         if outcome.trajectory is not None:
-            outcome.tools_called = sorted(
-                {str(step.get("name")) for step in outcome.trajectory if step.get("type") == "tool"}
-            )
+            outcome.tools_called = tool_names(outcome.trajectory)
         if outcome.error is None and not outcome.failed:
             outcome.trajectory = None  # only a failing case's calls are reported; a passing one's stay in its cassette
         self._outcome = outcome

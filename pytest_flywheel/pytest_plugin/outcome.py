@@ -152,6 +152,11 @@ _SCALAR_FIELDS = tuple(
 )
 
 
+def tool_names(trajectory: Iterable[dict[str, Any]] | None) -> list[str]:
+    """The names of a trajectory's tool steps, sorted, each once."""
+    return sorted({str(step.get("name")) for step in trajectory or () if step.get("type") == "tool"})
+
+
 def outcome_from_result(data: dict[str, Any]) -> CaseOutcome:
     """The inverse of :meth:`CaseOutcome.to_result`."""
     fields = dict(data)
