@@ -161,10 +161,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _default_pair(store: Store, suite: str | None) -> tuple[str, str]:
-    from pytest_flywheel.runs.queries import unapplied_fix_runs
-
-    skip = unapplied_fix_runs(store)  # a declined fix's validation ran code the project does not have
-    runs = [run for run in list_runs(store, suite=suite, limit=50 + len(skip)) if run.id not in skip]
+    # a declined fix's validation ran code the project does not have: never compared by default
+    runs = list_runs(store, suite=suite, limit=50, own_code_only=True)
     if not runs:
         raise FlywheelError("no recorded runs to compare: run `pytest --flywheel-suite=NAME` twice first")
     newest = runs[0]

@@ -103,15 +103,10 @@ def latest_results(
 ) -> tuple[RunRecord | None, dict[str, CaseResult]]:
     """The suite's latest run, and each of ``case_ids``' latest result over the last runs (the
     validation runs of fixes that were not applied left out)."""
-    from pytest_flywheel.runs.queries import unapplied_fix_runs
-
-    skip = unapplied_fix_runs(store)  # they ran code the project does not have
-    runs = [
-        run for run in list_runs(store, suite=suite, limit=BASELINE_RUNS + len(skip)) if run.id not in skip
-    ]
+    runs = list_runs(store, suite=suite, limit=BASELINE_RUNS, own_code_only=True)
     latest: RunRecord | None = None
     results: dict[str, CaseResult] = {}
-    for summary in runs[:BASELINE_RUNS]:
+    for summary in runs:
         run = load_run(store, summary.id)
         if latest is None:
             latest = run

@@ -170,8 +170,15 @@ def _latencies_from_report(run: RunRecord) -> None:
             case.latency_ms = latencies[case.nodeid]
 
 
-def list_runs(store: Store, *, suite: str | None = None, limit: int = 20) -> list[RunRecord]:
-    """The newest runs first (without their case results: use :func:`load_run` for those)."""
+def list_runs(
+    store: Store, *, suite: str | None = None, limit: int = 20, own_code_only: bool = False
+) -> list[RunRecord]:
+    """The newest runs first (without their case results: use :func:`load_run` for those).
+    ``own_code_only`` leaves out the validation runs of fixes not applied (:func:`unapplied_fix_runs`)."""
+    if own_code_only:
+        skip = unapplied_fix_runs(store)
+        runs = list_runs(store, suite=suite, limit=limit + len(skip))
+        return [run for run in runs if run.id not in skip][:limit]
     if suite:
         rows = store.conn.execute(
             "SELECT runs.* FROM runs WHERE EXISTS (SELECT 1 FROM json_each(runs.suites) WHERE value = ?)"
